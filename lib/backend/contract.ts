@@ -1,0 +1,254 @@
+/**
+ * The backend contract: the leaf operations a kernel (real, or the simulator's model of one)
+ * offers. Backends follow the KERNEL's rules and report failures by throwing `BackendError`
+ * (errno + syscall name). Every Windows rule (one domain per device, token lifetimes, allocator
+ * policy, status codes, sub-range unmap) lives once, above the backends, in `lib/core/`.
+ *
+ * Units: addresses and lengths are `bigint` bytes. "Physical address" (PA) is the backend's own
+ * physical namespace: the simulator's machine RAM, or on native backends the real physical
+ * address of memory this process allocated through `allocateMemory` (or, when the process cannot
+ * read /proc/self/pagemap, a documented synthetic namespace: see `MemoryInfo.physicalIsReal`).
+ *
+ * Handles are small positive integers chosen by the backend; 0 is never valid.
+ *
+ * Obligations of every backend (the conformance suite checks them through the public interface):
+ *  - `map` installs one *area* at a fixed IOVA. The range must be inside `geometry().ranges`,
+ *    aligned to `geometry().alignment`, non-empty, must not wrap 2^64 and must not overlap an
+ *    existing area (EEXIST). `perms` is non-zero (read=1, write=2). PAs must come from
+ *    `allocateMemory` (or, on the simulator, from machine RAM); else EFAULT.
+ *  - `unmap(iova, length)` removes whole areas only: a range that cuts an area → ENOENT
+ *    (iommufd semantics; type1 backends translate their EINVAL), nothing mapped → ENOENT. It
+ *    returns the number of bytes unmapped. The core never asks for a cut.
+ *  - After `unmap` returns, no DMA by any attached device can reach the old pages.
+ *  - A device is attached to at most one domain; `attach` while attached → EBUSY (the core never
+ *    asks). Devices of one IOMMU group must share a domain (EINVAL otherwise).
+ *  - `freeDomain` with devices attached → EBUSY. Areas still mapped are dropped with the domain.
+ *  - `close()` is idempotent and releases every kernel object in dependency order.
+ */
+
+export type BackendKind = 'simulated' | 'iommufd' | 'vfio-type1';
+
+/** A PCI function as the platform enumerates it; stands in for a WDK PDO. */
+export interface PciDeviceInfo {
+  /** Full BDF, e.g. '0000:00:03.0'. */
+  readonly bdf: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly classCode: number;
+  /** IOMMU group number, or null when the device is not behind an IOMMU. */
+  readonly iommuGroup: number | null;
+  /** PCI requester ID: bus << 8 | device << 3 | function. */
+  readonly requesterId: number;
+  /** Bound kernel driver ('vfio-pci', ...) or null. Simulator: 'sim'. */
+  readonly driver: string | null;
+  /** True when this backend can open the device (e.g. bound to vfio-pci with a usable node). */
+  readonly usable: boolean;
+  /** Why not usable, when `usable` is false. */
+  readonly whyNotUsable?: string;
+  /** PASID capability: log2 of the number of PASIDs, 0 when the device has none. */
+  readonly maxPasidLog2: number;
+}
+
+export interface IovaRange {
+  readonly start: bigint;
+  /** Inclusive. */
+  readonly last: bigint;
+}
+
+export interface DomainGeometry {
+  /** Usable IOVA ranges (aperture minus reserved regions such as the MSI window), sorted. */
+  readonly ranges: readonly IovaRange[];
+  /** IOVA and length alignment for `map` (bytes). */
+  readonly alignment: bigint;
+  /** Supported IOMMU page sizes as a bitmap (bit n set = 2^n bytes). */
+  readonly pageSizes: bigint;
+  /** Address width in bits of the aperture. */
+  readonly addressWidth: number;
+}
+
+/** A physically contiguous piece of memory in the backend's PA namespace. */
+export interface PhysicalRun {
+  readonly pa: bigint;
+  readonly length: bigint;
+}
+
+export interface AllocateOptions {
+  /** Back the memory with 2 MiB huge pages (native: MAP_HUGETLB; fails with ENOMEM if none). */
+  readonly hugePages?: boolean;
+  /** Request physically contiguous memory (the simulator always gives it; native only for hugePages ≤ 2 MiB). */
+  readonly contiguous?: boolean;
+  /**
+   * Do not create a JS view: the memory is touched only through `read`/`write` and DMA.
+   * Needed above 1 GiB. Untouched pages cost nothing (simulator: sparse; native: MAP_NORESERVE).
+   */
+  readonly lazy?: boolean;
+}
+
+/** Memory a backend allocated for DMA. Kept alive (and pinned by the kernel) while mapped. */
+export interface BackendMemory {
+  readonly id: number;
+  readonly size: bigint;
+  /** A view of the whole allocation, or null for lazy allocations. */
+  readonly bytes: Uint8Array | null;
+  /** The physically contiguous runs of [offset, offset+length) in page order. */
+  runs(offset: bigint, length: bigint): PhysicalRun[];
+  /** PA of the 4 KiB page at `pageIndex`. */
+  pageAddress(pageIndex: number): bigint;
+  read(offset: bigint, length: number): Uint8Array;
+  write(offset: bigint, data: Uint8Array): void;
+  /** Release; throws BackendError(EBUSY) while any page is still mapped. Idempotent once released. */
+  free(): void;
+  readonly freed: boolean;
+}
+
+export interface MemoryInfo {
+  /** True when PAs are real physical addresses (root with pagemap, or the simulator's RAM). */
+  readonly physicalIsReal: boolean;
+  /** Why not, when false. */
+  readonly why?: string;
+}
+
+/** A DMA fault as a backend observed it. */
+export interface BackendFault {
+  readonly bdf: string;
+  readonly iova: bigint;
+  readonly write: boolean;
+  /** PASID of the faulting request, when tagged. */
+  readonly pasid?: number;
+  /** 'translation' (no mapping) or 'permission' (mapping lacks the access). */
+  readonly kind: 'translation' | 'permission' | 'other';
+  /** Hardware fault reason code when known (VT-d: 0x05 = PTE write access not set, ...). */
+  readonly reasonCode?: number;
+  /** Human-readable reason, e.g. the kernel's log text. */
+  readonly reason: string;
+  /** Where it came from: the simulator's DMA engine, or the kernel log. */
+  readonly source: 'simulator' | 'kmsg';
+  /** Raw record (the kmsg line) when there is one. */
+  readonly raw?: string;
+  readonly timestamp: number;
+}
+
+export interface DeviceEvent {
+  readonly bdf: string;
+  /** False when the device went away (surprise removal, unbind). */
+  readonly present: boolean;
+  /** The device's new available-domain-type mask (1 << IOMMU_DMA_DOMAIN_TYPE); 0 when removed. */
+  readonly availableDomainTypes: number;
+}
+
+/** Caller-owned stage-1 table configuration (WDK DOMAIN_CONFIGURATION_ARM64). */
+export interface Arm64DomainConfig {
+  readonly ttbr0: bigint;
+  readonly ttbr1: bigint;
+  readonly mair0: number;
+  readonly mair1: number;
+  readonly inputSize0: number;
+  readonly inputSize1: number;
+  readonly coherentTableWalks: boolean;
+  readonly translationEnabled: boolean;
+}
+
+/**
+ * A device's access path for drivers written in JS (e.g. the edu driver in lib/devices/): PCI
+ * config space and BAR regions. The simulator models the same registers.
+ */
+export interface DeviceRegions {
+  configRead(offset: number, size: 1 | 2 | 4): number;
+  configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
+  /** Read a BAR register; size 4 or 8 (8 returns bigint). */
+  barRead32(bar: number, offset: number): number;
+  barWrite32(bar: number, offset: number, value: number): void;
+  barRead64(bar: number, offset: number): bigint;
+  barWrite64(bar: number, offset: number, value: bigint): void;
+}
+
+/**
+ * What the platform can and cannot do, as data (the README's capability table is generated from
+ * these, and the conformance suite reads them instead of scattering `if`s).
+ */
+export interface BackendCapabilities {
+  /** Bitmask of 1 << IOMMU_DMA_DOMAIN_TYPE this backend can create. */
+  readonly domainTypes: number;
+  /** Real identity pass-through (no translation) vs identity maps over allocated memory only. */
+  readonly passThrough: 'native' | 'emulated-identity' | 'none';
+  /** Faults: 'engine' (simulated DMA engine), 'kmsg' (kernel log), 'none'. */
+  readonly faultSource: 'engine' | 'kmsg' | 'none';
+  /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
+  readonly mapBeforeAttach: 'direct' | 'replayed';
+  /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */
+  readonly maxAreasPerDomain: number | null;
+  readonly pasid: boolean;
+  /** Caller-owned page tables (Unmanaged domains + ConfigureDomain). */
+  readonly unmanagedDomains: boolean;
+  /** Architecture the platform models: x86 VT-d, or Arm64 SMMU (QueryInputMappings, ACPI configs). */
+  readonly arch: 'x86_64' | 'arm64';
+}
+
+export interface ProbeStep {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface IommuBackend {
+  readonly kind: BackendKind;
+  /** Why this backend was chosen (auto-selection writes every step here). */
+  readonly reason: string;
+  readonly capabilities: BackendCapabilities;
+  readonly memoryInfo: MemoryInfo;
+
+  /** Devices this platform knows, usable or not. */
+  enumerateDevices(): PciDeviceInfo[];
+
+  // ---- memory --------------------------------------------------------------------------------
+  allocateMemory(size: bigint, options?: AllocateOptions): BackendMemory;
+
+  // ---- devices -------------------------------------------------------------------------------
+  /** Open and bind the device (iommufd: cdev + BIND; type1: group). ENOENT unknown, EBUSY taken. */
+  openDevice(bdf: string): number;
+  /** Close (detaches first if attached). Idempotent. */
+  closeDevice(device: number): void;
+  deviceRegions(device: number): DeviceRegions;
+  /** Bitmask of 1 << IOMMU_DMA_DOMAIN_TYPE the device may attach to right now (policy + hardware). */
+  availableDomainTypes(device: number): number;
+  /** Input-mapping (stream) IDs of the device: Arm64 only (x86 → ENOTSUP). */
+  inputMappingIds(device: number): number[];
+
+  // ---- domains -------------------------------------------------------------------------------
+  /**
+   * 'translate': paging domain (IOAS). 'passthrough': identity/bypass (see capabilities; on a
+   * passthrough domain `map`/`unmap` record areas but do not change translation).
+   * 'unmanaged': caller-owned page tables (only when capabilities.unmanagedDomains; DMA blocked
+   * until `configureDomain`). Unsupported type → ENOTSUP.
+   */
+  allocDomain(type: 'translate' | 'passthrough' | 'unmanaged'): number;
+  /** Unmanaged domains only (else EINVAL): install the caller's tables. */
+  configureDomain(domain: number, config: Arm64DomainConfig): void;
+  /** Unmanaged domains only (else EINVAL): invalidate cached translations (all, or the listed VAs). */
+  flushDomain(domain: number, vaList?: readonly bigint[], lastLevel?: boolean): void;
+  freeDomain(domain: number): void;
+  /** Geometry of the domain as of now (narrows once a device is attached). */
+  geometry(domain: number): DomainGeometry;
+  attach(domain: number, device: number): void;
+  detach(device: number): void;
+  /** Attach a PASID of the device to a domain (V3). ENOTSUP when the device has no PASID. */
+  attachPasid(domain: number, device: number, pasid: number): void;
+  detachPasid(device: number, pasid: number): void;
+
+  // ---- mappings ------------------------------------------------------------------------------
+  /** One area at `iova` covering the runs back to back. perms: bit0 read, bit1 write (non-zero). */
+  map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void;
+  /** Remove whole areas in [iova, iova+length). Returns bytes unmapped. */
+  unmap(domain: number, iova: bigint, length: bigint): bigint;
+
+  // ---- events --------------------------------------------------------------------------------
+  /** Subscribe to DMA faults of opened devices. Returns an unsubscribe function. */
+  onFault(listener: (fault: BackendFault) => void): () => void;
+  /** Subscribe to device arrival/removal. */
+  onDeviceEvent(listener: (event: DeviceEvent) => void): () => void;
+
+  /** Everything as JSON-able data. */
+  inspect(): unknown;
+  close(): void;
+  readonly closed: boolean;
+}

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// Three projects:
+//  - unit:     host tests (unit, property, conformance on the simulator). `npm test`.
+//  - vm-host:  tests that boot guests through `dma-iommu vm` (harness behaviour). Part of `npm run test:vm`.
+//  - vm-guest: tests that must run INSIDE a guest (real kernel, real IOMMU). Run through `vm run`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'vm-host',
+          include: ['test/vm/host/**/*.test.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'vm-guest',
+          include: ['test/vm/guest/**/*.test.ts'],
+          testTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
