@@ -1,0 +1,113 @@
+/**
+ * Map and unmap over a domain's claims and the backend's leaf operations. Windows lets a caller
+ * unmap any page sub-range of a mapping; Linux (and the backend contract) only removes whole
+ * areas, so a partial unmap removes the area and maps the kept head/tail again. Every operation
+ * validates fully before its first backend call, so a failure leaves no partial state.
+ */
+import type { PhysicalRun } from '../backend/contract.js';
+import type { StatusName } from '../status.js';
+import { Claim, ClaimKind, runsToClaimFields } from './iova-space.js';
+import { sliceRuns } from './physical.js';
+import { type DomainState, fail, kernel } from './state.js';
+
+export const PAGE = 4096n;
+
+/** Statuses a map's kernel errnos turn into, per member (which argument is "the address"). */
+export interface MapStatuses {
+  /** EINVAL (outside the usable ranges, alignment) and EOVERFLOW. */
+  readonly address: StatusName;
+  /** EFAULT: the physical memory is not memory the platform can map. */
+  readonly physical: StatusName;
+  /** EEXIST / EADDRINUSE. */
+  readonly overlap: StatusName;
+}
+
+/** Install one claim: the kernel mapping (unless perms are 0) and the bookkeeping. */
+export function installClaim(
+  dom: DomainState,
+  operation: string,
+  start: number,
+  pages: number,
+  runs: readonly PhysicalRun[],
+  perms: number,
+  kind: ClaimKind,
+  st: MapStatuses,
+): Claim {
+  const { pfn, runs: multi } = runsToClaimFields(runs);
+  const backed = perms !== 0;
+  if (backed) {
+    const iova = BigInt(start) * PAGE;
+    kernel(operation, () => dom.backend.map(dom.id, iova, runs, perms), {
+      EINVAL: st.address,
+      EOVERFLOW: st.address,
+      EFAULT: st.physical,
+      EEXIST: st.overlap,
+      EADDRINUSE: st.overlap,
+    }, { iova, length: BigInt(pages) * PAGE });
+  }
+  const claim = new Claim(start, pages, kind, perms, pfn, multi, backed);
+  dom.space.insert(claim);
+  return claim;
+}
+
+/** Remove a whole claim (kernel area and bookkeeping). */
+export function removeClaim(dom: DomainState, operation: string, claim: Claim): void {
+  if (claim.backed) {
+    const iova = BigInt(claim.start) * PAGE;
+    const length = BigInt(claim.pages) * PAGE;
+    kernel(operation, () => dom.backend.unmap(dom.id, iova, length), {}, { iova, length });
+  }
+  dom.space.remove(claim);
+}
+
+/**
+ * Unmap pages [start, start+pages) that must all be covered by claims of `kind` (no gaps).
+ * Claims cut by the range are split: the kept parts are mapped again with their own pages.
+ */
+export function unmapPages(dom: DomainState, operation: string, start: number, pages: number, kind: ClaimKind): void {
+  const end = start + pages;
+  const claims = dom.space.overlapping(start, pages);
+  // validate coverage before touching anything
+  let cursor = start;
+  for (const c of claims) {
+    if (c.kind !== kind || c.start > cursor) break;
+    cursor = c.end;
+  }
+  if (cursor < end || claims.some((c) => c.kind !== kind)) {
+    const what = kind === ClaimKind.Identity ? 'identity-mapped' : 'mapped by MapLogicalRange(Ex)';
+    throw fail(
+      'STATUS_INVALID_PARAMETER',
+      operation,
+      `range 0x${(BigInt(start) * PAGE).toString(16)}+0x${(BigInt(pages) * PAGE).toString(16)} is not entirely ${what} (first page not covered: 0x${(BigInt(cursor) * PAGE).toString(16)})`,
+    );
+  }
+  for (const c of claims) {
+    const keepHead = start > c.start ? start - c.start : 0;
+    const keepTail = c.end > end ? c.end - end : 0;
+    const runs = c.physical();
+    removeClaim(dom, operation, c);
+    const pieces: Array<[number, number]> = [];
+    if (keepHead > 0) pieces.push([c.start, keepHead]);
+    if (keepTail > 0) pieces.push([end, keepTail]);
+    for (const [ps, pp] of pieces) {
+      const off = BigInt(ps - c.start) * PAGE;
+      const pieceRuns = sliceRuns(runs, off, BigInt(pp) * PAGE);
+      try {
+        installClaim(dom, operation, ps, pp, pieceRuns, c.perms, c.kind, REMAP_STATUSES);
+      } catch (e) {
+        // The kept part could not be mapped again: it is now unmapped, and the error says so.
+        throw fail(
+          'STATUS_UNSUCCESSFUL',
+          operation,
+          `splitting a mapping failed: pages 0x${(BigInt(ps) * PAGE).toString(16)}+0x${(BigInt(pp) * PAGE).toString(16)} could not be mapped again and are now unmapped (${(e as Error).message})`,
+        );
+      }
+    }
+  }
+}
+
+const REMAP_STATUSES: MapStatuses = {
+  address: 'STATUS_UNSUCCESSFUL',
+  physical: 'STATUS_UNSUCCESSFUL',
+  overlap: 'STATUS_UNSUCCESSFUL',
+};

@@ -1,0 +1,119 @@
+/**
+ * Handles the interface gives out. They are opaque, as in the WDK: their state lives in the
+ * platform that created them (so a handle cannot be forged or used on another platform), and
+ * each prints as a short tag for logs. Only the structures the WDK defines with public fields
+ * (the PDO's identity, the logical-address token) expose fields.
+ */
+import { inspect } from 'node:util';
+import type { PciDeviceInfo } from '../backend/contract.js';
+
+let nextSerial = 1;
+
+abstract class Handle {
+  /** A process-unique number, for logs. */
+  readonly serial = nextSerial++;
+  protected abstract get tag(): string;
+  toString(): string {
+    return `[${this.tag}]`;
+  }
+  toJSON(): unknown {
+    return this.toString();
+  }
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/** PIOMMU_DMA_DOMAIN. */
+export class IommuDmaDomain extends Handle {
+  protected get tag(): string {
+    return `IOMMU_DMA_DOMAIN #${this.serial}`;
+  }
+}
+
+/** PIOMMU_DMA_DEVICE (from CreateDevice). */
+export class IommuDmaDevice extends Handle {
+  constructor(readonly PhysicalDeviceObject: PhysicalDeviceObject) {
+    super();
+  }
+  protected get tag(): string {
+    return `IOMMU_DMA_DEVICE #${this.serial} ${this.PhysicalDeviceObject.bdf}`;
+  }
+}
+
+/** PIOMMU_DMA_PASID_DEVICE (from CreatePasidDevice). */
+export class IommuDmaPasidDevice extends Handle {
+  constructor(
+    readonly DmaDevice: IommuDmaDevice,
+    readonly Asid: number,
+  ) {
+    super();
+  }
+  protected get tag(): string {
+    return `IOMMU_DMA_PASID_DEVICE #${this.serial} ${this.DmaDevice.PhysicalDeviceObject.bdf} pasid ${this.Asid}`;
+  }
+}
+
+/** PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN: a reserved logical range. */
+export class LogicalAddressToken extends Handle {
+  constructor(
+    readonly LogicalAddressBase: bigint,
+    readonly Size: bigint,
+  ) {
+    super();
+  }
+  protected get tag(): string {
+    return `IOMMU_DMA_LOGICAL_ADDRESS_TOKEN #${this.serial} 0x${this.LogicalAddressBase.toString(16)}+0x${this.Size.toString(16)}`;
+  }
+  override toJSON(): string {
+    return this.toString();
+  }
+}
+
+/**
+ * A PCI function standing in for a WDK physical device object (PDO), from `enumerateDevices()`.
+ * The same object is returned for the same BDF for the life of the platform.
+ */
+export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
+  readonly bdf: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly classCode: number;
+  readonly iommuGroup: number | null;
+  readonly requesterId: number;
+  readonly driver: string | null;
+  readonly usable: boolean;
+  readonly whyNotUsable?: string;
+  readonly maxPasidLog2: number;
+  constructor(info: PciDeviceInfo) {
+    super();
+    this.bdf = info.bdf;
+    this.vendorId = info.vendorId;
+    this.deviceId = info.deviceId;
+    this.classCode = info.classCode;
+    this.iommuGroup = info.iommuGroup;
+    this.requesterId = info.requesterId;
+    this.driver = info.driver;
+    this.usable = info.usable;
+    if (info.whyNotUsable !== undefined) this.whyNotUsable = info.whyNotUsable;
+    this.maxPasidLog2 = info.maxPasidLog2;
+  }
+  protected get tag(): string {
+    return `PDO ${this.bdf} ${this.vendorId.toString(16).padStart(4, '0')}:${this.deviceId.toString(16).padStart(4, '0')}`;
+  }
+  override toJSON(): PciDeviceInfo & { pdo: string } {
+    return {
+      pdo: this.toString(),
+      bdf: this.bdf,
+      vendorId: this.vendorId,
+      deviceId: this.deviceId,
+      classCode: this.classCode,
+      iommuGroup: this.iommuGroup,
+      requesterId: this.requesterId,
+      driver: this.driver,
+      usable: this.usable,
+      ...(this.whyNotUsable !== undefined ? { whyNotUsable: this.whyNotUsable } : {}),
+      maxPasidLog2: this.maxPasidLog2,
+    };
+  }
+}

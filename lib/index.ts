@@ -1,0 +1,75 @@
+/**
+ * dma-iommu: Windows' DMA_IOMMU_INTERFACE_EX for Node.js, over Linux iommufd / VFIO type1, or a
+ * simulated IOMMU where there is none.
+ *
+ *   import { IoGetIommuInterfaceEx, DMA_IOMMU_INTERFACE_EX_VERSION_3 } from 'dma-iommu';
+ *   const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_3, 0n);
+ *   const [pdo] = iface.Platform.enumerateDevices();
+ *   const dev = iface.V3.CreateDevice(pdo);
+ */
+import type { IommuBackend } from './backend/contract.js';
+import { type SelectOptions, selectBackend } from './backend/select.js';
+import { IommuPlatform, type PlatformOptions } from './core/platform.js';
+import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx } from './wdk/interface.js';
+
+export * from './wdk/constants.js';
+export type * from './wdk/types.js';
+export type {
+  DMA_IOMMU_INTERFACE,
+  DMA_IOMMU_INTERFACE_EX,
+  DMA_IOMMU_INTERFACE_V1,
+  DMA_IOMMU_INTERFACE_V2,
+  DMA_IOMMU_INTERFACE_V3,
+} from './wdk/interface.js';
+export { V1_MEMBERS, V2_MEMBERS, V3_MEMBERS } from './wdk/interface.js';
+export { IommuError } from './errors.js';
+export { NTSTATUS, type StatusName } from './status.js';
+export { IommuPlatform, type FaultRecord, type PlatformOptions } from './core/platform.js';
+export { DmaMemory } from './core/physical.js';
+export { IommuDmaDevice, IommuDmaDomain, IommuDmaPasidDevice, LogicalAddressToken, PhysicalDeviceObject } from './core/objects.js';
+export type * from './backend/contract.js';
+export { selectBackend, type BackendChoice, type SelectOptions } from './backend/select.js';
+export { SimulatedBackend, type SimulatedBackendOptions } from './backend/simulated/index.js';
+export { EduDevice } from './devices/edu.js';
+
+export interface OpenOptions extends SelectOptions, PlatformOptions {}
+
+/** Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. */
+export function openPlatform(options: OpenOptions = {}): IommuPlatform {
+  const { backend } = selectBackend(options);
+  return new IommuPlatform(backend, options);
+}
+
+let defaultPlatform: IommuPlatform | null = null;
+
+/** The process-wide platform used when no options are given (created on first use). */
+export function getDefaultPlatform(): IommuPlatform {
+  if (!defaultPlatform || defaultPlatform.closed) defaultPlatform = openPlatform();
+  return defaultPlatform;
+}
+
+export interface GetInterfaceOptions extends OpenOptions {
+  /** Use this platform (else a new one from the options, or the default platform). */
+  readonly platform?: IommuPlatform;
+}
+
+function platformFor(options?: GetInterfaceOptions): IommuPlatform {
+  if (options?.platform) return options.platform;
+  if (options && (options.backend !== undefined || options.simulator !== undefined)) return openPlatform(options);
+  return getDefaultPlatform();
+}
+
+/**
+ * IoGetIommuInterfaceEx: the DMA_IOMMU_INTERFACE_EX for Version 1..3. Flags must be 0.
+ * Without options it uses the process-wide default platform.
+ */
+export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 0n, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE_EX {
+  return buildInterfaceEx(platformFor(options), Version, Flags);
+}
+
+/** IoGetIommuInterface (deprecated in the WDK): DMA_IOMMU_INTERFACE, Version 1. */
+export function IoGetIommuInterface(Version: number, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE {
+  return buildInterface(platformFor(options), Version);
+}
+
+export type { IommuBackend };
