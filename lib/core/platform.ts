@@ -4,7 +4,7 @@
  * of ../shared/reference/windows-iommu-ddi.md §2 and §4.3 with their status codes, for every
  * backend alike. The WDK-shaped tables (lib/wdk/interface.ts) only bind these methods.
  */
-import type { AllocateOptions, BackendFault, DeviceEvent, DeviceRegions, IommuBackend, PciDeviceInfo } from '../backend/contract.js';
+import type { AllocateOptions, BackendFault, DeviceEvent, DeviceRegions, DomainGeometry, IommuBackend, PciDeviceInfo } from '../backend/contract.js';
 import { IommuError } from '../errors.js';
 import {
   DomainConfigurationArm64,
@@ -173,6 +173,15 @@ export class IommuPlatform {
   deviceRegions(device: IommuDmaDevice): DeviceRegions {
     const d = this.#reg.device(device, 'deviceRegions', 1);
     return kernel('deviceRegions', () => this.backend.deviceRegions(d.id));
+  }
+
+  /**
+   * The domain's usable IOVA ranges, alignment and page sizes as of now (they narrow once a device
+   * is attached: aperture minus reserved regions such as the x86 MSI window).
+   */
+  geometry(domain: IommuDmaDomain): DomainGeometry {
+    const dom = this.#reg.domain(domain, 'geometry', 1);
+    return kernel('geometry', () => dom.geometry().geometry);
   }
 
   /** Every fault seen (most recent last; bounded). */

@@ -1,0 +1,111 @@
+/**
+ * `dma-iommu info [--json] [--backend auto|sim|native]`: which backend and why, the devices, their
+ * IOMMU groups, the domain types each may use and the IOVA ranges a domain gets once it is attached.
+ */
+import { selectBackend } from '../backend/select.js';
+import { IommuPlatform } from '../core/platform.js';
+import { IommuError } from '../errors.js';
+import { DomainTypeTranslate } from '../wdk/constants.js';
+import { UsageError, hex, parseArgs, table, toJson } from './args.js';
+
+const DOMAIN_TYPE_NAMES = ['Translate', 'PassThrough', 'Unmanaged', 'TranslateS1'];
+
+export function domainTypeNames(mask: number): string[] {
+  return DOMAIN_TYPE_NAMES.filter((_n, i) => (mask & (1 << i)) !== 0);
+}
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  let flags: Record<string, string | boolean>;
+  try {
+    flags = parseArgs(argv, { json: { value: false }, backend: { value: true, choices: ['auto', 'sim', 'native', 'iommufd', 'vfio-type1'] } }, 'info');
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`dma-iommu ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  let selection;
+  try {
+    selection = selectBackend(flags.backend ? { backend: flags.backend as 'auto' } : {});
+  } catch (e) {
+    process.stderr.write(`dma-iommu info: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const platform = new IommuPlatform(selection.backend);
+  try {
+    const devices = platform.enumerateDevices().map((pdo) => {
+      const entry: Record<string, unknown> = { ...pdo.toJSON() };
+      delete entry.pdo;
+      if (!pdo.usable || pdo.iommuGroup === null) return entry;
+      try {
+        const dev = platform.CreateDevice(pdo);
+        try {
+          const mask = platform.QueryAvailableDomainTypes(dev);
+          entry.availableDomainTypes = domainTypeNames(mask);
+          if (mask & (1 << DomainTypeTranslate)) {
+            const dom = platform.CreateDomainEx(DomainTypeTranslate);
+            try {
+              platform.AttachDeviceEx(dom, dev);
+              const g = platform.geometry(dom);
+              entry.iovaRanges = g.ranges.map((r) => ({ start: r.start, last: r.last }));
+              entry.iovaAlignment = g.alignment;
+              entry.pageSizes = g.pageSizes;
+              platform.DetachDeviceEx(dev);
+            } finally {
+              platform.DeleteDomain(dom);
+            }
+          }
+        } finally {
+          platform.DeleteDevice(dev);
+        }
+      } catch (e) {
+        entry.error = e instanceof IommuError ? `${e.code}: ${e.message}` : String(e);
+      }
+      return entry;
+    });
+    const b = platform.backend;
+    const groups = new Map<number, string[]>();
+    for (const d of devices) {
+      const g = d.iommuGroup as number | null;
+      if (g !== null) groups.set(g, [...(groups.get(g) ?? []), d.bdf as string]);
+    }
+    const report = {
+      backend: b.kind,
+      selectedBy: selection.by,
+      why: b.reason,
+      probe: selection.steps,
+      capabilities: b.capabilities,
+      memory: b.memoryInfo,
+      devices,
+      groups: [...groups].map(([group, members]) => ({ group, devices: members })),
+    };
+    if (flags.json) {
+      process.stdout.write(toJson(report) + '\n');
+      return 0;
+    }
+    let out = `backend: ${b.kind} (${selection.by})\nwhy:     ${b.reason}\n`;
+    if (selection.steps.length) {
+      out += '\nprobe:\n' + table(['check', 'ok', 'detail'], selection.steps.map((s) => [s.check, s.ok ? 'yes' : 'no', s.detail]));
+    }
+    const caps = b.capabilities;
+    out += `\ncapabilities: domain types ${domainTypeNames(caps.domainTypes).join(', ')}; pass-through ${caps.passThrough}; faults ${caps.faultSource}; PASID ${caps.pasid ? 'yes' : 'no'}; arch ${caps.arch}; max areas/domain ${caps.maxAreasPerDomain ?? 'unbounded'}\n`;
+    out += `physical addresses: ${b.memoryInfo.physicalIsReal ? 'real' : `synthetic (${b.memoryInfo.why ?? ''})`}\n\ndevices:\n`;
+    out += table(
+      ['bdf', 'id', 'group', 'driver', 'usable', 'domain types', 'IOVA ranges (after attach)'],
+      devices.map((d) => [
+        d.bdf as string,
+        `${(d.vendorId as number).toString(16).padStart(4, '0')}:${(d.deviceId as number).toString(16).padStart(4, '0')}`,
+        d.iommuGroup === null ? '-' : String(d.iommuGroup),
+        (d.driver as string | null) ?? '-',
+        d.usable ? 'yes' : `no: ${d.whyNotUsable ?? ''}`,
+        d.error ? String(d.error) : ((d.availableDomainTypes as string[] | undefined) ?? []).join(','),
+        ((d.iovaRanges as { start: bigint; last: bigint }[] | undefined) ?? []).map((r) => `${hex(r.start)}-${hex(r.last)}`).join(' '),
+      ]),
+    );
+    process.stdout.write(out);
+    return 0;
+  } finally {
+    platform.close();
+  }
+}
