@@ -1,0 +1,121 @@
+// Entry point of the `dma_iommu` addon: per-environment state (Napi::Addon), the env cleanup hook
+// and the export table. Everything Node-API lives here and in binding/; the kernel calls are in
+// ioctl/ (no napi.h there).
+#include <napi.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "binding/addon.h"
+#include "ioctl/memory.h"
+
+namespace dmaiommu::binding {
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  handle_ctor = Napi::Persistent(HandleWrap::Define(env));
+  memory_ctor = Napi::Persistent(MemoryWrap::Define(env));
+  RegisterIommufd(env, exports);
+  RegisterVfio(env, exports);
+  RegisterMisc(env, exports);
+  env.AddCleanupHook([this]() { Cleanup(); });
+}
+
+Addon::~Addon() { Cleanup(); }
+
+Napi::Object Addon::NewHandle(Napi::Env env, std::shared_ptr<HandleState> state) {
+  handles_.remove_if([](const std::weak_ptr<HandleState>& w) { return w.expired(); });
+  handles_.push_back(state);
+  // The wrap constructor refuses to run unless handed this token, so JS cannot build one.
+  Napi::Object obj = handle_ctor.New({Napi::External<void>::New(env, this)});
+  HandleWrap::Unwrap(obj)->state = std::move(state);
+  return obj;
+}
+
+Napi::Object Addon::NewMemory(Napi::Env env, std::shared_ptr<Region> region, bool view) {
+  Napi::Object obj = memory_ctor.New({Napi::External<void>::New(env, this)});
+  MemoryWrap* w = MemoryWrap::Unwrap(obj);
+  if (view) {
+    // The ArrayBuffer's finalizer holds a share of the region: the bytes stay mapped as long as
+    // any JS view can reach them, even if the Memory object itself is collected first.
+    auto* hint = new std::shared_ptr<Region>(region);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, region->addr, region->size,
+        [](Napi::Env e, void*, std::shared_ptr<Region>* h) {
+          std::shared_ptr<Region>& r = *h;
+          if (r->accounted && r->owner && !r->owner->torn_down()) {
+            r->owner->AdjustExternal(e, -static_cast<int64_t>(r->size));
+            r->accounted = false;
+          }
+          delete h;
+        },
+        hint);
+    w->buffer = Napi::Persistent(ab);
+    region->accounted = true;
+    AdjustExternal(env, static_cast<int64_t>(region->size));
+  }
+  w->region = std::move(region);
+  return obj;
+}
+
+void Addon::AdjustExternal(Napi::Env env, int64_t delta) {
+  if (torn_down_) return;
+  external_bytes_ += delta;
+  Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+}
+
+Napi::Value Addon::Stats(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  uint32_t open = 0, areas = 0;
+  for (auto& w : handles_)
+    if (auto s = w.lock()) {
+      if (s->fd >= 0) open++;
+      areas += static_cast<uint32_t>(s->AreaCount());
+    }
+  uint32_t mapped = 0, pinned = 0;
+  for (Region* r : regions_) {
+    if (r->mapped) mapped++;
+    if (r->pins > 0) pinned++;
+  }
+  o.Set("openHandles", open);
+  o.Set("areas", areas);
+  o.Set("mappedRegions", mapped);
+  o.Set("pinnedRegions", pinned);
+  o.Set("externalBytes", Napi::Number::New(env, static_cast<double>(external_bytes_)));
+  return o;
+}
+
+void Addon::Cleanup() {
+  if (torn_down_) return;
+  torn_down_ = true;
+  std::vector<std::shared_ptr<HandleState>> live;
+  for (auto& w : handles_)
+    if (auto s = w.lock()) live.push_back(s);
+  handles_.clear();
+  auto rank = [](HandleKind k) {
+    switch (k) {
+      case HandleKind::kDevice: return 0;  // stop DMA first
+      case HandleKind::kFault:
+      case HandleKind::kKmsg:
+      case HandleKind::kFile: return 1;
+      case HandleKind::kGroup: return 2;
+      case HandleKind::kContainer:
+      case HandleKind::kIommufd: return 3;
+    }
+    return 3;
+  };
+  std::stable_sort(live.begin(), live.end(),
+                   [&](const auto& a, const auto& b) { return rank(a->kind) < rank(b->kind); });
+  for (auto& s : live) s->Close();
+  for (auto& s : live) s->ClearAll();
+  // No JS runs in this environment any more, so no view can touch the bytes: unmap them all.
+  for (Region* r : regions_) {
+    r->Unmap();
+    r->owner = nullptr;
+  }
+  regions_.clear();
+}
+
+}  // namespace dmaiommu::binding
+
+using DmaIommuAddon = dmaiommu::binding::Addon;
+NODE_API_NAMED_ADDON(dma_iommu, DmaIommuAddon)

@@ -1,0 +1,96 @@
+// Per-environment addon state (Napi::Addon: one instance per main thread / worker) and the two
+// type-tagged wraps: Handle (an fd the addon opened) and Memory (an anonymous mapping).
+#pragma once
+
+#include <napi.h>
+
+#include <list>
+#include <memory>
+#include <unordered_set>
+
+#include "state.h"
+
+namespace dmaiommu::binding {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+  ~Addon();
+
+  Napi::Object NewHandle(Napi::Env env, std::shared_ptr<HandleState> state);
+  Napi::Object NewMemory(Napi::Env env, std::shared_ptr<Region> region, bool view);
+  void TrackRegion(Region* r) { regions_.insert(r); }
+  void ForgetRegion(Region* r) { regions_.erase(r); }
+  void AdjustExternal(Napi::Env env, int64_t delta);
+  Napi::Value Stats(Napi::Env env);
+  bool torn_down() const { return torn_down_; }
+
+  // Close every fd (devices first, then event fds, groups, containers and iommufd contexts) and
+  // unmap every region. Runs at process exit and worker termination; JS never runs afterwards.
+  void Cleanup();
+
+  Napi::FunctionReference handle_ctor;
+  Napi::FunctionReference memory_ctor;
+
+ private:
+  std::list<std::weak_ptr<HandleState>> handles_;
+  std::unordered_set<Region*> regions_;
+  int64_t external_bytes_ = 0;
+  bool torn_down_ = false;
+};
+
+class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit HandleWrap(const Napi::CallbackInfo& info);
+  ~HandleWrap() override;  // last-resort close of a leaked fd (no JS access)
+
+  std::shared_ptr<HandleState> state;
+  // The fd, or a TypeError when the handle is closed.
+  int FdOrThrow(Napi::Env env) const;
+
+ private:
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetKind(const Napi::CallbackInfo& info);
+  Napi::Value GetAreas(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+};
+
+class MemoryWrap : public Napi::ObjectWrap<MemoryWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit MemoryWrap(const Napi::CallbackInfo& info);
+  ~MemoryWrap() override;
+
+  std::shared_ptr<Region> region;
+  Napi::Reference<Napi::ArrayBuffer> buffer;
+  bool freed = false;
+  // Pointer to [offset, offset + length) of a live region, or a RangeError / TypeError.
+  uint8_t* Span(Napi::Env env, uint64_t offset, uint64_t length) const;
+
+ private:
+  Napi::Value GetAddress(const Napi::CallbackInfo& info);
+  Napi::Value GetSize(const Napi::CallbackInfo& info);
+  Napi::Value GetPins(const Napi::CallbackInfo& info);
+  Napi::Value GetFreed(const Napi::CallbackInfo& info);
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Lock(const Napi::CallbackInfo& info);
+  Napi::Value Pagemap(const Napi::CallbackInfo& info);
+  Napi::Value Free(const Napi::CallbackInfo& info);
+};
+
+// Unwrap with a type-tag check: anything else (plain objects, the other wrap, primitives) is a
+// TypeError, never a crash.
+HandleWrap* ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name);
+HandleState& ArgOpenHandle(const Napi::CallbackInfo& info, size_t i, const char* name);
+MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// Exports defined in the per-area translation units.
+void RegisterIommufd(Napi::Env env, Napi::Object exports);
+void RegisterVfio(Napi::Env env, Napi::Object exports);
+void RegisterMisc(Napi::Env env, Napi::Object exports);
+
+}  // namespace dmaiommu::binding

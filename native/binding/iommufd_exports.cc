@@ -1,0 +1,189 @@
+// iommufd and VFIO-cdev exports: thin, synchronous, one per ioctl.
+#include "../abi/iommufd.h"
+#include "../ioctl/iommufd.h"
+#include "../ioctl/vfio.h"
+#include "addon.h"
+#include "args.h"
+
+namespace dmaiommu::binding {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+
+Napi::Value IoasAlloc(Info info) {
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t id = 0;
+  int r = iommufd::ioas_alloc(h.fd, &id);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_IOAS_ALLOC)");
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value Destroy(Info info) {
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t id = ArgU32(info, 1, "id");
+  int r = iommufd::destroy(h.fd, id);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_DESTROY)");
+  h.ClearSpace(id);  // a destroyed IOAS drops its areas (no-op for other object types)
+  return info.Env().Undefined();
+}
+
+Napi::Value IoasIovaRanges(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t ioas = ArgU32(info, 1, "ioasId");
+  std::vector<iommufd::IovaRange> ranges;
+  uint64_t alignment = 0;
+  int r = iommufd::ioas_iova_ranges(h.fd, ioas, &ranges, &alignment);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_IOVA_RANGES)");
+  Napi::Array arr = Napi::Array::New(env, ranges.size());
+  for (size_t i = 0; i < ranges.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("start", U64(env, ranges[i].start));
+    o.Set("last", U64(env, ranges[i].last));
+    arr.Set(static_cast<uint32_t>(i), o);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ranges", arr);
+  out.Set("alignment", U64(env, alignment));
+  return out;
+}
+
+// ioasMap(iommufd, ioasId, iova, memory, offset, length, flags) -> iova
+// The user VA is never taken from JS: it is memory.address + offset, bounds-checked.
+Napi::Value IoasMap(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t ioas = ArgU32(info, 1, "ioasId");
+  uint64_t iova = ArgU64(info, 2, "iova");
+  MemoryWrap* m = ArgMemory(info, 3, "memory");
+  uint64_t offset = ArgU64(info, 4, "offset");
+  uint64_t length = ArgU64(info, 5, "length");
+  uint32_t flags = ArgU32(info, 6, "flags");
+  uint8_t* va = m->Span(env, offset, length);
+  int r = iommufd::ioas_map(h.fd, ioas, flags, reinterpret_cast<uintptr_t>(va), length, &iova);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_MAP)");
+  h.AddArea(ioas, iova, length, m->region);
+  return U64(env, iova);
+}
+
+Napi::Value IoasUnmap(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t ioas = ArgU32(info, 1, "ioasId");
+  uint64_t iova = ArgU64(info, 2, "iova");
+  uint64_t length = ArgU64(info, 3, "length");
+  uint64_t unmapped = 0;
+  int r = iommufd::ioas_unmap(h.fd, ioas, iova, length, &unmapped);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_UNMAP)");
+  h.RemoveAreas(ioas, iova, length);
+  return U64(env, unmapped);
+}
+
+Napi::Value Option(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t option_id = ArgU32(info, 1, "optionId");
+  uint32_t op = ArgU32(info, 2, "op");
+  uint32_t object_id = ArgU32(info, 3, "objectId");
+  uint64_t val = ArgU64(info, 4, "value");
+  if (op > 0xffff) ThrowRangeError(env, "op must fit 16 bits");
+  int r = iommufd::option(h.fd, option_id, static_cast<uint16_t>(op), object_id, &val);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_OPTION)");
+  return U64(env, val);
+}
+
+Napi::Value HwptAlloc(Info info) {
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t dev_id = ArgU32(info, 1, "devId");
+  uint32_t pt_id = ArgU32(info, 2, "ptId");
+  uint32_t flags = ArgU32(info, 3, "flags");
+  uint32_t out = 0;
+  int r = iommufd::hwpt_alloc(h.fd, dev_id, pt_id, flags, &out);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_HWPT_ALLOC)");
+  return Napi::Number::New(info.Env(), out);
+}
+
+Napi::Value GetHwInfo(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t dev_id = ArgU32(info, 1, "devId");
+  iommufd::HwInfo hw{};
+  int r = iommufd::get_hw_info(h.fd, dev_id, &hw);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_GET_HW_INFO)");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", hw.data_type);
+  o.Set("maxPasidLog2", hw.max_pasid_log2);
+  o.Set("capabilities", U64(env, hw.capabilities));
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, hw.data.data(), hw.data.size()));
+  return o;
+}
+
+Napi::Value FaultQueueAlloc(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
+  uint32_t id = 0;
+  int fd = -1;
+  int r = iommufd::fault_queue_alloc(h.fd, &id, &fd);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_FAULT_QUEUE_ALLOC)");
+  auto st = std::make_shared<HandleState>();
+  st->fd = fd;
+  st->kind = HandleKind::kFault;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", id);
+  o.Set("handle", env.GetInstanceData<Addon>()->NewHandle(env, st));
+  return o;
+}
+
+// ---- VFIO device cdev --------------------------------------------------------------------------
+
+Napi::Value DeviceBindIommufd(Info info) {
+  HandleWrap* dw = ArgHandle(info, 0, "device");
+  HandleWrap* iw = ArgHandle(info, 1, "iommufd");
+  int dfd = dw->FdOrThrow(info.Env());
+  int ifd = iw->FdOrThrow(info.Env());
+  uint32_t dev_id = 0;
+  int r = vfio::device_bind_iommufd(dfd, ifd, &dev_id);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_BIND_IOMMUFD)");
+  // A bound device keeps the iommufd context (and the IOAS mappings in it) alive in the kernel.
+  if (!dw->state->parent) {
+    dw->state->parent = iw->state;
+    iw->state->file_refs++;
+  }
+  return Napi::Number::New(info.Env(), dev_id);
+}
+
+Napi::Value DeviceAttachPt(Info info) {
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  uint32_t pt = ArgU32(info, 1, "ptId");
+  uint32_t out = 0;
+  int r = vfio::device_attach_iommufd_pt(d.fd, pt, &out);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_ATTACH_IOMMUFD_PT)");
+  return Napi::Number::New(info.Env(), out);
+}
+
+Napi::Value DeviceDetachPt(Info info) {
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  int r = vfio::device_detach_iommufd_pt(d.fd);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_DETACH_IOMMUFD_PT)");
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterIommufd(Napi::Env env, Napi::Object exports) {
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  fn("ioasAlloc", IoasAlloc);
+  fn("destroy", Destroy);
+  fn("ioasIovaRanges", IoasIovaRanges);
+  fn("ioasMap", IoasMap);
+  fn("ioasUnmap", IoasUnmap);
+  fn("option", Option);
+  fn("hwptAlloc", HwptAlloc);
+  fn("getHwInfo", GetHwInfo);
+  fn("faultQueueAlloc", FaultQueueAlloc);
+  fn("deviceBindIommufd", DeviceBindIommufd);
+  fn("deviceAttachPt", DeviceAttachPt);
+  fn("deviceDetachPt", DeviceDetachPt);
+}
+
+}  // namespace dmaiommu::binding

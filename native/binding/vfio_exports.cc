@@ -1,0 +1,229 @@
+// Generic VFIO device and legacy type1 container/group exports.
+#include "../abi/vfio.h"
+#include "../ioctl/vfio.h"
+#include "addon.h"
+#include "args.h"
+
+namespace dmaiommu::binding {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+
+Napi::Value DeviceGetInfo(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  vfio::DeviceInfo di{};
+  int r = vfio::device_get_info(d.fd, &di);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_DEVICE_GET_INFO)");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("flags", di.flags);
+  o.Set("numRegions", di.num_regions);
+  o.Set("numIrqs", di.num_irqs);
+  return o;
+}
+
+Napi::Value DeviceGetRegionInfo(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  uint32_t index = ArgU32(info, 1, "index");
+  vfio::RegionInfo ri{};
+  int r = vfio::device_get_region_info(d.fd, index, &ri);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_DEVICE_GET_REGION_INFO)");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("flags", ri.flags);
+  o.Set("size", U64(env, ri.size));
+  o.Set("offset", U64(env, ri.offset));
+  return o;
+}
+
+Napi::Value DeviceReset(Info info) {
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  int r = vfio::device_reset(d.fd);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_RESET)");
+  return info.Env().Undefined();
+}
+
+unsigned ArgAccessSize(Info info, size_t i) {
+  uint32_t size = ArgU32(info, i, "size");
+  if (size != 1 && size != 2 && size != 4 && size != 8) ThrowRangeError(info.Env(), "size must be 1, 2, 4 or 8");
+  return size;
+}
+
+// regionRead(device, fileOffset, size) -> number (size <= 4) | bigint (size 8)
+Napi::Value RegionRead(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  uint64_t off = ArgU64(info, 1, "offset");
+  unsigned size = ArgAccessSize(info, 2);
+  uint64_t v = 0;
+  int r = vfio::region_read(d.fd, off, size, &v);
+  if (r < 0) ThrowErrno(env, r, "pread(vfio region)");
+  if (size == 8) return U64(env, v);
+  return Napi::Number::New(env, static_cast<double>(v));
+}
+
+Napi::Value RegionWrite(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& d = ArgOpenHandle(info, 0, "device");
+  uint64_t off = ArgU64(info, 1, "offset");
+  unsigned size = ArgAccessSize(info, 2);
+  uint64_t v;
+  if (size == 8) {
+    v = ArgU64(info, 3, "value");
+  } else {
+    v = ArgU32(info, 3, "value");
+    if (size < 4 && v >> (size * 8)) ThrowRangeError(env, "value does not fit the access size");
+  }
+  int r = vfio::region_write(d.fd, off, size, v);
+  if (r < 0) ThrowErrno(env, r, "pwrite(vfio region)");
+  return env.Undefined();
+}
+
+// ---- type1 -------------------------------------------------------------------------------------
+
+Napi::Value GetApiVersion(Info info) {
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  int r = vfio::get_api_version(c.fd);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GET_API_VERSION)");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value CheckExtension(Info info) {
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  int32_t ext = ArgI32(info, 1, "extension");
+  int r = vfio::check_extension(c.fd, ext);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_CHECK_EXTENSION)");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value SetIommu(Info info) {
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  int32_t type = ArgI32(info, 1, "iommuType");
+  int r = vfio::set_iommu(c.fd, type);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_SET_IOMMU)");
+  return info.Env().Undefined();
+}
+
+Napi::Value GroupGetStatus(Info info) {
+  HandleState& g = ArgOpenHandle(info, 0, "group");
+  uint32_t flags = 0;
+  int r = vfio::group_get_status(g.fd, &flags);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_GET_STATUS)");
+  return Napi::Number::New(info.Env(), flags);
+}
+
+Napi::Value GroupSetContainer(Info info) {
+  HandleWrap* gw = ArgHandle(info, 0, "group");
+  HandleWrap* cw = ArgHandle(info, 1, "container");
+  int gfd = gw->FdOrThrow(info.Env());
+  int cfd = cw->FdOrThrow(info.Env());
+  int r = vfio::group_set_container(gfd, cfd);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_SET_CONTAINER)");
+  gw->state->LeaveContainer();  // (never set here: the kernel refuses a second SET with EINVAL)
+  gw->state->JoinContainer(cw->state);
+  return info.Env().Undefined();
+}
+
+Napi::Value GroupUnsetContainer(Info info) {
+  HandleState& g = ArgOpenHandle(info, 0, "group");
+  int r = vfio::group_unset_container(g.fd);
+  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_UNSET_CONTAINER)");
+  g.LeaveContainer();
+  return info.Env().Undefined();
+}
+
+Napi::Value GroupGetDeviceFd(Info info) {
+  Napi::Env env = info.Env();
+  HandleWrap* gw = ArgHandle(info, 0, "group");
+  int gfd = gw->FdOrThrow(env);
+  std::string name = ArgString(info, 1, "name");
+  int fd = vfio::group_get_device_fd(gfd, name);
+  if (fd < 0) ThrowErrno(env, fd, "ioctl(VFIO_GROUP_GET_DEVICE_FD)");
+  auto st = std::make_shared<HandleState>();
+  st->fd = fd;
+  st->kind = HandleKind::kDevice;
+  st->path = name;
+  st->parent = gw->state;  // the device file keeps its group (and so the container link) alive
+  gw->state->file_refs++;
+  return env.GetInstanceData<Addon>()->NewHandle(env, st);
+}
+
+Napi::Value IommuGetInfo(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  vfio::IommuInfo ii{};
+  int r = vfio::iommu_get_info(c.fd, &ii);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_GET_INFO)");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("flags", ii.flags);
+  o.Set("pageSizes", U64(env, ii.iova_pgsizes));
+  if (ii.has_ranges) {
+    Napi::Array arr = Napi::Array::New(env, ii.ranges.size());
+    for (size_t i = 0; i < ii.ranges.size(); i++) {
+      Napi::Object rg = Napi::Object::New(env);
+      rg.Set("start", U64(env, ii.ranges[i].start));
+      rg.Set("last", U64(env, ii.ranges[i].end));
+      arr.Set(static_cast<uint32_t>(i), rg);
+    }
+    o.Set("ranges", arr);
+  } else {
+    o.Set("ranges", env.Null());
+  }
+  o.Set("dmaAvail", ii.has_dma_avail ? Napi::Value(Napi::Number::New(env, ii.dma_avail)) : env.Null());
+  return o;
+}
+
+// dmaMap(container, iova, memory, offset, length, flags)
+Napi::Value DmaMap(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  uint64_t iova = ArgU64(info, 1, "iova");
+  MemoryWrap* m = ArgMemory(info, 2, "memory");
+  uint64_t offset = ArgU64(info, 3, "offset");
+  uint64_t length = ArgU64(info, 4, "length");
+  uint32_t flags = ArgU32(info, 5, "flags");
+  uint8_t* va = m->Span(env, offset, length);
+  int r = vfio::iommu_map_dma(c.fd, flags, reinterpret_cast<uintptr_t>(va), iova, length);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_MAP_DMA)");
+  c.AddArea(0, iova, length, m->region);
+  return env.Undefined();
+}
+
+Napi::Value DmaUnmap(Info info) {
+  Napi::Env env = info.Env();
+  HandleState& c = ArgOpenHandle(info, 0, "container");
+  uint64_t iova = ArgU64(info, 1, "iova");
+  uint64_t length = ArgU64(info, 2, "length");
+  uint32_t flags = ArgU32(info, 3, "flags");
+  uint64_t unmapped = 0;
+  int r = vfio::iommu_unmap_dma(c.fd, flags, iova, length, &unmapped);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_UNMAP_DMA)");
+  if (flags & abi::VFIO_DMA_UNMAP_FLAG_ALL)
+    c.ClearSpace(0);
+  else if (unmapped > 0)
+    c.RemoveAreas(0, iova, length);
+  return U64(env, unmapped);
+}
+
+}  // namespace
+
+void RegisterVfio(Napi::Env env, Napi::Object exports) {
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  fn("deviceGetInfo", DeviceGetInfo);
+  fn("deviceGetRegionInfo", DeviceGetRegionInfo);
+  fn("deviceReset", DeviceReset);
+  fn("regionRead", RegionRead);
+  fn("regionWrite", RegionWrite);
+  fn("getApiVersion", GetApiVersion);
+  fn("checkExtension", CheckExtension);
+  fn("setIommu", SetIommu);
+  fn("groupGetStatus", GroupGetStatus);
+  fn("groupSetContainer", GroupSetContainer);
+  fn("groupUnsetContainer", GroupUnsetContainer);
+  fn("groupGetDeviceFd", GroupGetDeviceFd);
+  fn("iommuGetInfo", IommuGetInfo);
+  fn("dmaMap", DmaMap);
+  fn("dmaUnmap", DmaUnmap);
+}
+
+}  // namespace dmaiommu::binding

@@ -1,0 +1,217 @@
+// The Handle and Memory wraps.
+#include <cstring>
+
+#include "../ioctl/memory.h"
+#include "addon.h"
+#include "args.h"
+#include "errors.h"
+
+namespace dmaiommu::binding {
+
+// Type tags (random 128-bit values): unwrap checks them so foreign objects are rejected.
+static const napi_type_tag kHandleTag = {0x6d1e3a0f5c2b4a71ULL, 0x9f0c2d7e41b85a36ULL};
+static const napi_type_tag kMemoryTag = {0x2b7f9c1d3e5a4b60ULL, 0x81d4e6f0a3c2597bULL};
+
+static void RequireToken(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal() ||
+      info[0].As<Napi::External<void>>().Data() != info.Env().GetInstanceData<Addon>())
+    ThrowTypeError(info.Env(), "Illegal constructor");
+}
+
+// ---- Handle ------------------------------------------------------------------------------------
+
+Napi::Function HandleWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeHandle",
+                     {
+                         InstanceAccessor<&HandleWrap::GetFd>("fd"),
+                         InstanceAccessor<&HandleWrap::GetClosed>("closed"),
+                         InstanceAccessor<&HandleWrap::GetKind>("kind"),
+                         InstanceAccessor<&HandleWrap::GetAreas>("areas"),
+                         InstanceMethod<&HandleWrap::Close>("close"),
+                     });
+}
+
+HandleWrap::HandleWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HandleWrap>(info) {
+  RequireToken(info);
+  info.This().As<Napi::Object>().TypeTag(&kHandleTag);
+}
+
+HandleWrap::~HandleWrap() {
+  if (state) state->Close();
+}
+
+int HandleWrap::FdOrThrow(Napi::Env env) const {
+  if (!state || state->fd < 0) ThrowTypeError(env, "handle is closed");
+  return state->fd;
+}
+
+Napi::Value HandleWrap::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), state ? state->fd : -1);
+}
+
+Napi::Value HandleWrap::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !state || state->fd < 0);
+}
+
+Napi::Value HandleWrap::GetKind(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), state ? KindName(state->kind) : "file");
+}
+
+Napi::Value HandleWrap::GetAreas(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), state ? static_cast<double>(state->AreaCount()) : 0);
+}
+
+Napi::Value HandleWrap::Close(const Napi::CallbackInfo& info) {
+  if (state && state->fd >= 0) {
+    int r = state->Close();
+    if (r < 0) ThrowErrno(info.Env(), r, "close");
+  }
+  return info.Env().Undefined();
+}
+
+HandleWrap* ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsObject() || !info[i].As<Napi::Object>().CheckTypeTag(&kHandleTag))
+    ThrowTypeError(info.Env(), std::string(name) + " must be a native handle");
+  HandleWrap* w = HandleWrap::Unwrap(info[i].As<Napi::Object>());
+  if (!w || !w->state) ThrowTypeError(info.Env(), std::string(name) + " must be a native handle");
+  return w;
+}
+
+HandleState& ArgOpenHandle(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  HandleWrap* w = ArgHandle(info, i, name);
+  if (w->state->fd < 0) ThrowTypeError(info.Env(), std::string(name) + " is closed");
+  return *w->state;
+}
+
+// ---- Memory ------------------------------------------------------------------------------------
+
+Napi::Function MemoryWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeMemory",
+                     {
+                         InstanceAccessor<&MemoryWrap::GetAddress>("address"),
+                         InstanceAccessor<&MemoryWrap::GetSize>("size"),
+                         InstanceAccessor<&MemoryWrap::GetPins>("pins"),
+                         InstanceAccessor<&MemoryWrap::GetFreed>("freed"),
+                         InstanceAccessor<&MemoryWrap::GetBuffer>("buffer"),
+                         InstanceMethod<&MemoryWrap::Read>("read"),
+                         InstanceMethod<&MemoryWrap::Write>("write"),
+                         InstanceMethod<&MemoryWrap::Lock>("lock"),
+                         InstanceMethod<&MemoryWrap::Pagemap>("pagemap"),
+                         InstanceMethod<&MemoryWrap::Free>("free"),
+                     });
+}
+
+MemoryWrap::MemoryWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryWrap>(info) {
+  RequireToken(info);
+  info.This().As<Napi::Object>().TypeTag(&kMemoryTag);
+}
+
+MemoryWrap::~MemoryWrap() = default;  // the region goes when its last holder lets go
+
+uint8_t* MemoryWrap::Span(Napi::Env env, uint64_t offset, uint64_t length) const {
+  if (freed || !region || !region->mapped) ThrowTypeError(env, "memory is freed");
+  if (offset > region->size || length > region->size - offset) ThrowRangeError(env, "range outside the allocation");
+  return static_cast<uint8_t*>(region->addr) + offset;
+}
+
+Napi::Value MemoryWrap::GetAddress(const Napi::CallbackInfo& info) {
+  return U64(info.Env(), region ? reinterpret_cast<uintptr_t>(region->addr) : 0);
+}
+
+Napi::Value MemoryWrap::GetSize(const Napi::CallbackInfo& info) { return U64(info.Env(), region ? region->size : 0); }
+
+Napi::Value MemoryWrap::GetPins(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), region ? region->pins : 0);
+}
+
+Napi::Value MemoryWrap::GetFreed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), freed); }
+
+Napi::Value MemoryWrap::GetBuffer(const Napi::CallbackInfo& info) {
+  if (freed || buffer.IsEmpty()) return info.Env().Null();
+  return buffer.Value();
+}
+
+Napi::Value MemoryWrap::Read(const Napi::CallbackInfo& info) {
+  uint64_t offset = ArgU64(info, 0, "offset");
+  uint32_t length = ArgU32(info, 1, "length");
+  uint8_t* p = Span(info.Env(), offset, length);
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), p, length);
+}
+
+Napi::Value MemoryWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t offset = ArgU64(info, 0, "offset");
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowTypeError(env, "data must be a Uint8Array");
+  Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
+  if (data.ArrayBuffer().IsDetached()) ThrowTypeError(env, "data is detached");
+  size_t n = data.ByteLength();
+  uint8_t* p = Span(env, offset, n);
+  if (n) std::memmove(p, data.Data(), n);
+  return env.Undefined();
+}
+
+Napi::Value MemoryWrap::Lock(const Napi::CallbackInfo& info) {
+  uint64_t offset = ArgU64(info, 0, "offset");
+  uint64_t length = ArgU64(info, 1, "length");
+  uint8_t* p = Span(info.Env(), offset, length);
+  size_t ps = mem::page_size();
+  uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~(ps - 1);
+  uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + length + ps - 1) & ~(ps - 1);
+  if (hi > lo) {
+    int r = mem::lock(reinterpret_cast<void*>(lo), hi - lo);
+    if (r < 0) ThrowErrno(info.Env(), r, "mlock");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value MemoryWrap::Pagemap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t first = ArgU32(info, 0, "firstPage");
+  uint32_t count = ArgU32(info, 1, "count");
+  uint8_t* p = Span(env, static_cast<uint64_t>(first) * 4096, static_cast<uint64_t>(count) * 4096);
+  Napi::BigUint64Array out = Napi::BigUint64Array::New(env, count);
+  if (count) {
+    int r = mem::pagemap_read(p, count, out.Data());
+    if (r < 0) ThrowErrno(env, r, "pread(/proc/self/pagemap)");
+  }
+  return out;
+}
+
+Napi::Value MemoryWrap::Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (freed || !region) return env.Undefined();
+  if (region->pins > 0) ThrowErrno(env, -EBUSY, "munmap");
+  freed = true;
+  bool can_unmap = true;
+  if (!buffer.IsEmpty()) {
+    Napi::ArrayBuffer ab = buffer.Value();
+    if (!ab.IsDetached()) {
+      napi_status st = napi_detach_arraybuffer(env, ab);
+      if (st != napi_ok) {
+        // Not detachable: a view may still read the bytes, so leave the unmap to the buffer's
+        // finalizer rather than leave a dangling view.
+        can_unmap = false;
+      }
+    }
+    buffer.Reset();
+  }
+  if (region->accounted && can_unmap) {
+    region->accounted = false;
+    if (Addon* a = env.GetInstanceData<Addon>()) a->AdjustExternal(env, -static_cast<int64_t>(region->size));
+  }
+  if (can_unmap) region->Unmap();
+  region.reset();
+  return env.Undefined();
+}
+
+MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsObject() || !info[i].As<Napi::Object>().CheckTypeTag(&kMemoryTag))
+    ThrowTypeError(info.Env(), std::string(name) + " must be native memory");
+  MemoryWrap* w = MemoryWrap::Unwrap(info[i].As<Napi::Object>());
+  if (!w) ThrowTypeError(info.Env(), std::string(name) + " must be native memory");
+  return w;
+}
+
+}  // namespace dmaiommu::binding

@@ -1,0 +1,197 @@
+#include "vfio.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "../abi/vfio.h"
+#include "sys.h"
+
+namespace dmaiommu::vfio {
+namespace abi = dmaiommu::abi;
+
+template <typename T>
+static T zeroed() {
+  T v;
+  std::memset(&v, 0, sizeof v);
+  v.argsz = sizeof v;
+  return v;
+}
+
+int device_bind_iommufd(int device_fd, int iommufd, uint32_t* out_dev_id) {
+  auto a = zeroed<abi::vfio_device_bind_iommufd>();
+  a.iommufd = iommufd;
+  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_BIND_IOMMUFD, &a);
+  if (r < 0) return r;
+  *out_dev_id = a.out_devid;
+  return 0;
+}
+
+int device_attach_iommufd_pt(int device_fd, uint32_t pt_id, uint32_t* out_pt_id) {
+  auto a = zeroed<abi::vfio_device_attach_iommufd_pt>();
+  a.pt_id = pt_id;
+  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a);
+  if (r < 0) return r;
+  *out_pt_id = a.pt_id;
+  return 0;
+}
+
+int device_detach_iommufd_pt(int device_fd) {
+  auto a = zeroed<abi::vfio_device_detach_iommufd_pt>();
+  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_DETACH_IOMMUFD_PT, &a);
+  return r < 0 ? r : 0;
+}
+
+int device_get_info(int device_fd, DeviceInfo* out) {
+  auto a = zeroed<abi::vfio_device_info>();
+  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_GET_INFO, &a);
+  if (r < 0) return r;
+  out->flags = a.flags;
+  out->num_regions = a.num_regions;
+  out->num_irqs = a.num_irqs;
+  return 0;
+}
+
+int device_get_region_info(int device_fd, uint32_t index, RegionInfo* out) {
+  auto a = zeroed<abi::vfio_region_info>();
+  a.index = index;
+  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_GET_REGION_INFO, &a);
+  if (r < 0) return r;
+  out->flags = a.flags;
+  out->size = a.size;
+  out->offset = a.offset;
+  return 0;
+}
+
+int device_reset(int device_fd) {
+  int r = sys::xioctl_int(device_fd, abi::VFIO_DEVICE_RESET, 0);
+  return r < 0 ? r : 0;
+}
+
+int region_read(int device_fd, uint64_t file_offset, unsigned size, uint64_t* value) {
+  if (size != 1 && size != 2 && size != 4 && size != 8) return -EINVAL;
+  uint8_t buf[8] = {0};
+  int r = sys::pread_exact(device_fd, buf, size, file_offset);
+  if (r < 0) return r;
+  uint64_t v = 0;
+  std::memcpy(&v, buf, size);  // little-endian hosts (x86-64, arm64 LE)
+  *value = v;
+  return 0;
+}
+
+int region_write(int device_fd, uint64_t file_offset, unsigned size, uint64_t value) {
+  if (size != 1 && size != 2 && size != 4 && size != 8) return -EINVAL;
+  uint8_t buf[8];
+  std::memcpy(buf, &value, 8);
+  return sys::pwrite_exact(device_fd, buf, size, file_offset);
+}
+
+int get_api_version(int container_fd) { return sys::xioctl_int(container_fd, abi::VFIO_GET_API_VERSION, 0); }
+
+int check_extension(int container_fd, int extension) {
+  return sys::xioctl_int(container_fd, abi::VFIO_CHECK_EXTENSION, static_cast<unsigned long>(extension));
+}
+
+int set_iommu(int container_fd, int iommu_type) {
+  int r = sys::xioctl_int(container_fd, abi::VFIO_SET_IOMMU, static_cast<unsigned long>(iommu_type));
+  return r < 0 ? r : 0;
+}
+
+int group_get_status(int group_fd, uint32_t* out_flags) {
+  auto a = zeroed<abi::vfio_group_status>();
+  int r = sys::xioctl(group_fd, abi::VFIO_GROUP_GET_STATUS, &a);
+  if (r < 0) return r;
+  *out_flags = a.flags;
+  return 0;
+}
+
+int group_set_container(int group_fd, int container_fd) {
+  int c = container_fd;
+  int r = sys::xioctl(group_fd, abi::VFIO_GROUP_SET_CONTAINER, &c);
+  return r < 0 ? r : 0;
+}
+
+int group_unset_container(int group_fd) {
+  int r = sys::xioctl_int(group_fd, abi::VFIO_GROUP_UNSET_CONTAINER, 0);
+  return r < 0 ? r : 0;
+}
+
+int group_get_device_fd(int group_fd, const std::string& name) {
+  // The kernel reads a NUL-terminated string; std::string::c_str() provides it.
+  return sys::xioctl(group_fd, abi::VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(name.c_str()));
+}
+
+int iommu_get_info(int container_fd, IommuInfo* out) {
+  std::vector<uint8_t> buf(sizeof(abi::vfio_iommu_type1_info) + 256, 0);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    std::memset(buf.data(), 0, buf.size());
+    auto* info = reinterpret_cast<abi::vfio_iommu_type1_info*>(buf.data());
+    info->argsz = static_cast<uint32_t>(buf.size());
+    int r = sys::xioctl(container_fd, abi::VFIO_IOMMU_GET_INFO, info);
+    if (r < 0) return r;
+    if (info->argsz > buf.size()) {
+      // The capability chain did not fit: the kernel reports the size it needs, no error.
+      buf.resize(info->argsz);
+      continue;
+    }
+    out->flags = info->flags;
+    out->iova_pgsizes = (info->flags & abi::VFIO_IOMMU_INFO_PGSIZES) ? info->iova_pgsizes : 0;
+    out->has_ranges = false;
+    out->has_dma_avail = false;
+    out->dma_avail = 0;
+    out->ranges.clear();
+    if (!(info->flags & abi::VFIO_IOMMU_INFO_CAPS) || info->cap_offset == 0) return 0;
+    uint32_t off = info->cap_offset;
+    for (int hops = 0; off != 0 && hops < 64; hops++) {
+      if (off < sizeof(abi::vfio_iommu_type1_info) || off + sizeof(abi::vfio_info_cap_header) > buf.size())
+        return -EPROTO;
+      abi::vfio_info_cap_header hdr;
+      std::memcpy(&hdr, buf.data() + off, sizeof hdr);
+      if (hdr.id == abi::VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+        if (off + sizeof(abi::vfio_iommu_type1_info_cap_iova_range) > buf.size()) return -EPROTO;
+        abi::vfio_iommu_type1_info_cap_iova_range cap;
+        std::memcpy(&cap, buf.data() + off, sizeof cap);
+        size_t first = off + sizeof cap;
+        if (first + static_cast<size_t>(cap.nr_iovas) * sizeof(abi::vfio_iova_range) > buf.size()) return -EPROTO;
+        for (uint32_t i = 0; i < cap.nr_iovas; i++) {
+          abi::vfio_iova_range rg;
+          std::memcpy(&rg, buf.data() + first + i * sizeof rg, sizeof rg);
+          out->ranges.push_back({rg.start, rg.end});
+        }
+        out->has_ranges = true;
+      } else if (hdr.id == abi::VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+        if (off + sizeof(abi::vfio_iommu_type1_info_dma_avail) > buf.size()) return -EPROTO;
+        abi::vfio_iommu_type1_info_dma_avail cap;
+        std::memcpy(&cap, buf.data() + off, sizeof cap);
+        out->has_dma_avail = true;
+        out->dma_avail = cap.avail;
+      }
+      if (hdr.next != 0 && hdr.next <= off) return -EPROTO;  // the chain only moves forward
+      off = hdr.next;
+    }
+    return 0;
+  }
+  return -EMSGSIZE;
+}
+
+int iommu_map_dma(int container_fd, uint32_t flags, uint64_t vaddr, uint64_t iova, uint64_t size) {
+  auto a = zeroed<abi::vfio_iommu_type1_dma_map>();
+  a.flags = flags;
+  a.vaddr = vaddr;
+  a.iova = iova;
+  a.size = size;
+  int r = sys::xioctl(container_fd, abi::VFIO_IOMMU_MAP_DMA, &a);
+  return r < 0 ? r : 0;
+}
+
+int iommu_unmap_dma(int container_fd, uint32_t flags, uint64_t iova, uint64_t size, uint64_t* unmapped) {
+  auto a = zeroed<abi::vfio_iommu_type1_dma_unmap>();
+  a.flags = flags;
+  a.iova = iova;
+  a.size = size;
+  int r = sys::xioctl(container_fd, abi::VFIO_IOMMU_UNMAP_DMA, &a);
+  if (r < 0) return r;
+  *unmapped = a.size;
+  return 0;
+}
+
+}  // namespace dmaiommu::vfio
