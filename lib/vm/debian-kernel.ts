@@ -1,0 +1,160 @@
+/**
+ * The `type1` guest kernel: Debian's packaged linux-image 6.12 (unsigned), fetched with `apt-get download`,
+ * unpacked with `dpkg-deb -x`, reduced to the image plus the few modules the guest loads (decompressed,
+ * because busybox insmod does not read .ko.xz). Cached under kernels/debian-<release>/.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDirs } from './paths.js';
+import { capture, isRoot, mustRun } from './exec.js';
+import { aptUpdate, ensureRequirements, RUN_REQUIREMENTS } from './deps.js';
+import { VmError } from './errors.js';
+import { acquireLock } from './lock.js';
+import { formatDuration, type VmLogger } from './log.js';
+import { loadOrder, moduleDepends, moduleName } from './kmod.js';
+import type { GuestKernel } from './kernel-types.js';
+
+/** The meta-package whose dependency names the newest 6.12 image. */
+export const DEBIAN_KERNEL_META = 'linux-image-6.12-amd64';
+
+/** Modules the guest loads (their dependencies are added): 9p root, vfio-pci and the type1 backend. */
+export const DEBIAN_GUEST_MODULES = ['9pnet_virtio', '9p', 'vfio_iommu_type1', 'vfio_pci'];
+
+interface DebianKernelMeta {
+  release: string;
+  package: string;
+  version: string;
+  modules: string[];
+}
+
+function describe(meta: DebianKernelMeta): string {
+  return `Debian ${meta.package} ${meta.version} (legacy VFIO type1)`;
+}
+
+function fromDir(dir: string): GuestKernel | undefined {
+  const metaPath = join(dir, 'kernel.json');
+  if (!existsSync(metaPath)) return undefined;
+  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DebianKernelMeta;
+  return {
+    flavor: 'type1',
+    id: dir.split('/').pop()!,
+    image: join(dir, 'vmlinuz'),
+    modules: meta.modules.map((m) => join(dir, 'modules', `${m}.ko`)),
+    description: describe(meta),
+  };
+}
+
+function compareRelease(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** The newest cached Debian kernel, if any. */
+export function cachedDebianKernel(cache: string): GuestKernel | undefined {
+  const dir = cacheDirs.kernels(cache);
+  if (!existsSync(dir)) return undefined;
+  const names = readdirSync(dir)
+    .filter((n) => n.startsWith('debian-'))
+    .sort(compareRelease)
+    .reverse();
+  for (const n of names) {
+    const k = fromDir(join(dir, n));
+    if (k) return k;
+  }
+  return undefined;
+}
+
+/** Which linux-image package the meta-package points at now (asks apt's local lists). */
+export async function resolveDebianKernelPackage(log: VmLogger): Promise<{ release: string; pkg: string; version: string }> {
+  const ask = () => capture('apt-cache', ['show', '--no-all-versions', DEBIAN_KERNEL_META]);
+  let r = await ask();
+  if ((r.code !== 0 || !r.stdout.trim()) && isRoot()) {
+    await aptUpdate(log);
+    r = await ask();
+  }
+  const m = /^Depends:.*?\blinux-image-(6\.12\.[^\s,]+?-amd64)\b/m.exec(r.stdout);
+  const v = /^Version:\s*(\S+)/m.exec(r.stdout);
+  if (r.code !== 0 || !m || !v) {
+    throw new VmError(
+      `cannot find ${DEBIAN_KERNEL_META} in apt's package lists (is bookworm-security / a 6.12 source configured?).\n` +
+        `Try: sudo apt-get update && apt-cache show ${DEBIAN_KERNEL_META}`,
+    );
+  }
+  return { release: m[1]!, pkg: `linux-image-${m[1]}-unsigned`, version: v[1]! };
+}
+
+/** Ensure the packaged kernel is in the cache (download once per machine). */
+export async function ensureDebianKernel(cache: string, log: VmLogger): Promise<GuestKernel> {
+  const cached = cachedDebianKernel(cache);
+  if (cached) return cached;
+  await ensureRequirements(RUN_REQUIREMENTS, { log });
+  const release = await acquireLock(join(cacheDirs.locks(cache), 'debian-kernel.lock'), 'the Debian kernel', log);
+  try {
+    const again = cachedDebianKernel(cache);
+    if (again) return again;
+    const started = Date.now();
+    const { release: rel, pkg, version } = await resolveDebianKernelPackage(log);
+    const work = join(cacheDirs.build(cache), `debian-${rel}.${process.pid}`);
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    log.stage(`downloading ${pkg} ${version} (apt-get download)`);
+    const aptArgs = isRoot() ? ['-o', 'APT::Sandbox::User=root', 'download', pkg] : ['download', pkg];
+    await mustRun('apt-get', aptArgs, { cwd: work });
+    const deb = readdirSync(work).find((n) => n.endsWith('.deb'));
+    if (!deb) throw new VmError(`apt-get download ${pkg} produced no .deb`);
+    log.stage(`unpacking ${deb}`);
+    const root = join(work, 'root');
+    await mustRun('dpkg-deb', ['-x', join(work, deb), root]);
+    const modRoot = join(root, 'lib', 'modules', rel);
+    const files = new Map<string, string>();
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/\.ko(\.xz)?$/.test(e.name)) files.set(moduleName(e.name), p);
+      }
+    };
+    walk(join(modRoot, 'kernel'));
+    const builtin = new Set(
+      readFileSync(join(modRoot, 'modules.builtin'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(moduleName),
+    );
+    const images = new Map<string, Buffer>();
+    const image = (name: string): Buffer | undefined => {
+      if (images.has(name)) return images.get(name);
+      const f = files.get(name);
+      if (!f) return undefined;
+      const buf = f.endsWith('.xz') ? execFileSync('xz', ['-dc', f], { maxBuffer: 256 << 20 }) : readFileSync(f);
+      images.set(name, buf);
+      return buf;
+    };
+    let order: string[];
+    try {
+      order = loadOrder(DEBIAN_GUEST_MODULES, (name) => {
+        if (builtin.has(name)) return [];
+        const buf = image(name);
+        return buf ? moduleDepends(buf) : undefined;
+      }).filter((n) => !builtin.has(n));
+    } catch (e) {
+      throw new VmError(`${pkg}: ${(e as Error).message}`);
+    }
+    const out = join(work, 'out');
+    mkdirSync(join(out, 'modules'), { recursive: true });
+    copyFileSync(join(root, 'boot', `vmlinuz-${rel}`), join(out, 'vmlinuz'));
+    copyFileSync(join(root, 'boot', `config-${rel}`), join(out, 'config'));
+    for (const n of order) writeFileSync(join(out, 'modules', `${n}.ko`), image(n)!);
+    const meta: DebianKernelMeta = { release: rel, package: pkg, version, modules: order };
+    writeFileSync(join(out, 'kernel.json'), JSON.stringify(meta, null, 2) + '\n');
+    const final = join(cacheDirs.kernels(cache), `debian-${rel}`);
+    mkdirSync(cacheDirs.kernels(cache), { recursive: true });
+    rmSync(final, { recursive: true, force: true });
+    renameSync(out, final);
+    rmSync(work, { recursive: true, force: true });
+    log.stage(`cached ${describe(meta)} in ${formatDuration(Date.now() - started)} (modules: ${order.join(' ')})`);
+    return fromDir(final)!;
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Where the VM harness finds its assets (the package's `vm/` folder) and keeps its cache.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let packageRootMemo: string | undefined;
+
+/** The dma-iommu package root (works from `lib/vm/*.ts` under vitest and from `dist/lib/vm/*.js`). */
+export function packageRoot(): string {
+  if (packageRootMemo !== undefined) return packageRootMemo;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
+        if (pkg.name === 'dma-iommu') return (packageRootMemo = dir);
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('dma-iommu vm: cannot find the package root (package.json named dma-iommu)');
+    dir = parent;
+  }
+}
+
+/** A file under the package's `vm/` asset folder. */
+export function assetPath(...parts: string[]): string {
+  return join(packageRoot(), 'vm', ...parts);
+}
+
+/** `$DMA_IOMMU_CACHE`, else `$XDG_CACHE_HOME/dma-iommu`, else `~/.cache/dma-iommu`. Always absolute. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.DMA_IOMMU_CACHE) return resolve(env.DMA_IOMMU_CACHE);
+  const xdg = env.XDG_CACHE_HOME;
+  return xdg ? resolve(xdg, 'dma-iommu') : join(homedir(), '.cache', 'dma-iommu');
+}
+
+/** Sub-folders of the cache, one per kind of artefact. */
+export const cacheDirs = {
+  kernels: (root: string) => join(root, 'kernels'),
+  build: (root: string) => join(root, 'build'),
+  initramfs: (root: string) => join(root, 'initramfs'),
+  helper: (root: string) => join(root, 'helper'),
+  locks: (root: string) => join(root, 'locks'),
+  downloads: (root: string) => join(root, 'downloads'),
+} as const;

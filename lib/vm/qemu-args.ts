@@ -1,0 +1,76 @@
+/**
+ * The QEMU command line of a guest: q35, emulated Intel VT-d with interrupt remapping, N edu devices
+ * (each in its own IOMMU group), 9p shares, virtio-serial ports for COMMAND's stdout/stderr and the
+ * control channel, the kernel console on the first serial port.
+ */
+import { join } from 'node:path';
+import type { GuestKernel } from './kernel-types.js';
+
+export type Accel = 'tcg' | 'kvm';
+
+/** PCI slot of the first edu device (00:03.0, 00:04.0, ...). */
+export const EDU_FIRST_SLOT = 3;
+/** At most this many edu devices (slots 0x03..0x12; virtio devices sit at 0x18..0x1b). */
+export const MAX_EDU_DEVICES = 16;
+
+/** Socket names in the run's socket folder. */
+export const CHANNELS = ['console', 'stdout', 'stderr', 'control'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export interface GuestMachine {
+  kernel: GuestKernel;
+  initrd: string;
+  accel: Accel;
+  memoryMiB: number;
+  cpus: number;
+  devices: number;
+  /** Host folder shared writable as the guest's cwd. */
+  cwd: string;
+  /** Host folder with config.sh/cmd.sh (9p tag dmarun). */
+  runShare: string;
+  /** Folder holding the Unix sockets QEMU connects to. */
+  socketDir: string;
+  /** Extra kernel command-line words. */
+  append?: string;
+}
+
+/** The BDF of edu device i (0-based). */
+export function eduBdf(i: number): string {
+  return `0000:00:${(EDU_FIRST_SLOT + i).toString(16).padStart(2, '0')}.0`;
+}
+
+export function socketPath(socketDir: string, channel: Channel): string {
+  return join(socketDir, `${channel}.sock`);
+}
+
+/** Escape a value for QEMU's comma-separated option syntax. */
+function q(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+export function kernelCommandLine(m: GuestMachine): string {
+  return ['console=ttyS0', 'intel_iommu=on', 'panic=-1', 'quiet', 'dma_iommu_vm=1', m.append ?? ''].join(' ').trim();
+}
+
+export function qemuArgs(m: GuestMachine): string[] {
+  const a: string[] = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'];
+  if (m.accel === 'kvm') a.push('-accel', 'kvm', '-cpu', 'host', '-machine', 'q35,kernel-irqchip=split');
+  else a.push('-accel', 'tcg', '-cpu', 'max', '-machine', 'q35');
+  a.push('-m', String(m.memoryMiB), '-smp', String(m.cpus));
+  // The IOMMU must come before the devices it translates.
+  a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
+  for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
+  a.push('-kernel', m.kernel.image, '-initrd', m.initrd, '-append', kernelCommandLine(m));
+  for (const c of CHANNELS) a.push('-chardev', `socket,id=ch-${c},path=${q(socketPath(m.socketDir, c))}`);
+  a.push('-serial', 'chardev:ch-console');
+  a.push('-device', 'virtio-serial-pci,addr=0x18');
+  for (const c of ['stdout', 'stderr', 'control'] as const) a.push('-device', `virtserialport,chardev=ch-${c},name=dma.${c}`);
+  const share = (id: string, path: string, tag: string, addr: string, readonly: boolean) => {
+    a.push('-fsdev', `local,id=${id},path=${q(path)},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`);
+    a.push('-device', `virtio-9p-pci,fsdev=${id},mount_tag=${tag},addr=${addr}`);
+  };
+  share('fs-root', '/', 'hostroot', '0x19', true);
+  share('fs-cwd', m.cwd, 'dmacwd', '0x1a', false);
+  share('fs-run', m.runShare, 'dmarun', '0x1b', false);
+  return a;
+}
