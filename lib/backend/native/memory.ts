@@ -1,0 +1,309 @@
+/**
+ * DMA memory of the native backends: page-aligned anonymous mappings made by the addon, their
+ * physical addresses, and the PA → (allocation, offset) index `map` uses to turn the core's
+ * physical runs back into this process's virtual memory.
+ *
+ * Physical addresses are real (from /proc/self/pagemap) when the process can read PFNs (root /
+ * CAP_SYS_ADMIN): the pages are pre-faulted and mlocked first so they are resident. Otherwise each
+ * allocation gets a synthetic, contiguous range in a private PA namespace starting at 4 GiB
+ * (`MemoryInfo.why` says so); such PAs are only names for this process's pages.
+ */
+import type { AllocateOptions, BackendMemory, MemoryInfo, PhysicalRun } from '../contract.js';
+import type { NativeAddon, NativeMemory } from './addon-types.js';
+import { ERR, PAGE, fail, hex, native } from './util.js';
+
+const PFN_MASK = (1n << 55n) - 1n;
+const PRESENT = 1n << 63n;
+const HUGE = 2n << 20n;
+export const SYNTHETIC_PA_BASE = 1n << 32n;
+
+/** Can this process see real PFNs? Allocates, touches and inspects one page. */
+export function probePhysical(addon: NativeAddon): MemoryInfo {
+  let m: NativeMemory | undefined;
+  try {
+    m = addon.allocMemory(PAGE, addon.constants.MEM_POPULATE, false);
+    m.write(0n, new Uint8Array([1]));
+    const e = m.pagemap(0, 1)[0];
+    if ((e & PRESENT) === 0n) return { physicalIsReal: false, why: 'pagemap reports the page not present' };
+    if ((e & PFN_MASK) === 0n)
+      return { physicalIsReal: false, why: 'PFNs in /proc/self/pagemap read as 0 without CAP_SYS_ADMIN: physical addresses are synthetic (a private namespace from 4 GiB, contiguous per allocation)' };
+    return { physicalIsReal: true };
+  } catch (e) {
+    return { physicalIsReal: false, why: `cannot read /proc/self/pagemap (${(e as Error).message}): physical addresses are synthetic (a private namespace from 4 GiB, contiguous per allocation)` };
+  } finally {
+    try {
+      m?.free();
+    } catch {
+      /* ignore */
+    }
+  }
+}
+
+interface IndexEntry {
+  pa: bigint;
+  end: bigint; // exclusive
+  alloc: NativeAllocation;
+  offset: bigint;
+}
+
+/** A VA-contiguous piece of one allocation. */
+export interface Piece {
+  readonly alloc: NativeAllocation;
+  readonly offset: bigint;
+  readonly length: bigint;
+}
+
+export interface PoolHooks {
+  /** A new allocation exists (passthrough domains identity-map it). */
+  allocated?(a: NativeAllocation): void;
+  /** About to release (passthrough domains drop their identity maps). */
+  freeing?(a: NativeAllocation): void;
+}
+
+export class NativeMemoryPool {
+  readonly info: MemoryInfo;
+  readonly allocations = new Map<number, NativeAllocation>();
+  hooks: PoolHooks = {};
+  #index: IndexEntry[] = [];
+  #nextId = 1;
+  #nextSynthetic = SYNTHETIC_PA_BASE;
+
+  constructor(
+    readonly addon: NativeAddon,
+    info: MemoryInfo,
+  ) {
+    this.info = info;
+  }
+
+  allocate(size: bigint, options: AllocateOptions = {}): NativeAllocation {
+    if (typeof size !== 'bigint') throw new TypeError('size must be a bigint');
+    if (size <= 0n) fail(ERR.EINVAL, 'mmap', `size must be positive, got ${size}`);
+    if (size >= 1n << 47n) fail(ERR.ENOMEM, 'mmap', `size ${hex(size)} too large`);
+    const huge = options.hugePages === true;
+    const gran = huge ? HUGE : PAGE;
+    const mapSize = ((size + gran - 1n) / gran) * gran;
+    const lazy = options.lazy === true;
+    const c = this.addon.constants;
+    const real = this.info.physicalIsReal;
+    let flags = huge ? c.MEM_HUGE_PAGES : 0;
+    if (!lazy) flags |= c.MEM_POPULATE | (real ? c.MEM_LOCK : 0);
+    const nm = native(() => this.addon.allocMemory(mapSize, flags, !lazy), huge ? 'MAP_HUGETLB (is the hugetlb pool empty?)' : undefined);
+    const id = this.#nextId++;
+    let synthetic: bigint | null = null;
+    if (!real) {
+      synthetic = this.#nextSynthetic;
+      this.#nextSynthetic += ((mapSize + HUGE - 1n) / HUGE) * HUGE;
+    }
+    const a = new NativeAllocation(this, id, size, nm, lazy, synthetic);
+    try {
+      if (!lazy) a.resolvePages(0, a.pageCount);
+      if (options.contiguous && a.runs(0n, size).length !== 1) {
+        fail(ERR.ENOMEM, 'mmap', `${hex(size)} bytes are not physically contiguous (native memory is only for hugePages ≤ 2 MiB)`);
+      }
+    } catch (e) {
+      this.#dropIndex(a);
+      nm.free();
+      throw e;
+    }
+    this.allocations.set(id, a);
+    this.hooks.allocated?.(a);
+    return a;
+  }
+
+  /** Index a resolved physically contiguous run of `a`. */
+  addIndex(a: NativeAllocation, pa: bigint, length: bigint, offset: bigint): void {
+    const e: IndexEntry = { pa, end: pa + length, alloc: a, offset };
+    let lo = 0;
+    let hi = this.#index.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#index[mid].pa < pa) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#index.splice(lo, 0, e);
+  }
+
+  #dropIndex(a: NativeAllocation): void {
+    this.#index = this.#index.filter((e) => e.alloc !== a);
+  }
+
+  #find(pa: bigint): IndexEntry | undefined {
+    let lo = 0;
+    let hi = this.#index.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#index[mid].pa <= pa) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (best < 0) return undefined;
+    const e = this.#index[best];
+    return pa < e.end ? e : undefined;
+  }
+
+  /**
+   * PA runs → VA-contiguous pieces of this process's allocations (adjacent pieces of the same
+   * allocation are merged). A PA no allocation owns → EFAULT.
+   */
+  resolve(runs: readonly PhysicalRun[], syscall: string): Piece[] {
+    const out: { alloc: NativeAllocation; offset: bigint; length: bigint }[] = [];
+    for (const r of runs) {
+      let pa = r.pa;
+      let left = r.length;
+      while (left > 0n) {
+        const e = this.#find(pa);
+        if (!e || e.alloc.freed) fail(ERR.EFAULT, syscall, `physical address ${hex(pa)} is not memory this backend allocated`);
+        const n = left < e.end - pa ? left : e.end - pa;
+        const off = e.offset + (pa - e.pa);
+        const last = out[out.length - 1];
+        if (last && last.alloc === e.alloc && last.offset + last.length === off) last.length += n;
+        else out.push({ alloc: e.alloc, offset: off, length: n });
+        pa += n;
+        left -= n;
+      }
+    }
+    return out;
+  }
+
+  release(a: NativeAllocation): void {
+    if (a.mapRefs > 0) fail(ERR.EBUSY, 'munmap', `allocation ${a.id} still has ${a.mapRefs} IOMMU mappings`);
+    this.hooks.freeing?.(a);
+    native(() => a.native.free());
+    this.#dropIndex(a);
+    this.allocations.delete(a.id);
+  }
+
+  /** Release everything (backend close). Mappings must be gone already. */
+  releaseAll(): void {
+    for (const a of [...this.allocations.values()]) {
+      a.mapRefs = 0;
+      try {
+        a.free();
+      } catch {
+        /* pinned by a kernel object that is being closed anyway */
+      }
+    }
+  }
+}
+
+export class NativeAllocation implements BackendMemory {
+  readonly bytes: Uint8Array | null;
+  readonly pageCount: number;
+  /** Contract areas (shadow) currently mapping this allocation; free() refuses while > 0. */
+  mapRefs = 0;
+  #pfns: BigUint64Array; // 0 = not yet resolved (lazy); PA >> 12 otherwise
+  #freed = false;
+
+  constructor(
+    readonly pool: NativeMemoryPool,
+    readonly id: number,
+    readonly size: bigint,
+    readonly native: NativeMemory,
+    readonly lazy: boolean,
+    readonly syntheticBase: bigint | null,
+  ) {
+    this.pageCount = Number((size + PAGE - 1n) / PAGE);
+    this.bytes = native.buffer ? new Uint8Array(native.buffer, 0, Number(size)) : null;
+    this.#pfns = new BigUint64Array(this.pageCount);
+    if (syntheticBase !== null) {
+      for (let i = 0; i < this.pageCount; i++) this.#pfns[i] = (syntheticBase >> 12n) + BigInt(i);
+      pool.addIndex(this, syntheticBase, BigInt(this.pageCount) * PAGE, 0n);
+    }
+  }
+
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  get address(): bigint {
+    return this.native.address;
+  }
+
+  #check(op: string): void {
+    if (this.#freed) fail(ERR.EINVAL, op, `allocation ${this.id} was freed`);
+  }
+
+  /** Make pages [first, first+count) resident and learn their PFNs (real PA mode). */
+  resolvePages(first: number, count: number): void {
+    if (this.syntheticBase !== null || count <= 0) return;
+    let i = first;
+    const end = first + count;
+    while (i < end) {
+      if (this.#pfns[i] !== 0n) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < end && this.#pfns[j] === 0n) j++;
+      const n = j - i;
+      native(() => this.native.lock(BigInt(i) * PAGE, BigInt(n) * PAGE), 'pinning pages to read their physical addresses');
+      const entries = native(() => this.native.pagemap(i, n));
+      for (let k = 0; k < n; k++) {
+        const e = entries[k];
+        if ((e & PRESENT) === 0n || (e & PFN_MASK) === 0n) fail(ERR.EFAULT, 'pread(/proc/self/pagemap)', `page ${i + k} has no PFN`);
+        this.#pfns[i + k] = e & PFN_MASK;
+      }
+      // index the new pages as coalesced runs
+      let s = i;
+      for (let k = i + 1; k <= j; k++) {
+        if (k === j || this.#pfns[k] !== this.#pfns[k - 1] + 1n) {
+          this.pool.addIndex(this, this.#pfns[s] << 12n, BigInt(k - s) * PAGE, BigInt(s) * PAGE);
+          s = k;
+        }
+      }
+      i = j;
+    }
+  }
+
+  pageAddress(pageIndex: number): bigint {
+    this.#check('pagemap');
+    if (!Number.isInteger(pageIndex) || pageIndex < 0 || pageIndex >= this.pageCount) fail(ERR.EINVAL, 'pagemap', `page ${pageIndex} outside the allocation`);
+    this.resolvePages(pageIndex, 1);
+    return this.#pfns[pageIndex] << 12n;
+  }
+
+  runs(offset: bigint, length: bigint): PhysicalRun[] {
+    this.#check('pagemap');
+    if (typeof offset !== 'bigint' || typeof length !== 'bigint') throw new TypeError('offset and length must be bigints');
+    if (offset < 0n || length <= 0n || offset + length > this.size) fail(ERR.EINVAL, 'pagemap', `range ${hex(offset)}+${hex(length)} outside the allocation`);
+    const first = Number(offset / PAGE);
+    const last = Number((offset + length - 1n) / PAGE);
+    this.resolvePages(first, last - first + 1);
+    const out: { pa: bigint; length: bigint }[] = [];
+    for (let i = first; i <= last; i++) {
+      const pageStart = BigInt(i) * PAGE;
+      const lo = i === first ? offset : pageStart;
+      const hi = i === last ? offset + length : pageStart + PAGE;
+      const pa = (this.#pfns[i] << 12n) + (lo - pageStart);
+      const prev = out[out.length - 1];
+      if (prev && prev.pa + prev.length === pa) prev.length += hi - lo;
+      else out.push({ pa, length: hi - lo });
+    }
+    return out;
+  }
+
+  read(offset: bigint, length: number): Uint8Array {
+    this.#check('read');
+    if (typeof offset !== 'bigint') throw new TypeError('offset must be a bigint');
+    if (offset < 0n || length < 0 || offset + BigInt(length) > this.size) fail(ERR.EINVAL, 'read', 'range outside the allocation');
+    if (this.bytes) return this.bytes.slice(Number(offset), Number(offset) + length);
+    return native(() => this.native.read(offset, length));
+  }
+
+  write(offset: bigint, data: Uint8Array): void {
+    this.#check('write');
+    if (typeof offset !== 'bigint') throw new TypeError('offset must be a bigint');
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    if (offset < 0n || offset + BigInt(data.length) > this.size) fail(ERR.EINVAL, 'write', 'range outside the allocation');
+    if (this.bytes) this.bytes.set(data, Number(offset));
+    else native(() => this.native.write(offset, data));
+  }
+
+  free(): void {
+    if (this.#freed) return;
+    this.pool.release(this);
+    this.#freed = true;
+  }
+}

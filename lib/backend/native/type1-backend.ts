@@ -1,0 +1,350 @@
+/**
+ * The legacy VFIO type1 backend: /dev/vfio/vfio containers + /dev/vfio/<group>.
+ *
+ *  - a domain is a container (VFIO_TYPE1v2_IOMMU). The kernel has no IOMMU behind a container
+ *    until a group joins, so maps made before the first attach are recorded and replayed then
+ *    (capabilities.mapBeforeAttach 'replayed'), and when the last group leaves the kernel drops
+ *    every mapping: the shadow stays and is replayed at the next attach.
+ *  - groups move as one: the first attached device of a group moves the whole group; it leaves
+ *    when its last attached device detaches.
+ *  - detached (and freshly opened) groups sit in a private "parking" container with no mappings,
+ *    so DMA is blocked (as after an iommufd detach) and the device fd stays usable for config/BAR
+ *    access. Moving a group between containers needs its device fds closed (UNSET_CONTAINER is
+ *    EBUSY otherwise); vfio-pci disables the device on the last close, so the PCI command
+ *    register (bus master, memory space) is saved and restored around every move.
+ *  - type1v2 refuses to bisect a mapping with EINVAL: translated to ENOENT per the contract (the
+ *    shadow catches cuts first anyway). An unmap where nothing is mapped returns success with
+ *    size 0 from the kernel: the shadow answers ENOENT before asking.
+ */
+import type { BackendCapabilities, DomainGeometry } from '../contract.js';
+import type { NativeHandle } from './addon-types.js';
+import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
+import type { Piece } from './memory.js';
+import { type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
+import { ERR, PAGE, fail, native } from './util.js';
+
+interface Container {
+  handle: NativeHandle | null;
+  /** Group numbers set into this container. */
+  readonly groups: Set<number>;
+}
+
+interface Type1Domain extends DomainRec, Container {
+  handle: NativeHandle;
+}
+
+interface GroupRec {
+  readonly group: number;
+  readonly handle: NativeHandle;
+  /** Where the group is: a domain, the parking container, or nowhere. */
+  where: Type1Domain | 'parking' | null;
+  readonly devices: Set<Type1Device>;
+}
+
+interface Type1Device extends DeviceRec {
+  readonly group: GroupRec;
+  handle: NativeHandle | null;
+}
+
+const PCI_COMMAND = 0x04;
+
+function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; last: bigint }[] | null }): DomainGeometry {
+  const pageSizes = info.pageSizes || PAGE;
+  const alignment = pageSizes & -pageSizes;
+  const ranges = info.ranges ? info.ranges.map((r) => ({ start: r.start, last: r.last })) : DEFAULT_GEOMETRY.ranges;
+  return { ranges, alignment, pageSizes, addressWidth: addressWidthOf(ranges) };
+}
+
+export class Type1Backend extends NativeBackendBase {
+  readonly kind = 'vfio-type1' as const;
+  readonly capabilities: BackendCapabilities;
+  protected readonly via = 'vfio-type1' as const;
+  protected readonly mapSyscall = 'ioctl(VFIO_IOMMU_MAP_DMA)';
+  protected readonly unmapSyscall = 'ioctl(VFIO_IOMMU_UNMAP_DMA)';
+  readonly #groups = new Map<number, GroupRec>();
+  readonly #parking: Container = { handle: null, groups: new Set() };
+  /** Geometry seen from any container with an IOMMU (all groups here share one IOMMU type). */
+  #platformGeometry: DomainGeometry | null = null;
+  #lastDmaAvail: number | null = null;
+
+  constructor(o: NativeBackendOptions) {
+    super(o);
+    // Fail early (and with the kernel's errno) when there is no usable container node.
+    const probe = native(() => o.addon.open(p(o.paths, 'dev/vfio/vfio'), o.addon.constants.O_RDWR, 'container'));
+    try {
+      if (native(() => o.addon.getApiVersion(probe)) !== o.addon.constants.VFIO_API_VERSION) fail(ERR.EINVAL, 'ioctl(VFIO_GET_API_VERSION)', 'unknown VFIO API version');
+      if (native(() => o.addon.checkExtension(probe, o.addon.constants.VFIO_TYPE1v2_IOMMU)) <= 0) fail(ERR.ENOTSUP, 'ioctl(VFIO_CHECK_EXTENSION)', 'no VFIO_TYPE1v2_IOMMU');
+    } finally {
+      probe.close();
+    }
+    this.capabilities = {
+      domainTypes: (1 << 0) | (1 << 1),
+      passThrough: 'emulated-identity',
+      faultSource: o.kmsg ? 'kmsg' : 'none',
+      mapBeforeAttach: 'replayed',
+      maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,
+      pasid: false,
+      unmanagedDomains: false,
+      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+    };
+  }
+
+  #dom(d: DomainRec): Type1Domain {
+    return d as Type1Domain;
+  }
+
+  protected kernelActive(dom: DomainRec): boolean {
+    return this.#dom(dom).groups.size > 0;
+  }
+
+  protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
+    const c = this.addon.constants;
+    const flags = (perms & 1 ? c.VFIO_DMA_MAP_FLAG_READ : 0) | (perms & 2 ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
+    native(() => this.addon.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, flags));
+  }
+
+  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
+    const c = this.addon.constants;
+    const h = this.#dom(dom).handle;
+    if (iova === 0n && length === (1n << 64n) - 1n) return native(() => this.addon.dmaUnmap(h, 0n, 0n, c.VFIO_DMA_UNMAP_FLAG_ALL));
+    const n = native(() => this.addon.dmaUnmap(h, iova, length, 0));
+    if (n === 0n) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
+    return n;
+  }
+
+  #info(h: NativeHandle): DomainGeometry {
+    const info = native(() => this.addon.iommuGetInfo(h));
+    this.#lastDmaAvail = info.dmaAvail;
+    const g = geometryFromInfo(info);
+    this.#platformGeometry = g;
+    return g;
+  }
+
+  protected kernelGeometry(d: DomainRec): DomainGeometry {
+    const dom = this.#dom(d);
+    if (dom.groups.size > 0) return this.#info(dom.handle);
+    if (this.#platformGeometry) return this.#platformGeometry;
+    if (this.#parking.handle && this.#parking.groups.size > 0) return this.#info(this.#parking.handle);
+    return DEFAULT_GEOMETRY; // nothing attached anywhere yet: the kernel has nothing to say
+  }
+
+  // ---- groups and the parking container ----------------------------------------------------
+
+  #openGroup(n: number): GroupRec {
+    let g = this.#groups.get(n);
+    if (g) return g;
+    const a = this.addon;
+    const handle = native(() => a.open(p(this.paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group'));
+    try {
+      const flags = native(() => a.groupGetStatus(handle));
+      if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'ioctl(VFIO_GROUP_GET_STATUS)', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    g = { group: n, handle, where: null, devices: new Set() };
+    this.#groups.set(n, g);
+    return g;
+  }
+
+  #containerOf(where: Type1Domain | 'parking'): Container {
+    return where === 'parking' ? this.#parking : where;
+  }
+
+  /** Put a group (with no open device fds) into a container; first group → SET_IOMMU (+ replay). */
+  #join(g: GroupRec, where: Type1Domain | 'parking'): void {
+    const a = this.addon;
+    const c = this.#containerOf(where);
+    if (!c.handle) c.handle = native(() => a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container'));
+    const ch = c.handle;
+    native(() => a.groupSetContainer(g.handle, ch));
+    const first = c.groups.size === 0;
+    try {
+      if (first) native(() => a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU));
+      if (first && where !== 'parking') this.replay(where);
+    } catch (e) {
+      try {
+        a.groupUnsetContainer(g.handle);
+      } catch {
+        /* ignore */
+      }
+      throw e;
+    }
+    c.groups.add(g.group);
+    g.where = where;
+  }
+
+  #leave(g: GroupRec): void {
+    if (!g.where) return;
+    const c = this.#containerOf(g.where);
+    native(() => this.addon.groupUnsetContainer(g.handle));
+    c.groups.delete(g.group);
+    if (c.groups.size === 0 && g.where !== 'parking') this.kernelForgot(g.where); // the kernel dropped every mapping
+    g.where = null;
+  }
+
+  #saveCommand(dev: Type1Device): number | null {
+    if (!dev.handle) return null;
+    try {
+      return dev.regions.configRead(PCI_COMMAND, 2);
+    } catch {
+      return null;
+    }
+  }
+
+  #openDeviceFd(dev: Type1Device, command: number | null): void {
+    dev.handle = native(() => this.addon.groupGetDeviceFd(dev.group.handle, dev.bdf));
+    if (command !== null) {
+      try {
+        dev.regions.configWrite(PCI_COMMAND, 2, command & 0x0547); // I/O, memory, bus master, parity, SERR, INTx disable
+      } catch {
+        /* best effort */
+      }
+    }
+  }
+
+  /** Move a whole group to another container; device fds are closed and reopened around it. */
+  #move(g: GroupRec, to: Type1Domain | 'parking'): void {
+    const saved = new Map<Type1Device, number | null>();
+    for (const d of g.devices) {
+      saved.set(d, this.#saveCommand(d));
+      d.handle?.close();
+      d.handle = null;
+    }
+    const from = g.where;
+    try {
+      this.#leave(g);
+      this.#join(g, to);
+    } catch (e) {
+      // Back where it was (or parked), with its device fds, so the device stays usable.
+      if (g.where === null) {
+        try {
+          this.#join(g, from && from !== to ? from : 'parking');
+        } catch {
+          try {
+            this.#join(g, 'parking');
+          } catch {
+            /* the group stays out of any container */
+          }
+        }
+      }
+      this.#reopen(g, saved);
+      throw e;
+    }
+    this.#reopen(g, saved);
+  }
+
+  #reopen(g: GroupRec, saved: Map<Type1Device, number | null>): void {
+    if (!g.where) return;
+    for (const d of g.devices) {
+      try {
+        this.#openDeviceFd(d, saved.get(d) ?? null);
+      } catch {
+        d.handle = null;
+      }
+    }
+  }
+
+  // ---- devices and domains -----------------------------------------------------------------
+
+  protected kernelOpenDevice(id: number, bdf: string, sys: SysPciDevice): DeviceRec {
+    const g = this.#openGroup(sys.iommuGroup as number);
+    try {
+      if (g.where === null) this.#join(g, 'parking');
+      const rec: Type1Device = {
+        id,
+        bdf,
+        sys,
+        domain: null,
+        group: g,
+        handle: null,
+        maxPasidLog2: sys.maxPasidLog2,
+        regions: this.regionsFor(() => rec.handle, bdf),
+      };
+      this.#openDeviceFd(rec, null);
+      g.devices.add(rec);
+      return rec;
+    } catch (e) {
+      if (g.devices.size === 0) this.#dropGroup(g);
+      throw e;
+    }
+  }
+
+  #dropGroup(g: GroupRec): void {
+    try {
+      this.#leave(g);
+    } catch {
+      /* closing the group fd releases it anyway */
+    }
+    g.handle.close();
+    this.#groups.delete(g.group);
+    if (this.#parking.groups.size === 0 && this.#parking.handle) {
+      this.#parking.handle.close();
+      this.#parking.handle = null;
+    }
+  }
+
+  protected kernelCloseDevice(dv: DeviceRec): void {
+    const dev = dv as Type1Device;
+    dev.handle?.close();
+    dev.handle = null;
+    dev.group.devices.delete(dev);
+    if (dev.group.devices.size === 0) this.#dropGroup(dev.group);
+  }
+
+  protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
+    const a = this.addon;
+    const handle = native(() => a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container'));
+    try {
+      if (native(() => a.checkExtension(handle, a.constants.VFIO_TYPE1v2_IOMMU)) <= 0) fail(ERR.ENOTSUP, 'ioctl(VFIO_CHECK_EXTENSION)', 'no VFIO_TYPE1v2_IOMMU');
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    const dom: Type1Domain = { id, type, devices: new Set(), areas: [], identity: new Map(), geometry: null, handle, groups: new Set() };
+    return dom;
+  }
+
+  protected kernelFreeDomain(d: DomainRec): void {
+    const dom = this.#dom(d);
+    // No group is left in it (freeDomain refuses while devices are attached), so closing the
+    // container releases it.
+    for (const g of this.#groups.values()) if (g.where === dom) this.#move(g, 'parking');
+    dom.handle.close();
+  }
+
+  protected kernelAttach(d: DomainRec, dv: DeviceRec): void {
+    const dom = this.#dom(d);
+    const dev = dv as Type1Device;
+    if (dev.group.where === dom) return; // a device of the same group already brought it here
+    this.#move(dev.group, dom);
+  }
+
+  protected kernelDetach(d: DomainRec, dv: DeviceRec): void {
+    const dom = this.#dom(d);
+    const dev = dv as Type1Device;
+    // Other devices of the group still attached here keep the group (a group is one DMA unit).
+    for (const peer of dev.group.devices) if (peer !== dev && peer.domain === dom.id) return;
+    if (dev.group.where === dom) this.#move(dev.group, 'parking');
+  }
+
+  protected kernelClose(): void {
+    for (const g of [...this.#groups.values()]) this.#dropGroup(g);
+    this.#parking.handle?.close();
+    this.#parking.handle = null;
+  }
+
+  protected kernelInspect(): Record<string, unknown> {
+    return {
+      dmaEntryLimit: this.capabilities.maxAreasPerDomain,
+      lastDmaAvail: this.#lastDmaAvail,
+      parking: { open: this.#parking.handle !== null, groups: [...this.#parking.groups] },
+      groups: [...this.#groups.values()].map((g) => ({
+        group: g.group,
+        where: g.where === 'parking' ? 'parking' : g.where ? `domain ${g.where.id}` : null,
+        devices: [...g.devices].map((d) => d.bdf),
+      })),
+      domains: [...this.domains.values()].map((d) => ({ handle: d.id, groups: [...this.#dom(d).groups], kernelAreas: this.#dom(d).handle.areas })),
+    };
+  }
+}
