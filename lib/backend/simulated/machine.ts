@@ -1,0 +1,217 @@
+/**
+ * The simulated machine: options, the default device set, and the device objects.
+ *
+ * Default machine (x86_64), mirroring the project's QEMU q35 + intel-iommu VM plus a PASID pair:
+ *   0000:00:03.0  edu 1234:11e8 rev 0x10 class 0x00ff00, IOMMU group 3, no PASID
+ *   0000:00:04.0  edu 1234:11e8 rev 0x10 class 0x00ff00, IOMMU group 4, no PASID
+ *   0000:00:05.0  generic DMA test function 1b36:0005 class 0x00ff00, IOMMU group 5, 20-bit PASID
+ *   0000:00:05.1  the same, second function of that multi-function device, also group 5
+ * 1b36:0005 is the ID of QEMU's `pci-testdev` (Red Hat, Inc. vendor ID); here it is a generic PCIe
+ * DMA master with a PASID capability, driven through the backend's dmaRead/dmaWrite controls.
+ * IOMMU: 39-bit address width (3-level tables), page sizes 4 KiB / 2 MiB / 1 GiB, reserved region
+ * = the x86 MSI window 0xfee00000–0xfeefffff. RAM: 64 GiB of physical address space with the PCI
+ * hole at 3–4 GiB ([0, 3 GiB) and [4 GiB, 64 GiB)).
+ * arm64 (`arch: 'arm64'`): 48-bit address width (4 levels), reserved region = Linux's software
+ * MSI window 0x8000000–0x80fffff, RAM from 1 GiB (QEMU virt), stream ID = requester ID.
+ */
+import type { IovaRange, PciDeviceInfo } from '../contract.js';
+import type { SimDomain } from './domain.js';
+import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
+import { GIB } from './physical-memory.js';
+import { normalizeBdf, parseBdf } from './util.js';
+
+export interface SimDeviceSpec {
+  /** PCI address 'dddd:bb:dd.f' (the domain part may be omitted). */
+  readonly bdf: string;
+  /** 'edu' (QEMU edu registers and DMA engine) or 'generic' (config space only). Default 'generic'. */
+  readonly model?: 'edu' | 'generic';
+  readonly vendorId?: number;
+  readonly deviceId?: number;
+  readonly classCode?: number;
+  readonly revision?: number;
+  /** IOMMU group; null = not behind an IOMMU (not usable; DMA is untranslated). Default: a fresh group. */
+  readonly iommuGroup?: number | null;
+  /** log2 of the number of PASIDs; 0 = no PASID capability (default). */
+  readonly maxPasidLog2?: number;
+  /** Extra reserved IOVA regions of this device (RMRR-like), on top of the machine's. */
+  readonly reservedRegions?: readonly IovaRange[];
+  /** arm64: stream IDs (default [requesterId]). */
+  readonly streamIds?: readonly number[];
+  /** Initial available-domain-type mask (default: every type the backend supports). */
+  readonly availableDomainTypes?: number;
+  /** edu: DMA mask (default 2^28-1, QEMU's default). */
+  readonly dmaMask?: bigint;
+  /** Default true (when behind an IOMMU). */
+  readonly usable?: boolean;
+  readonly whyNotUsable?: string;
+  /** Default 'sim'. */
+  readonly driver?: string | null;
+}
+
+export interface SimulatedBackendOptions {
+  /** Why this backend was chosen (default 'simulated backend requested'). */
+  readonly reason?: string;
+  /** Default 'x86_64'. */
+  readonly arch?: 'x86_64' | 'arm64';
+  /** Top of the physical address space in bytes (default 64 GiB); the default holes apply. */
+  readonly ramSize?: bigint | number;
+  /** Explicit RAM ranges (override ramSize): page-aligned byte ranges below 2^52. */
+  readonly ramRanges?: ReadonlyArray<{ readonly start: bigint | number; readonly length: bigint | number }>;
+  /** IOMMU input address width, 32..57 (default 39 on x86_64, 48 on arm64). */
+  readonly addressWidth?: number;
+  /** Reserved IOVA regions every device brings (default: the arch's MSI window). */
+  readonly reservedRegions?: readonly IovaRange[];
+  /** Supported page sizes as a bitmap; must include 4 KiB; 2 MiB and 1 GiB optional. */
+  readonly pageSizes?: bigint;
+  /** The devices (default: the machine described above). */
+  readonly devices?: readonly SimDeviceSpec[];
+  /** Fault log depth (default 4096; older records are dropped and counted). */
+  readonly faultLogCapacity?: number;
+  /** Delay of edu DMA and factorial completion in ms (default 0 = next microtask). */
+  readonly eduDmaDelayMs?: number;
+}
+
+export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
+export const ARM64_SW_MSI_WINDOW: IovaRange = { start: 0x8000000n, last: 0x80fffffn };
+export const DEFAULT_PAGE_SIZES = (1n << 12n) | (1n << 21n) | (1n << 30n);
+
+/** Vendor/device of the generic PASID-capable DMA test device (QEMU pci-testdev's ID). */
+export const GENERIC_VENDOR = 0x1b36;
+export const GENERIC_DEVICE = 0x0005;
+
+export const DEFAULT_DEVICES: readonly SimDeviceSpec[] = [
+  { bdf: '0000:00:03.0', model: 'edu', iommuGroup: 3 },
+  { bdf: '0000:00:04.0', model: 'edu', iommuGroup: 4 },
+  { bdf: '0000:00:05.0', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
+  { bdf: '0000:00:05.1', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
+];
+
+export function defaultRamRanges(arch: 'x86_64' | 'arm64', top: number): Array<{ start: number; end: number }> {
+  if (arch === 'arm64') {
+    return top > GIB ? [{ start: GIB, end: top }] : [{ start: 0, end: top }];
+  }
+  const holeStart = 3 * GIB;
+  const holeEnd = 4 * GIB;
+  if (top <= holeStart) return [{ start: 0, end: top }];
+  if (top <= holeEnd) return [{ start: 0, end: holeStart }];
+  return [
+    { start: 0, end: holeStart },
+    { start: holeEnd, end: top },
+  ];
+}
+
+function checkRange(r: IovaRange, what: string): IovaRange {
+  if (r === null || typeof r !== 'object' || typeof r.start !== 'bigint' || typeof r.last !== 'bigint') {
+    throw new TypeError(`${what}: expected { start: bigint, last: bigint }`);
+  }
+  if (r.start < 0n || r.last < r.start || r.last >= 1n << 64n) throw new RangeError(`${what}: bad range`);
+  return { start: r.start, last: r.last };
+}
+
+function int(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${what} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+/** A PCI function of the simulated machine. */
+export class SimDevice {
+  readonly bdf: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly classCode: number;
+  readonly revision: number;
+  readonly iommuGroup: number | null;
+  readonly requesterId: number;
+  readonly maxPasidLog2: number;
+  readonly streamIds: readonly number[];
+  /** Machine-wide plus device-specific reserved regions. */
+  readonly reservedRegions: readonly IovaRange[];
+  readonly driver: string | null;
+  readonly usable: boolean;
+  readonly whyNotUsable: string | undefined;
+  readonly model: DeviceModel;
+  availableDomainTypes: number;
+  removed = false;
+  /** Handle of the open device, 0 when closed. */
+  handle = 0;
+  /** Domain the RID is attached to. */
+  domain: SimDomain | null = null;
+  readonly pasids = new Map<number, SimDomain>();
+
+  constructor(
+    spec: SimDeviceSpec,
+    ctx: {
+      machineReserved: readonly IovaRange[];
+      defaultDomainTypes: number;
+      group: number;
+      bar0Address: number;
+      /** Another function shares this bus:device (header type bit 7 on function 0). */
+      multifunction: boolean;
+      eduHost: (dev: SimDevice) => EduHost;
+    },
+  ) {
+    if (spec === null || typeof spec !== 'object') throw new TypeError('device spec must be an object');
+    if (typeof spec.bdf !== 'string') throw new TypeError('device spec: bdf must be a string');
+    const bdf = normalizeBdf(spec.bdf);
+    if (bdf === null) throw new RangeError(`device spec: malformed BDF '${spec.bdf}'`);
+    const p = parseBdf(bdf)!;
+    const kind = spec.model ?? 'generic';
+    if (kind !== 'edu' && kind !== 'generic') throw new RangeError(`device spec: unknown model '${String(kind)}'`);
+    this.bdf = bdf;
+    this.vendorId = int(spec.vendorId ?? (kind === 'edu' ? 0x1234 : GENERIC_VENDOR), 'vendorId', 0, 0xffff);
+    this.deviceId = int(spec.deviceId ?? (kind === 'edu' ? 0x11e8 : GENERIC_DEVICE), 'deviceId', 0, 0xffff);
+    this.classCode = int(spec.classCode ?? 0x00ff00, 'classCode', 0, 0xffffff);
+    this.revision = int(spec.revision ?? 0x10, 'revision', 0, 0xff);
+    this.iommuGroup = spec.iommuGroup === null ? null : int(spec.iommuGroup ?? ctx.group, 'iommuGroup', 0, 0x7fffffff);
+    this.requesterId = (p.bus << 8) | (p.dev << 3) | p.fn;
+    this.maxPasidLog2 = int(spec.maxPasidLog2 ?? 0, 'maxPasidLog2', 0, 20);
+    this.streamIds = (spec.streamIds ?? [this.requesterId]).map((s) => int(s, 'streamId', 0, 0xffffffff));
+    this.reservedRegions = [...ctx.machineReserved, ...(spec.reservedRegions ?? []).map((r) => checkRange(r, 'device reservedRegions'))];
+    this.availableDomainTypes = int(spec.availableDomainTypes ?? ctx.defaultDomainTypes, 'availableDomainTypes', 0, 0xffff);
+    this.driver = spec.driver === undefined ? 'sim' : spec.driver;
+    const behind = this.iommuGroup !== null;
+    this.usable = behind && spec.usable !== false;
+    this.whyNotUsable = this.usable ? undefined : spec.whyNotUsable ?? (behind ? 'not bound to vfio-pci' : 'not behind an IOMMU');
+    if (kind === 'edu') {
+      const mask = spec.dmaMask ?? (1n << 28n) - 1n;
+      if (typeof mask !== 'bigint' || mask < 0n || mask >= 1n << 64n) throw new RangeError('device spec: dmaMask must be a u64 bigint');
+      this.model = new EduModel(ctx.eduHost(this), { bar0Address: ctx.bar0Address, dmaMask: mask, revision: this.revision });
+    } else {
+      this.model = new GenericModel({
+        vendorId: this.vendorId,
+        deviceId: this.deviceId,
+        classCode: this.classCode,
+        revision: this.revision,
+        multifunction: ctx.multifunction,
+        maxPasidLog2: this.maxPasidLog2,
+      });
+    }
+    if (kind === 'edu' && (spec.vendorId !== undefined || spec.deviceId !== undefined)) {
+      // the edu config space keeps QEMU's IDs unless told otherwise
+      this.model.config.set(0x00, 2, this.vendorId);
+      this.model.config.set(0x02, 2, this.deviceId);
+    }
+    if (kind === 'edu' && spec.classCode !== undefined) {
+      this.model.config.set(0x09, 1, this.classCode & 0xff);
+      this.model.config.set(0x0a, 1, (this.classCode >> 8) & 0xff);
+      this.model.config.set(0x0b, 1, (this.classCode >> 16) & 0xff);
+    }
+  }
+
+  info(): PciDeviceInfo {
+    return {
+      bdf: this.bdf,
+      vendorId: this.vendorId,
+      deviceId: this.deviceId,
+      classCode: this.classCode,
+      iommuGroup: this.iommuGroup,
+      requesterId: this.requesterId,
+      driver: this.driver,
+      usable: this.usable,
+      ...(this.whyNotUsable !== undefined ? { whyNotUsable: this.whyNotUsable } : {}),
+      maxPasidLog2: this.maxPasidLog2,
+    };
+  }
+}
