@@ -761,8 +761,9 @@ export class SimulatedBackend implements IommuBackend {
     }
     if (iova < 0n) fail(ERR.EINVAL, MAP, `iova is negative (${iova})`);
     if (iova >= U64_MAX || length >= U64_MAX) fail(ERR.EOVERFLOW, MAP, `iova ${hex(iova)} or length ${hex(length)} ≥ 2^64-1`);
-    if ((perms & 3) === 0 || perms < 0) fail(ERR.EINVAL, MAP, `perms ${perms} grants neither read nor write`);
+    if (perms < 0) fail(ERR.EINVAL, MAP, `perms ${perms} is negative`);
     if ((perms & ~3) !== 0) fail(ERR.EOPNOTSUPP, MAP, `unknown permission bits in ${hex(perms)}`);
+    if ((perms & 3) === 0) fail(ERR.EINVAL, MAP, `perms ${perms} grants neither read nor write`);
     const d = this.#domain(domain, MAP);
     for (const r of runs) if (r.length === 0n) fail(ERR.EINVAL, MAP, 'a run has length 0');
     d.mapSlow(iova, length, runs, perms);
