@@ -286,6 +286,12 @@ export class IommuPlatform {
           throw invalid(op, 2, 'DeviceConfig', `has an invalid ConfigType ${String(c.ConfigType)}`);
       }
     }
+    const implicit = this.#byPdo.get(pdo);
+    if (implicit?.implicit && !tagged) {
+      // a V1 member opened it first: the V2 device object is that same device
+      implicit.implicit = false;
+      return implicit.handle;
+    }
     return this.#openDevice(pdo, op, tagged, suppress).handle;
   }
 
@@ -513,7 +519,11 @@ export class IommuPlatform {
 
   /** The device state for a PDO in the V1 members: created on first use. */
   #v1Device(pdo: PhysicalDeviceObject, op: string): DeviceState {
-    return this.#byPdo.get(pdo) ?? this.#openDevice(pdo, op, false, false);
+    const existing = this.#byPdo.get(pdo);
+    if (existing) return existing;
+    const d = this.#openDevice(pdo, op, false, false);
+    d.implicit = true;
+    return d;
   }
 
   #checkInputMapping(v: unknown, expect: number, op: string, n: number, arg: string): void {
@@ -617,8 +627,14 @@ export class IommuPlatform {
     if (this.backend.capabilities.arch !== 'arm64') {
       throw fail('STATUS_NOT_SUPPORTED', op, 'input-mapping (stream) IDs exist on Arm64 only; this platform is x86_64');
     }
-    const d = this.#v1Device(pdo, op);
-    const ids = kernel(op, () => this.backend.inputMappingIds(d.id));
+    const existing = this.#byPdo.get(pdo);
+    const d = existing ?? this.#openDevice(pdo, op, false, false);
+    let ids: number[];
+    try {
+      ids = kernel(op, () => this.backend.inputMappingIds(d.id));
+    } finally {
+      if (!existing) this.#closeDevice(d);
+    }
     if (BufferLength !== undefined) {
       if (!Number.isInteger(BufferLength) || BufferLength < 0) throw invalid(op, 3, 'BufferLength', 'must be a non-negative integer (elements)');
       if (BufferLength < ids.length) {

@@ -61,6 +61,8 @@ export class DeviceState {
   fault: DEVICE_FAULT_CONFIGURATION | null = null;
   deleted = false;
   removed = false;
+  /** Opened implicitly by a V1 member (PDO-based); CreateDevice adopts it. */
+  implicit = false;
   constructor(
     readonly handle: IommuDmaDevice,
     readonly pdo: PhysicalDeviceObject,
