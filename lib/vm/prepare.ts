@@ -8,6 +8,7 @@ import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel } from './kernels.js';
 import { createLogger, formatDuration, type VmLogger } from './log.js';
 import { cacheRoot } from './paths.js';
+import { chooseAccel } from './run.js';
 import { KERNEL_FLAVORS, type KernelFlavor } from './kernel-types.js';
 
 export async function prepare(flavors: readonly KernelFlavor[], log: VmLogger, cache = cacheRoot()): Promise<void> {
@@ -20,6 +21,8 @@ export async function prepare(flavors: readonly KernelFlavor[], log: VmLogger, c
   }
   const helper = await ensureHelper(cache);
   log.stage(`DMA helper ready: ${helper}`);
+  const { accel, why } = await chooseAccel(undefined, cache, log, flavors.includes('type1') ? 'type1' : flavors[0]);
+  log.stage(`accelerator: ${accel} (${why})`);
 }
 
 export function parseKernelSelection(argv: string[]): readonly KernelFlavor[] {

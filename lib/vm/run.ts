@@ -117,6 +117,28 @@ function writeRunShare(dir: string, cwd: string, command: string[], env: Record<
   writeFileSync(join(dir, 'cmd.sh'), lines.join('\n') + '\n');
 }
 
+/**
+ * Resolve the accelerator: explicit choice, else $DMA_IOMMU_VM_ACCEL, else 'auto' (KVM only if a probe
+ * boot of `true` under KVM works on this host; the result is cached).
+ */
+export async function chooseAccel(
+  requested: AccelChoice | undefined,
+  cache: string,
+  log: VmLogger,
+  flavor: KernelFlavor = 'type1',
+): Promise<{ accel: Accel; why: string }> {
+  const fromEnv = process.env.DMA_IOMMU_VM_ACCEL;
+  if (requested === undefined && fromEnv && !['auto', 'tcg', 'kvm'].includes(fromEnv)) {
+    throw new VmError(`DMA_IOMMU_VM_ACCEL must be auto, tcg or kvm (got ${fromEnv})`, VM_EXIT.usage);
+  }
+  const choice = requested ?? ((fromEnv as AccelChoice | undefined) || 'auto');
+  return resolveAccel(choice, cache, which('qemu-system-x86_64')!, async () => {
+    log.stage('probing whether KVM works on this host (one short boot; the answer is cached)');
+    const r = await runInVm({ command: ['true'], kernel: flavor, cacheDir: cache, accel: 'kvm', timeoutSeconds: 90, logger: log });
+    return { ok: r.exitCode === 0 && r.outcome === 'exited', detail: r.error?.split('\n')[0] ?? `exit ${r.exitCode}` };
+  });
+}
+
 /** Run COMMAND in a fresh guest. Throws VmError only when the run cannot be prepared (tools, kernel). */
 export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   const log = options.logger ?? silentLogger;
@@ -132,16 +154,10 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   const cache = options.cacheDir ? resolve(options.cacheDir) : cacheRoot();
 
   await ensureRequirements(RUN_REQUIREMENTS, { log, install: options.install });
-  const qemu = which('qemu-system-x86_64')!;
   const kernel = await ensureKernel(flavor, cache, log, options.kernelImage);
   const initrd = ensureInitramfs(cache, kernel);
   const helper = await ensureHelper(cache);
-  const accelChoice = options.accel ?? ((process.env.DMA_IOMMU_VM_ACCEL as AccelChoice | undefined) || 'auto');
-  const { accel, why } = await resolveAccel(accelChoice, cache, qemu, async () => {
-    log.stage('probing whether KVM works here (one short boot, cached)');
-    const r = await runInVm({ ...options, command: ['true'], accel: 'kvm', timeoutSeconds: 90, onStdout: undefined, onStderr: undefined, onConsole: undefined, consoleLog: undefined, signal: undefined });
-    return { ok: r.exitCode === 0 && r.outcome === 'exited', detail: r.error?.split('\n')[0] ?? `exit ${r.exitCode}` };
-  });
+  const { accel, why } = await chooseAccel(options.accel, cache, log, flavor);
   log.note(`kernel: ${kernel.description}; accel: ${accel} (${why})`);
 
   const runDir = mkdtempSync(join(tmpdir(), 'dma-iommu-run-'));
@@ -176,7 +192,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         append: options.kernelArgs,
       },
       {
-        qemu,
+        qemu: which('qemu-system-x86_64')!,
         timeoutMs: timeoutSeconds * 1000,
         signal: options.signal,
         onStdout: (c) => {

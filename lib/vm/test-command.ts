@@ -1,3 +1,73 @@
-export async function testCommand(_argv: string[]): Promise<number> {
-  return 1;
+/**
+ * `dma-iommu vm test` (what `npm run test:vm` runs): make sure both kernels and the helper exist, run the
+ * vm-host vitest project on the host (harness behaviour: exit codes, output separation, panic, hang,
+ * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts).
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createLogger, formatDuration } from './log.js';
+import { packageRoot } from './paths.js';
+import { parseKernelSelection, prepare } from './prepare.js';
+import { runInVm } from './run.js';
+
+function vitestEntry(root: string): string {
+  const req = createRequire(join(root, 'package.json'));
+  return join(dirname(req.resolve('vitest/package.json')), 'vitest.mjs');
+}
+
+export async function testCommand(argv: string[]): Promise<number> {
+  const flavors = parseKernelSelection(argv);
+  const runHost = !argv.includes('--no-host');
+  const log = createLogger({ verbose: argv.includes('--verbose') });
+  const root = packageRoot();
+  const vitest = vitestEntry(root);
+  const summary: { name: string; ok: boolean; detail: string }[] = [];
+  const began = Date.now();
+
+  let t = Date.now();
+  await prepare(flavors, log);
+  summary.push({ name: 'prepare (tools, kernels, helper)', ok: true, detail: formatDuration(Date.now() - t) });
+
+  if (runHost) {
+    t = Date.now();
+    log.stage('== vm-host: harness tests on the host (each boots guests) ==');
+    const code = await new Promise<number>((resolveCode) => {
+      const child = spawn(process.execPath, [vitest, 'run', '--project', 'vm-host'], { cwd: root, stdio: 'inherit' });
+      child.on('close', (c) => resolveCode(c ?? 1));
+    });
+    summary.push({ name: 'vm-host', ok: code === 0, detail: `exit ${code}, ${formatDuration(Date.now() - t)}` });
+  }
+
+  for (const kernel of flavors) {
+    t = Date.now();
+    log.stage(`== vm-guest: kernel-facts suite inside a guest on the ${kernel} kernel ==`);
+    const r = await runInVm({
+      command: [process.execPath, vitest, 'run', '--project', 'vm-guest'],
+      kernel,
+      cwd: root,
+      timeoutSeconds: 900,
+      logger: log,
+      capture: false,
+      env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : {},
+      onStdout: (c) => void process.stdout.write(c),
+      onStderr: (c) => void process.stderr.write(c),
+    });
+    if (r.outcome !== 'exited') {
+      process.stderr.write(`dma-iommu vm: ${r.error}\n${r.consoleTail.split('\n').map((l) => `  | ${l}`).join('\n')}\n`);
+    }
+    summary.push({
+      name: `vm-guest on ${kernel}`,
+      ok: r.exitCode === 0,
+      detail: `exit ${r.exitCode}, boot ${r.bootMs !== undefined ? formatDuration(r.bootMs) : 'n/a'}, total ${formatDuration(Date.now() - t)}`,
+    });
+  }
+
+  const ok = summary.every((s) => s.ok);
+  process.stderr.write(
+    `\ndma-iommu vm test summary (${formatDuration(Date.now() - began)}):\n` +
+      summary.map((s) => `  ${s.ok ? 'PASS' : 'FAIL'}  ${s.name} (${s.detail})`).join('\n') +
+      '\n',
+  );
+  return ok ? 0 : 1;
 }

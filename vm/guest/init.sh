@@ -105,9 +105,9 @@ for dev in /sys/bus/pci/devices/*; do
   n=$((n + 1))
 done
 [ "$n" = "$DMA_DEVICES" ] || fail "found $n edu devices, expected $DMA_DEVICES"
-[ -e /dev/vfio ] && chmod 0666 /dev/vfio/* 2>/dev/null
-[ -e /dev/vfio/devices ] && chmod 0666 /dev/vfio/devices/* 2>/dev/null
-[ -e /dev/iommu ] && chmod 0666 /dev/iommu
+for node in /dev/iommu /dev/vfio/* /dev/vfio/devices/*; do
+  [ -c "$node" ] && chmod 0666 "$node"
+done
 
 ctl_send "stage run"
 chroot /newroot /usr/bin/env -i /bin/sh /run/dma-iommu/cmd.sh < /dev/null > "$OUT" 2> "$ERR" 3>&-
