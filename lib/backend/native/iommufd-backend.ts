@@ -49,6 +49,14 @@ export class IommufdBackend extends NativeBackendBase {
   constructor(o: NativeBackendOptions) {
     super(o);
     this.#iommufd = native(() => o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd'));
+    try {
+      // Prove it is an iommufd context (and that IOAS objects can be made) before promising anything.
+      const probeIoas = native(() => o.addon.ioasAlloc(this.#iommufd));
+      native(() => o.addon.destroy(this.#iommufd, probeIoas));
+    } catch (e) {
+      this.#iommufd.close();
+      throw e;
+    }
     this.capabilities = {
       domainTypes: (1 << 0) | (1 << 1),
       passThrough: 'emulated-identity',
