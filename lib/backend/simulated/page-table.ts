@@ -31,6 +31,8 @@ export const PTE_W = 2;
 export const PTE_PS = 0x80;
 /** Pages spanned by one entry at each level (index = level). */
 export const SPAN = [0, 1, 512, 512 * 512, 512 ** 3, 512 ** 4, 512 ** 5, 512 ** 6];
+/** Emptied tables kept for reuse per level. */
+const SPARE = 4;
 
 /** What `adjustMapped` callers need from physical memory (kept minimal to avoid a cycle). */
 export interface MappedCounter {
@@ -69,6 +71,11 @@ export class PageTable {
   // scratch for the iterative leaf clear
   readonly #pathT: PtTable[];
   readonly #pathI: Int32Array;
+  /**
+   * Emptied tables kept for reuse, per level (at most SPARE each): a map/unmap pair of one page
+   * in an otherwise empty region would otherwise allocate and drop two 4 KiB arrays every time.
+   */
+  readonly #spare: PtTable[][];
 
   constructor(levels: number, allow2M: boolean, allow1G: boolean) {
     if (!Number.isInteger(levels) || levels < 2 || levels > 6) throw new RangeError(`bad page-table depth ${levels}`);
@@ -81,6 +88,13 @@ export class PageTable {
     this.leaves = new Array<number>(levels + 1).fill(0);
     this.#pathT = new Array<PtTable>(levels + 1);
     this.#pathI = new Int32Array(levels + 1);
+    this.#spare = Array.from({ length: levels + 1 }, () => []);
+  }
+
+  /** A dropped (empty) table of `level`: keep a few for reuse. */
+  #recycle(t: PtTable, level: number): void {
+    const s = this.#spare[level];
+    if (s.length < SPARE) s.push(t);
   }
 
   get empty(): boolean {
@@ -181,7 +195,7 @@ export class PageTable {
       }
       let c = child[i];
       if (c === undefined) {
-        c = new PtTable();
+        c = this.#spare[L - 1].pop() ?? new PtTable();
         child[i] = c;
         t.count++;
         this.tables[L - 1]++;
@@ -221,6 +235,7 @@ export class PageTable {
           parent.child![pathI[level + 1]] = undefined;
           parent.count--;
           this.tables[level]--;
+          this.#recycle(t, level);
           t = parent;
           level++;
         }
@@ -270,6 +285,7 @@ export class PageTable {
             child[i] = undefined;
             t.count--;
             this.tables[level - 1]--;
+            this.#recycle(c, level - 1);
           }
         }
       }
