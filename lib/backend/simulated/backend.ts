@@ -369,15 +369,19 @@ export class SimulatedBackend implements IommuBackend {
 
   #inject(op: SimOpName): void {
     const syscall = SIM_SYSCALLS[op];
+    let due: Injection | null = null;
+    // every armed injection counts the ops it matches; when several come due on the same op,
+    // the op fails once (with the earliest armed) and all of them are spent
     for (let i = 0; i < this.#injections.length; i++) {
       const inj = this.#injections[i];
       if (inj.op !== undefined && inj.op !== op && inj.op !== syscall) continue;
-      if (--inj.remaining === 0) {
-        this.#injections.splice(i, 1);
-        this.#errors[errnoName(inj.errno)] = (this.#errors[errnoName(inj.errno)] ?? 0) + 1;
-        throw new BackendError(inj.errno, syscall, `injected by failNth (${op})`);
-      }
+      if (--inj.remaining === 0 && due === null) due = inj;
     }
+    if (due === null) return;
+    this.#injections = this.#injections.filter((i) => i.remaining > 0);
+    const name = errnoName(due.errno);
+    this.#errors[name] = (this.#errors[name] ?? 0) + 1;
+    throw new BackendError(due.errno, syscall, `injected by failNth (${op})`);
   }
 
   #countError(e: unknown): void {
@@ -877,7 +881,9 @@ export class SimulatedBackend implements IommuBackend {
   /**
    * Make the n-th next leaf operation (counting only `op` when given: a method name such as
    * 'map' or a syscall name such as 'IOMMU_IOAS_MAP') throw BackendError(errno), once. The
-   * operation fails before changing anything. Several injections may be armed at once.
+   * operation fails before changing anything. Several injections may be armed at once; each
+   * counts independently, and when several come due on the same operation it fails once (with
+   * the errno of the earliest armed) and all of them are spent.
    */
   failNth(n: number, errno: number, op?: string): void {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new TypeError(`n must be a positive integer, got ${describe(n)}`);

@@ -387,6 +387,7 @@ export class SimDomain {
   /** Areas in IOVA order (at most `limit`). */
   areas(limit = Infinity): AreaInfo[] {
     const out: Array<{ iova: bigint; length: bigint; perms: number; runs: PhysicalRun[] }> = [];
+    if (limit <= 0) return out;
     const table = this.table;
     if (table !== null) {
       let cur: (typeof out)[number] | null = null;
