@@ -1,47 +1,64 @@
 /**
  * An ordered map from integer keys (page numbers, < 2^53) to values, built as a list of sorted
- * blocks (a two-level B+tree). Lookups are O(log n); insert/delete are O(log n + B) with B the
- * block size. Exact `get` is O(1) through a hash map. Used for the IOVA claims of a domain.
+ * blocks (a two-level B+tree): parallel blocks of keys and values. Lookups (exact, floor, ceil)
+ * are O(log n); insert/delete are O(log n + B) with B the block size. Used for the IOVA claims
+ * of a domain and the segments of a token.
+ *
+ * No hash map beside the blocks: an entry costs two array slots, and the hot operations of a
+ * map/unmap pair (floor, insert, delete) do no hashing and, in steady state, no allocation.
  */
-const BLOCK = 256;
+const BLOCK = 128;
 
 export class OrderedIndex<V> {
-  private readonly exact = new Map<number, V>();
-  /** Sorted blocks of keys; blocks[i] is non-empty; first keys ascending across blocks. */
-  private blocks: number[][] = [];
+  #size = 0;
+  /** Sorted blocks of keys; keys[i] is non-empty; first keys ascending across blocks. */
+  private keys: number[][] = [];
+  /** vals[i][j] is the value of keys[i][j]. */
+  private vals: V[][] = [];
+  /** The last emptied block pair, reused when the index fills again (no churn at size 0↔1). */
+  #spareK: number[] | null = null;
+  #spareV: V[] | null = null;
 
   get size(): number {
-    return this.exact.size;
+    return this.#size;
   }
 
   get(key: number): V | undefined {
-    return this.exact.get(key);
+    const bi = this.blockFor(key);
+    if (bi < 0) return undefined;
+    const block = this.keys[bi];
+    const pos = OrderedIndex.floorPos(block, key);
+    return block[pos] === key ? this.vals[bi][pos] : undefined;
   }
 
   has(key: number): boolean {
-    return this.exact.has(key);
+    const bi = this.blockFor(key);
+    if (bi < 0) return false;
+    const block = this.keys[bi];
+    return block[OrderedIndex.floorPos(block, key)] === key;
   }
 
   /** Index of the block that would hold `key` (last block whose first key ≤ key), or -1. */
   private blockFor(key: number): number {
-    const b = this.blocks;
+    const b = this.keys;
     let lo = 0;
     let hi = b.length - 1;
-    let ans = -1;
-    while (lo <= hi) {
+    if (hi < 0 || b[0][0] > key) return -1;
+    if (b[hi][0] <= key) return hi;
+    // b[lo][0] ≤ key < b[hi][0]
+    while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (b[mid][0] <= key) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if (b[mid][0] <= key) lo = mid;
+      else hi = mid;
     }
-    return ans;
+    return lo;
   }
 
   /** Position of the last key ≤ key in a sorted block, or -1. */
   private static floorPos(block: number[], key: number): number {
     let lo = 0;
     let hi = block.length - 1;
+    if (block[hi] <= key) return hi;
     let ans = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
@@ -54,39 +71,82 @@ export class OrderedIndex<V> {
   }
 
   set(key: number, value: V): void {
-    if (this.exact.has(key)) {
-      this.exact.set(key, value);
-      return;
-    }
-    this.exact.set(key, value);
-    const blocks = this.blocks;
-    if (blocks.length === 0) {
-      blocks.push([key]);
+    const keys = this.keys;
+    if (keys.length === 0) {
+      const k = this.#spareK ?? [];
+      const v = this.#spareV ?? [];
+      this.#spareK = null;
+      this.#spareV = null;
+      k.push(key);
+      v.push(value);
+      keys.push(k);
+      this.vals.push(v);
+      this.#size = 1;
       return;
     }
     let bi = this.blockFor(key);
     if (bi < 0) bi = 0;
-    const block = blocks[bi];
-    const pos = OrderedIndex.floorPos(block, key) + 1;
-    if (pos === block.length) block.push(key);
-    else block.splice(pos, 0, key);
-    if (block.length > BLOCK * 2) {
-      blocks.splice(bi + 1, 0, block.splice(BLOCK));
+    const kb = keys[bi];
+    const vb = this.vals[bi];
+    const at = OrderedIndex.floorPos(kb, key);
+    if (at >= 0 && kb[at] === key) {
+      vb[at] = value;
+      return;
+    }
+    const pos = at + 1;
+    const n = kb.length;
+    if (pos === n) {
+      kb.push(key);
+      vb.push(value);
+    } else {
+      // shift the tail by one (cheaper than splice for short blocks)
+      kb.push(kb[n - 1]);
+      vb.push(vb[n - 1]);
+      for (let j = n - 1; j > pos; j--) {
+        kb[j] = kb[j - 1];
+        vb[j] = vb[j - 1];
+      }
+      kb[pos] = key;
+      vb[pos] = value;
+    }
+    this.#size++;
+    if (kb.length > BLOCK * 2) {
+      keys.splice(bi + 1, 0, kb.splice(BLOCK));
+      this.vals.splice(bi + 1, 0, vb.splice(BLOCK));
     }
   }
 
   delete(key: number): boolean {
-    if (!this.exact.delete(key)) return false;
     const bi = this.blockFor(key);
-    const block = this.blocks[bi];
-    const pos = OrderedIndex.floorPos(block, key);
-    if (pos === block.length - 1) block.pop();
-    else block.splice(pos, 1);
-    if (block.length === 0) this.blocks.splice(bi, 1);
-    else if (block.length < BLOCK / 4 && bi + 1 < this.blocks.length && this.blocks[bi + 1].length < BLOCK) {
+    if (bi < 0) return false;
+    const kb = this.keys[bi];
+    const pos = OrderedIndex.floorPos(kb, key);
+    if (kb[pos] !== key) return false;
+    const vb = this.vals[bi];
+    const n = kb.length;
+    for (let j = pos; j < n - 1; j++) {
+      kb[j] = kb[j + 1];
+      vb[j] = vb[j + 1];
+    }
+    kb.pop();
+    vb.pop();
+    this.#size--;
+    if (n === 1) {
+      if (bi === this.keys.length - 1) {
+        this.keys.pop();
+        this.vals.pop();
+      } else {
+        this.keys.splice(bi, 1);
+        this.vals.splice(bi, 1);
+      }
+      this.#spareK = kb;
+      this.#spareV = vb;
+    } else if (n - 1 < BLOCK / 4 && bi + 1 < this.keys.length && this.keys[bi + 1].length < BLOCK) {
       // merge small neighbours to keep the block count ~ n / BLOCK
-      this.blocks[bi] = block.concat(this.blocks[bi + 1]);
-      this.blocks.splice(bi + 1, 1);
+      this.keys[bi] = kb.concat(this.keys[bi + 1]);
+      this.vals[bi] = vb.concat(this.vals[bi + 1]);
+      this.keys.splice(bi + 1, 1);
+      this.vals.splice(bi + 1, 1);
     }
     return true;
   }
@@ -95,44 +155,55 @@ export class OrderedIndex<V> {
   floorKey(key: number): number | undefined {
     const bi = this.blockFor(key);
     if (bi < 0) return undefined;
-    const block = this.blocks[bi];
+    const block = this.keys[bi];
     return block[OrderedIndex.floorPos(block, key)];
   }
 
   /** Smallest key ≥ `key`, or undefined. */
   ceilKey(key: number): number | undefined {
-    const blocks = this.blocks;
-    if (blocks.length === 0) return undefined;
+    const keys = this.keys;
+    if (keys.length === 0) return undefined;
     let bi = this.blockFor(key);
-    if (bi < 0) return blocks[0][0];
-    const block = blocks[bi];
+    if (bi < 0) return keys[0][0];
+    const block = keys[bi];
     const pos = OrderedIndex.floorPos(block, key);
     if (block[pos] === key) return key;
     if (pos + 1 < block.length) return block[pos + 1];
     bi += 1;
-    return bi < blocks.length ? blocks[bi][0] : undefined;
+    return bi < keys.length ? keys[bi][0] : undefined;
   }
 
+  /** Value of the greatest key ≤ `key`, or undefined. */
   floor(key: number): V | undefined {
-    const k = this.floorKey(key);
-    return k === undefined ? undefined : this.exact.get(k);
+    const bi = this.blockFor(key);
+    if (bi < 0) return undefined;
+    return this.vals[bi][OrderedIndex.floorPos(this.keys[bi], key)];
   }
 
+  /** Value of the smallest key ≥ `key`, or undefined. */
   ceil(key: number): V | undefined {
-    const k = this.ceilKey(key);
-    return k === undefined ? undefined : this.exact.get(k);
+    const keys = this.keys;
+    if (keys.length === 0) return undefined;
+    let bi = this.blockFor(key);
+    if (bi < 0) return this.vals[0][0];
+    const block = keys[bi];
+    const pos = OrderedIndex.floorPos(block, key);
+    if (block[pos] === key) return this.vals[bi][pos];
+    if (pos + 1 < block.length) return this.vals[bi][pos + 1];
+    bi += 1;
+    return bi < keys.length ? this.vals[bi][0] : undefined;
   }
 
   /** Values with keys in [from, to], ascending. */
   *range(from: number, to: number): IterableIterator<V> {
     let k = this.ceilKey(from);
     while (k !== undefined && k <= to) {
-      yield this.exact.get(k) as V;
+      yield this.get(k) as V;
       k = this.ceilKey(k + 1);
     }
   }
 
   *values(): IterableIterator<V> {
-    for (const block of this.blocks) for (const k of block) yield this.exact.get(k) as V;
+    for (const block of this.vals) yield* block;
   }
 }
