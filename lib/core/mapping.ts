@@ -6,9 +6,9 @@
  */
 import type { PhysicalRun } from '../backend/contract.js';
 import type { StatusName } from '../status.js';
-import { Claim, ClaimKind, runsToClaimFields } from './iova-space.js';
+import { Claim, ClaimKind } from './iova-space.js';
 import { sliceRuns } from './physical.js';
-import { type DomainState, fail, kernel } from './state.js';
+import { type DomainState, fail, translate } from './state.js';
 
 export const PAGE = 4096n;
 
@@ -33,30 +33,52 @@ export function installClaim(
   kind: ClaimKind,
   st: MapStatuses,
 ): Claim {
-  const { pfn, runs: multi } = runsToClaimFields(runs);
+  const single = runs.length === 1;
+  const pfn = single ? Number(runs[0].pa >> 12n) : -1;
   const backed = perms !== 0;
-  if (backed) {
-    const iova = BigInt(start) * PAGE;
-    kernel(operation, () => dom.backend.map(dom.id, iova, runs, perms), {
+  if (backed) backendMap(dom, operation, pageBytes(start), runs, perms, pages, st);
+  const claim = new Claim(start, pages, kind, perms, pfn, single ? null : runs.slice(), backed);
+  dom.space.insert(claim);
+  return claim;
+}
+
+/** `pages` 4 KiB pages in bytes, as a bigint (one allocation; none for a single page). */
+export function pageBytes(pages: number): bigint {
+  if (pages === 1) return PAGE;
+  return pages <= MAX_SAFE_PAGES ? BigInt(pages * 4096) : BigInt(pages) * PAGE;
+}
+const MAX_SAFE_PAGES = Math.floor(Number.MAX_SAFE_INTEGER / 4096);
+
+/**
+ * The backend's map of one area at `iova`, its errnos turned into the member's statuses (what
+ * `kernel()` does, without a closure per call).
+ */
+export function backendMap(dom: DomainState, operation: string, iova: bigint, runs: readonly PhysicalRun[], perms: number, pages: number, st: MapStatuses): void {
+  try {
+    dom.backend.map(dom.id, iova, runs, perms);
+  } catch (e) {
+    throw translate(e, operation, {
       EINVAL: st.address,
       EOVERFLOW: st.address,
       EFAULT: st.physical,
       EEXIST: st.overlap,
       EADDRINUSE: st.overlap,
-    }, { iova, length: BigInt(pages) * PAGE });
+    }, { iova, length: pageBytes(pages) });
   }
-  const claim = new Claim(start, pages, kind, perms, pfn, multi, backed);
-  dom.space.insert(claim);
-  return claim;
+}
+
+/** The backend's unmap of [iova, iova+length), errnos turned into statuses. */
+export function backendUnmap(dom: DomainState, operation: string, iova: bigint, length: bigint): void {
+  try {
+    dom.backend.unmap(dom.id, iova, length);
+  } catch (e) {
+    throw translate(e, operation, {}, { iova, length });
+  }
 }
 
 /** Remove a whole claim (kernel area and bookkeeping). */
 export function removeClaim(dom: DomainState, operation: string, claim: Claim): void {
-  if (claim.backed) {
-    const iova = BigInt(claim.start) * PAGE;
-    const length = BigInt(claim.pages) * PAGE;
-    kernel(operation, () => dom.backend.unmap(dom.id, iova, length), {}, { iova, length });
-  }
+  if (claim.backed) backendUnmap(dom, operation, pageBytes(claim.start), pageBytes(claim.pages));
   dom.space.remove(claim);
 }
 

@@ -22,6 +22,7 @@ import {
   IommuDeviceCreationConfigTypePasid,
   IommuDmaLogicalAllocatorBuddy,
   IommuDmaLogicalAllocatorNone,
+  MapPhysicalAddressTypeContiguousRange,
   PasidConfigTypeDefaultPasidOnly,
   PasidConfigTypePasidTaggedDma,
   PermissionFault,
@@ -43,8 +44,8 @@ import type {
   IOMMU_MAP_PHYSICAL_ADDRESS,
   MDL,
 } from '../wdk/types.js';
-import { Claim, ClaimKind } from './iova-space.js';
-import { PAGE, installClaim, removeClaim, unmapPages, type MapStatuses } from './mapping.js';
+import { Claim, ClaimKind, type PageRange } from './iova-space.js';
+import { PAGE, backendMap, backendUnmap, installClaim, pageBytes, removeClaim, unmapPages, type MapStatuses } from './mapping.js';
 import {
   IommuDmaDevice,
   IommuDmaDomain,
@@ -467,6 +468,10 @@ export class IommuPlatform {
     }
     kernel(op, () => this.backend.freeDomain(dom.id), { EBUSY: 'STATUS_RESOURCE_IN_USE' });
     dom.deleted = true;
+    if (this.#lastDomainState === dom) {
+      this.#lastDomain = null;
+      this.#lastDomainState = null;
+    }
     this.#reg.liveDomains.delete(dom);
   }
 
@@ -648,8 +653,22 @@ export class IommuPlatform {
 
   // ==== logical mappings =======================================================================
 
-  #translate(Domain: IommuDmaDomain, op: string): DomainState {
+  /** The last domain looked up by the map/unmap members (handles are never reused). */
+  #lastDomain: IommuDmaDomain | null = null;
+  #lastDomainState: DomainState | null = null;
+
+  /** `#reg.domain(Domain, op, 1)`, with a one-entry cache for the map/unmap hot paths. */
+  #domain(Domain: IommuDmaDomain, op: string): DomainState {
+    const cached = this.#lastDomainState;
+    if (Domain === this.#lastDomain && cached !== null && !cached.deleted) return cached;
     const dom = this.#reg.domain(Domain, op, 1);
+    this.#lastDomain = Domain;
+    this.#lastDomainState = dom;
+    return dom;
+  }
+
+  #translate(Domain: IommuDmaDomain, op: string): DomainState {
+    const dom = this.#domain(Domain, op);
     if (dom.kind !== 'translate') throw invalid(op, 1, 'Domain', 'is not a DomainTypeTranslate domain');
     return dom;
   }
@@ -722,6 +741,41 @@ export class IommuPlatform {
     const op = 'MapLogicalRangeEx';
     this.#live(op);
     const dom = this.#translate(Domain, op);
+    // Fast path: a valid explicit-address map of one contiguous range, all in exact numbers. Any
+    // doubt falls through to the general path below, which checks (and fails) in the WDK's order.
+    if (
+      dom.allocator === null &&
+      (Permissions === 3 || Permissions === 1 || Permissions === 2) &&
+      typeof ExplicitLogicalAddress === 'bigint' &&
+      (MinLogicalAddress === undefined || MinLogicalAddress === null) &&
+      (MaxLogicalAddress === undefined || MaxLogicalAddress === null) &&
+      PhysicalAddressToMap !== null &&
+      typeof PhysicalAddressToMap === 'object' &&
+      PhysicalAddressToMap.MapType === MapPhysicalAddressTypeContiguousRange
+    ) {
+      const r = (PhysicalAddressToMap as { ContiguousRange?: { Base: unknown; Size: unknown } }).ContiguousRange;
+      const Base = r?.Base;
+      const Size = r?.Size;
+      if (typeof Base === 'bigint' && typeof Size === 'bigint') {
+        // Number() rounds monotonically, so x ∈ [0, 2^53) as a number ⇔ exactly so as a bigint
+        const base = Number(Base);
+        const size = Number(Size);
+        const iova = Number(ExplicitLogicalAddress);
+        if (
+          base >= 0 && size > 0 && iova >= 0 &&
+          base % 4096 === 0 && size % 4096 === 0 && iova % 4096 === 0 &&
+          base + size <= Number.MAX_SAFE_INTEGER && iova + size <= Number.MAX_SAFE_INTEGER
+        ) {
+          const start = iova / 4096;
+          const pages = size / 4096;
+          if (usable(dom.geometry().pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
+            backendMap(dom, op, ExplicitLogicalAddress, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
+            dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, base / 4096, null, true));
+            return ExplicitLogicalAddress;
+          }
+        }
+      }
+    }
     const perms = checkPermissions(Permissions, op, 2);
     const phys = resolvePhysical(PhysicalAddressToMap, 'STATUS_INVALID_PARAMETER_3', op, 'PhysicalAddressToMap');
     const explicit = optionalAddress(ExplicitLogicalAddress, op, 4, 'ExplicitLogicalAddress');
@@ -752,8 +806,22 @@ export class IommuPlatform {
   UnmapLogicalRange(Domain: IommuDmaDomain, LogicalAddress: bigint, NumberOfPages: bigint | number): void {
     const op = 'UnmapLogicalRange';
     this.#live(op);
-    const dom = this.#reg.domain(Domain, op, 1);
+    const dom = this.#domain(Domain, op);
     if (dom.kind !== 'translate') throw invalid(op, 1, 'Domain', 'is not a DomainTypeTranslate domain');
+    // Fast path: exactly one whole logical claim, addressed in exact numbers.
+    if (typeof LogicalAddress === 'bigint') {
+      const la = Number(LogicalAddress); // exact when it lands in [0, 2^53) (monotonic rounding)
+      const np = typeof NumberOfPages === 'number' || typeof NumberOfPages === 'bigint' ? Number(NumberOfPages) : 0;
+      if (la >= 0 && la <= Number.MAX_SAFE_INTEGER && la % 4096 === 0 && Number.isSafeInteger(np) && np > 0) {
+        const start = la / 4096;
+        const c = dom.space.at(start);
+        if (c !== undefined && c.start === start && c.pages === np && c.kind === ClaimKind.Logical) {
+          if (c.backed) backendUnmap(dom, op, LogicalAddress, pageBytes(np));
+          dom.space.remove(c);
+          return;
+        }
+      }
+    }
     if (typeof LogicalAddress !== 'bigint' || LogicalAddress < 0n || LogicalAddress > U64_MAX) throw invalid(op, 2, 'LogicalAddress', 'must be a bigint within 0..2^64-1');
     if ((LogicalAddress & PAGE_MASK) !== 0n) throw invalid(op, 2, 'LogicalAddress', `${hex(LogicalAddress)} is not page-aligned`);
     const n = typeof NumberOfPages === 'bigint' ? NumberOfPages : Number.isSafeInteger(NumberOfPages) ? BigInt(NumberOfPages) : -1n;
@@ -761,7 +829,7 @@ export class IommuPlatform {
     if (LogicalAddress + n * PAGE - 1n > U64_MAX) throw invalid(op, 3, 'NumberOfPages', `${hex(LogicalAddress)} + ${n} pages wraps past 2^64`);
     const start = Number(LogicalAddress >> 12n);
     const pages = Number(n);
-    // fast path: exactly one whole claim
+    // exactly one whole claim
     const c = dom.space.at(start);
     if (c && c.start === start && c.pages === pages && c.kind === ClaimKind.Logical) {
       removeClaim(dom, op, c);
@@ -1210,6 +1278,8 @@ export class IommuPlatform {
       for (const t of dom.tokens) t.freed = true;
     }
     this.#reg.liveDomains.clear();
+    this.#lastDomain = null;
+    this.#lastDomainState = null;
     for (const d of [...this.#reg.liveDevices]) attempt(() => this.#closeDevice(d));
     for (const m of this.#memory) attempt(() => m.backendMemory.freed || m.backendMemory.free());
     this.#memory.clear();
@@ -1256,6 +1326,16 @@ export class IommuPlatform {
       backendState: this.backend.inspect(),
     };
   }
+}
+
+/** Whether pages [start, start+pages) lie inside one usable range. */
+function usable(ranges: readonly PageRange[], start: number, pages: number): boolean {
+  const last = start + pages - 1;
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i];
+    if (r.start <= start && r.last >= last) return true;
+  }
+  return false;
 }
 
 const MAP_EX: MapStatuses = {
