@@ -151,7 +151,7 @@ export class DmaEngine {
         const code = arm ? SMMU.F_TRANSLATION : write ? VTD.PTE_WRITE : VTD.PTE_READ;
         return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, 'translation', code, domain);
       }
-      const flags = pte % PAGE_SIZE;
+      const flags = pte & 4095;
       if ((flags & need) === 0) {
         const code = arm ? SMMU.F_PERMISSION : write ? VTD.PTE_WRITE : VTD.PTE_READ;
         return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, 'permission', code, domain);

@@ -215,7 +215,7 @@ export class SimDomain {
   mapFast(iova: number, len: number, pa: number, perms: number): boolean {
     const table = this.table;
     if (table === null) this.#noTable(MAP);
-    if (iova % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0 || pa % PAGE_SIZE !== 0) return false;
+    if (((iova | len | pa) & 4095) !== 0) return false; // low bits of exact integers (no fmod)
     const page = iova / PAGE_SIZE;
     const pages = len / PAGE_SIZE;
     const last = page + pages - 1;
@@ -228,13 +228,18 @@ export class SimDomain {
         if (page <= rl[i] && last >= rf[i]) fail(ERR.EINVAL, MAP, `${hex(iova)}+${hex(len)} hits a reserved region`);
       }
     }
-    if (table.anyInRange(page, last)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
-    if (this.loose.size !== 0 && this.loose.overlaps(BigInt(iova), BigInt(iova + len - 1))) {
-      fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
-    }
     const phys = this.#phys;
-    if (!phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
-    table.mapRun(page, pa / PAGE_SIZE, pages, perms, page, pages);
+    if (pages === 1 && this.loose.size === 0 && phys.isRam(pa, len)) {
+      // one leaf: check-and-insert in a single walk
+      if (!table.tryInsert4K(page, pa + perms)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
+    } else {
+      if (table.anyInRange(page, last)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
+      if (this.loose.size !== 0 && this.loose.overlaps(BigInt(iova), BigInt(iova + len - 1))) {
+        fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
+      }
+      if (!phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
+      table.mapRun(page, pa / PAGE_SIZE, pages, perms, page, pages);
+    }
     phys.adjustMapped(pa, len, 1);
     this.areaCount++;
     return true;
@@ -307,13 +312,10 @@ export class SimDomain {
   unmapFast(iova: number, len: number): number {
     const table = this.table;
     if (table === null) this.#noTable(UNMAP);
-    if (iova % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0) return -1;
+    if (((iova | len) & 4095) !== 0) return -1;
     const page = iova / PAGE_SIZE;
-    const pages = len / PAGE_SIZE;
     if (page >= table.reach) return -1;
-    if (table.lookup(page) === 0 || table.hitBase !== page || table.hitMark !== pages) return -1;
-    if (SPAN[table.hitLevel] === pages) table.clearLeaf(page, this.#phys);
-    else table.clearRange(page, page + pages - 1, this.#phys);
+    if (table.removeAreaAt(page, len / PAGE_SIZE, this.#phys) < 0) return -1;
     this.areaCount--;
     return len;
   }
@@ -395,11 +397,11 @@ export class SimDomain {
       table.forEachLeaf((page, level, pte, mark) => {
         if (mark > 0) {
           count++;
-          cur = count <= limit ? { iova: BigInt(page) * 4096n, length: BigInt(mark) * 4096n, perms: pte % PAGE_SIZE & 3, runs: [] } : null;
+          cur = count <= limit ? { iova: BigInt(page) * 4096n, length: BigInt(mark) * 4096n, perms: pte & 3, runs: [] } : null;
           if (cur) out.push(cur);
         }
         if (cur === null) return;
-        const pa = BigInt(pte - (pte % PAGE_SIZE));
+        const pa = BigInt(pte - (pte & 4095));
         const len = BigInt(SPAN[level]) * 4096n;
         const runs = cur.runs;
         const prev = runs[runs.length - 1];
@@ -422,7 +424,7 @@ export class SimDomain {
     if (page >= table.reach) return null;
     const pte = table.lookup(page);
     if (pte === 0) return null;
-    const flags = pte % PAGE_SIZE;
+    const flags = pte & 4095;
     const leafPa = BigInt(pte - flags);
     const off = BigInt((page - table.hitBase) * PAGE_SIZE) + (iova & 0xfffn);
     return { pa: leafPa + off, perms: flags & 3, level: table.hitLevel };

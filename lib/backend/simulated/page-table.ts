@@ -31,6 +31,10 @@ export const PTE_W = 2;
 export const PTE_PS = 0x80;
 /** Pages spanned by one entry at each level (index = level). */
 export const SPAN = [0, 1, 512, 512 * 512, 512 ** 3, 512 ** 4, 512 ** 5, 512 ** 6];
+// Index arithmetic note: page numbers reach 2^52, beyond int32, so `x % n` would be a float
+// modulo (a libm call). Every quantity here is an integer below 2^53 and every divisor a power of
+// two, so `Math.floor(x / span)` is exact and `& 511` (ToInt32 keeps the low 32 bits exactly)
+// extracts the low bits: no fmod on the hot paths.
 /** Emptied tables kept for reuse per level. */
 const SPARE = 4;
 
@@ -109,13 +113,14 @@ export class PageTable {
     let t: PtTable | undefined = this.root;
     for (let level = this.levels; level >= 1; level--) {
       const span = SPAN[level];
-      const i = Math.floor(page / span) % ENTRIES;
+      const q = Math.floor(page / span);
+      const i = q & 511;
       const pte = t.pte[i];
       if (pte !== 0) {
         this.hitPte = pte;
         this.hitMark = t.mark[i];
         this.hitLevel = level;
-        this.hitBase = page - (page % span);
+        this.hitBase = q * span;
         return pte;
       }
       if (level === 1 || t.child === null) break;
@@ -133,6 +138,7 @@ export class PageTable {
   anyInRange(first: number, last: number): boolean {
     if (last >= this.reach) last = this.reach - 1;
     if (first > last || this.root.count === 0) return false;
+    if (first === last) return this.lookup(first) !== 0;
     return this.#any(this.root, this.levels, 0, first, last);
   }
 
@@ -166,8 +172,8 @@ export class PageTable {
     while (pages > 0) {
       let level = 1;
       let span = 1;
-      if (allow2M && pages >= 512 && page % 512 === 0 && pfn % 512 === 0) {
-        if (allow1G && pages >= 262144 && page % 262144 === 0 && pfn % 262144 === 0) {
+      if (allow2M && pages >= 512 && ((page | pfn) & 511) === 0) {
+        if (allow1G && pages >= 262144 && ((page | pfn) & 262143) === 0) {
           level = 3;
           span = 262144;
         } else {
@@ -187,7 +193,7 @@ export class PageTable {
   #insert(page: number, level: number, pte: number, mark: number): void {
     let t = this.root;
     for (let L = this.levels; L > level; L--) {
-      const i = Math.floor(page / SPAN[L]) % ENTRIES;
+      const i = Math.floor(page / SPAN[L]) & 511;
       let child = t.child;
       if (child === null) {
         child = new Array<PtTable | undefined>(ENTRIES).fill(undefined);
@@ -202,7 +208,7 @@ export class PageTable {
       }
       t = c;
     }
-    const i = Math.floor(page / SPAN[level]) % ENTRIES;
+    const i = Math.floor(page / SPAN[level]) & 511;
     t.pte[i] = pte;
     t.mark[i] = mark;
     t.count++;
@@ -210,21 +216,62 @@ export class PageTable {
   }
 
   /**
-   * Remove the single leaf covering `page` (fast path for one-leaf areas); frees tables that
-   * become empty. Returns the pages the leaf spanned (0 when none).
+   * Fast path of a one-page map: install a 4 KiB leaf at `page` unless something is mapped there
+   * (returns false, nothing changed). One walk: a table created on the way is empty, so a conflict
+   * can only show up before the first creation.
    */
-  clearLeaf(page: number, mem: MappedCounter | null): number {
+  tryInsert4K(page: number, pte: number): boolean {
+    let t = this.root;
+    for (let L = this.levels; L > 1; L--) {
+      const i = Math.floor(page / SPAN[L]) & 511;
+      if (t.pte[i] !== 0) return false; // a huge leaf covers the page
+      let child = t.child;
+      if (child === null) {
+        child = new Array<PtTable | undefined>(ENTRIES).fill(undefined);
+        t.child = child;
+      }
+      let c = child[i];
+      if (c === undefined) {
+        c = this.#spare[L - 1].pop() ?? new PtTable();
+        child[i] = c;
+        t.count++;
+        this.tables[L - 1]++;
+      }
+      t = c;
+    }
+    const i = page & 511;
+    if (t.pte[i] !== 0) return false;
+    t.pte[i] = pte;
+    t.mark[i] = 1;
+    t.count++;
+    this.leaves[1]++;
+    return true;
+  }
+
+  /**
+   * Fast path of an unmap that names exactly one area: if an area of `pages` pages starts at
+   * `page`, remove it (freeing tables that become empty) and return `pages`; otherwise change
+   * nothing and return -1. One walk for one-leaf areas.
+   */
+  removeAreaAt(page: number, pages: number, mem: MappedCounter | null): number {
     const pathT = this.#pathT;
     const pathI = this.#pathI;
     let t: PtTable | undefined = this.root;
     let level = this.levels;
     for (;;) {
-      const i = Math.floor(page / SPAN[level]) % ENTRIES;
+      const span = SPAN[level];
+      const q = Math.floor(page / span);
+      const i = q & 511;
       const pte = t.pte[i];
       if (pte !== 0) {
-        const span = SPAN[level];
-        if (mem !== null) mem.adjustMapped(pte - (pte % PAGE_SIZE), span * PAGE_SIZE, -1);
-        this.clearedAreas = t.mark[i] > 0 ? 1 : 0;
+        if (q * span !== page || t.mark[i] !== pages) return -1;
+        if (span !== pages) {
+          // a multi-leaf area: the range walk
+          this.clearRange(page, page + pages - 1, mem);
+          return pages;
+        }
+        if (mem !== null) mem.adjustMapped(pte - (pte & 4095), span * PAGE_SIZE, -1);
+        this.clearedAreas = 1;
         t.pte[i] = 0;
         t.mark[i] = 0;
         t.count--;
@@ -239,13 +286,13 @@ export class PageTable {
           t = parent;
           level++;
         }
-        return span;
+        return pages;
       }
-      if (level === 1 || t.child === null) return 0;
+      if (level === 1 || t.child === null) return -1;
       pathT[level] = t;
       pathI[level] = i;
       t = t.child[i];
-      if (t === undefined) return 0;
+      if (t === undefined) return -1;
       level--;
     }
   }
@@ -270,7 +317,7 @@ export class PageTable {
     for (let i = i0; i <= i1 && t.count > 0; i++) {
       const pte = t.pte[i];
       if (pte !== 0) {
-        if (mem !== null) mem.adjustMapped(pte - (pte % PAGE_SIZE), span * PAGE_SIZE, -1);
+        if (mem !== null) mem.adjustMapped(pte - (pte & 4095), span * PAGE_SIZE, -1);
         if (t.mark[i] > 0) this.clearedAreas++;
         t.pte[i] = 0;
         t.mark[i] = 0;
