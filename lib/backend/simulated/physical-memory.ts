@@ -291,8 +291,8 @@ export class PhysicalMemory {
   /** Release an allocation (its mappedPages must be 0: checked by the caller). */
   release(mem: SimMemory): void {
     if (mem.freed) return;
-    const i = this.#allocs.indexOf(mem);
-    if (i >= 0) {
+    const i = this.#upper(mem.pa) - 1;
+    if (i >= 0 && this.#allocs[i] === mem) {
       this.#allocs.splice(i, 1);
       this.#allocPa.splice(i, 1);
     }
@@ -414,7 +414,12 @@ export class PhysicalMemory {
     const fs = this.#freeStart;
     const fe = this.#freeEnd;
     let i = 0;
-    while (i < fs.length && fs[i] < start) i++;
+    let hi = fs.length;
+    while (i < hi) {
+      const mid = (i + hi) >>> 1;
+      if (fs[mid] < start) i = mid + 1;
+      else hi = mid;
+    }
     fs.splice(i, 0, start);
     fe.splice(i, 0, end);
     // merge with the next, then with the previous

@@ -125,3 +125,30 @@ describe('PageTable as an area index (unit)', () => {
     expect(pt.verify()).toBeNull();
   });
 });
+
+describe('scale without per-page objects', () => {
+  it('1 TiB of IOVA as 2 MiB areas of one lazy 2 MiB allocation: 2 MiB leaves only, ~1k tables', () => {
+    const sim = new SimulatedBackend({ addressWidth: 48 });
+    const dom = sim.allocDomain('translate');
+    sim.attach(dom, sim.openDevice('0000:00:03.0'));
+    const mem = sim.allocateMemory(2n * MiB, { hugePages: true, lazy: true });
+    const runs = mem.runs(0n, 2n * MiB);
+    const n = (1n << 40n) / (2n * MiB);
+    for (let i = 0n; i < n; i++) sim.map(dom, (1n << 40n) + i * 2n * MiB, runs, RW);
+    const d = sim.inspect({ maxAreas: 2 }).domains[0];
+    expect(d.areaCount).toBe(524288);
+    expect(d.pageTable).toMatchObject({ leaves2M: 524288, leaves4K: 0, tables: 1 + 2 + 1024 });
+    expect(sim.inspect({ maxAreas: 0 }).memory.allocations[0]).toMatchObject({ touchedPages: 0, mappedPages: 524288 * 512 });
+    expect(sim.unmap(dom, 1n << 40n, 1n << 40n)).toBe(1n << 40n);
+    expect(sim.inspect().domains[0].pageTable!.tables).toBe(1);
+  });
+
+  it('one area over a 32 GiB lazy allocation uses 1 GiB leaves', () => {
+    const sim = new SimulatedBackend({ addressWidth: 48 });
+    const dom = sim.allocDomain('translate');
+    const mem = sim.allocateMemory(32n * GiB, { hugePages: true, lazy: true });
+    expect(mem.pageAddress(0) % GiB).toBe(0n);
+    sim.map(dom, 64n * GiB, mem.runs(0n, 32n * GiB), RW);
+    expect(sim.inspect().domains[0].pageTable).toMatchObject({ leaves1G: 32, leaves2M: 0, leaves4K: 0 });
+  });
+});
