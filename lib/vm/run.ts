@@ -106,6 +106,7 @@ function writeRunShare(dir: string, cwd: string, command: string[], env: Record<
     `DMA_DEVICES=${devices}`,
     `DMA_KEEP=${shellQuote(keep.join(' '))}`,
     `DMA_DEADLINE=${deadline}`,
+    `DMA_CWD_CACHE=${shellQuote(process.env.DMA_IOMMU_VM_CWD_CACHE ?? '')}`,
   ];
   writeFileSync(join(dir, 'config.sh'), config.join('\n') + '\n');
   const lines = ['# COMMAND of one `dma-iommu vm run` (generated)'];

@@ -49,7 +49,7 @@ export async function testCommand(argv: string[]): Promise<number> {
       timeoutSeconds: 900,
       logger: log,
       capture: false,
-      env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : {},
+      env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' },
       onStdout: (c) => void process.stdout.write(c),
       onStderr: (c) => void process.stderr.write(c),
     });

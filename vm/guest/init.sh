@@ -86,7 +86,7 @@ for p in $DMA_KEEP; do
   esac
 done
 mkdir -p "/newroot$DMA_CWD" 2>/dev/null
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 dmacwd "/newroot$DMA_CWD" ||
+mount -t 9p -o "trans=virtio,version=9p2000.L,msize=262144${DMA_CWD_CACHE:+,cache=$DMA_CWD_CACHE}" dmacwd "/newroot$DMA_CWD" ||
   fail "cannot mount the working directory $DMA_CWD (9p dmacwd)"
 mkdir -p /newroot/run/dma-iommu && mount --bind /run-share /newroot/run/dma-iommu || fail "bind the run share"
 
