@@ -34,6 +34,8 @@ export const DOMAIN_TYPE_PASSTHROUGH = 1;
 export interface AreaRec {
   readonly iova: bigint;
   readonly length: bigint;
+  /** iova + length (exclusive), kept so lookups do no arithmetic. */
+  readonly end: bigint;
   readonly perms: number;
   readonly pieces: readonly Piece[];
 }
@@ -75,6 +77,9 @@ export interface NativeBackendOptions {
   readonly kmsg: boolean;
 }
 
+/** 2^64: exclusive ends may reach it, never pass it. */
+const U64_END = 1n << 64n;
+
 export const DEFAULT_GEOMETRY: DomainGeometry = {
   ranges: [{ start: 0n, last: U64_MAX }],
   alignment: PAGE,
@@ -94,8 +99,7 @@ function firstEndingAfter(areas: readonly AreaRec[], iova: bigint): number {
   let hi = areas.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const a = areas[mid];
-    if (a.iova + a.length <= iova) lo = mid + 1;
+    if (areas[mid].end <= iova) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -335,23 +339,36 @@ export abstract class NativeBackendBase implements IommuBackend {
     if (typeof perms !== 'number' || !Number.isInteger(perms)) throw new TypeError('perms must be an integer');
     if (perms === 0 || (perms & ~3) !== 0) fail(ERR.EINVAL, syscall, `perms ${perms}: must be read (1) and/or write (2)`);
     let total = 0n;
-    for (const r of runs) {
+    for (let k = 0; k < runs.length; k++) {
+      const r = runs[k];
       if (typeof r !== 'object' || r === null || typeof r.pa !== 'bigint' || typeof r.length !== 'bigint') throw new TypeError('each run must be { pa: bigint, length: bigint }');
       if (r.length <= 0n || r.pa < 0n) fail(ERR.EINVAL, syscall, `run ${hex(r.pa)}+${hex(r.length)}`);
-      total += r.length;
+      total = k === 0 ? r.length : total + r.length;
     }
     if (total === 0n) fail(ERR.EINVAL, syscall, 'nothing to map');
-    if (iova + total - 1n > U64_MAX) fail(ERR.EOVERFLOW, syscall, 'iova + length wraps');
-    const g = this.geometry(domain);
+    const end = iova + total;
+    if (end > U64_END) fail(ERR.EOVERFLOW, syscall, 'iova + length wraps');
+    const g = dom.geometry ?? this.geometry(domain);
     if (iova % g.alignment !== 0n || total % g.alignment !== 0n) fail(ERR.EINVAL, syscall, `iova ${hex(iova)} / length ${hex(total)} not aligned to ${hex(g.alignment)}`);
-    const last = iova + total - 1n;
-    if (!g.ranges.some((r) => r.start <= iova && last <= r.last)) fail(ERR.EINVAL, syscall, `${hex(iova)}..${hex(last)} is outside the usable IOVA ranges`);
-    const i = firstEndingAfter(dom.areas, iova);
-    if (i < dom.areas.length && dom.areas[i].iova <= last) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(dom.areas[i].iova)}`);
+    let inside = false;
+    for (const r of g.ranges)
+      if (r.start <= iova && end <= r.last + 1n) {
+        inside = true;
+        break;
+      }
+    if (!inside) fail(ERR.EINVAL, syscall, `${hex(iova)}..${hex(end - 1n)} is outside the usable IOVA ranges`);
+    const areas = dom.areas;
+    const i = firstEndingAfter(areas, iova);
+    if (i < areas.length && areas[i].iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(areas[i].iova)}`);
     const pieces = this.pool.resolve(runs, syscall);
-    if (dom.type === 'translate' && this.kernelActive(dom)) this.#kernelMapPieces(dom, iova, pieces, perms);
-    dom.areas.splice(i, 0, { iova, length: total, perms, pieces });
-    for (const p of pieces) p.alloc.mapRefs++;
+    if (dom.type === 'translate' && this.kernelActive(dom)) {
+      if (pieces.length === 1) this.kernelMap(dom, iova, pieces[0], perms);
+      else this.#kernelMapPieces(dom, iova, pieces, perms);
+    }
+    const rec: AreaRec = { iova, length: total, end, perms, pieces };
+    if (i === areas.length) areas.push(rec);
+    else areas.splice(i, 0, rec);
+    for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
   }
 
   /** Map pieces back to back from `iova`; all or nothing. */
@@ -385,18 +402,19 @@ export abstract class NativeBackendBase implements IommuBackend {
     checkU64(iova, 'iova', syscall);
     checkU64(length, 'length', syscall);
     if (length === 0n) fail(ERR.EINVAL, syscall, 'length is 0');
-    if (iova + length - 1n > U64_MAX) fail(ERR.EOVERFLOW, syscall, 'iova + length wraps');
     const end = iova + length;
-    const first = firstEndingAfter(dom.areas, iova);
+    if (end > U64_END) fail(ERR.EOVERFLOW, syscall, 'iova + length wraps');
+    const areas = dom.areas;
+    const first = firstEndingAfter(areas, iova);
     let last = first;
-    while (last < dom.areas.length && dom.areas[last].iova < end) last++;
+    while (last < areas.length && areas[last].iova < end) last++;
     if (last === first) fail(ERR.ENOENT, syscall, `nothing mapped in ${hex(iova)}+${hex(length)}`);
-    const a0 = dom.areas[first];
-    const an = dom.areas[last - 1];
-    if (a0.iova < iova || an.iova + an.length > end) fail(ERR.ENOENT, syscall, 'the range cuts an area (areas are removed whole)');
+    const a0 = areas[first];
+    const an = areas[last - 1];
+    if (a0.iova < iova || an.end > end) fail(ERR.ENOENT, syscall, 'the range cuts an area (areas are removed whole)');
     if (dom.type === 'translate' && this.kernelActive(dom)) {
       try {
-        this.kernelUnmap(dom, a0.iova, an.iova + an.length - a0.iova);
+        this.kernelUnmap(dom, a0.iova, last - first === 1 ? a0.length : an.end - a0.iova);
       } catch (e) {
         // type1 v2 refuses to bisect with EINVAL; the contract says ENOENT for a cut.
         if (errnoOf(e) === ERR.EINVAL) fail(ERR.ENOENT, syscall, 'the kernel refused to cut a mapping');
@@ -404,9 +422,10 @@ export abstract class NativeBackendBase implements IommuBackend {
       }
     }
     let bytes = 0n;
-    for (const a of dom.areas.splice(first, last - first)) {
-      bytes += a.length;
-      for (const p of a.pieces) p.alloc.mapRefs--;
+    const removed = last - first === 1 && last === areas.length ? [areas.pop() as AreaRec] : areas.splice(first, last - first);
+    for (const a of removed) {
+      bytes = bytes === 0n ? a.length : bytes + a.length;
+      for (let k = 0; k < a.pieces.length; k++) a.pieces[k].alloc.mapRefs--;
     }
     return bytes;
   }

@@ -11,12 +11,16 @@
  *  - passthrough = 'emulated-identity': an IOAS into which every allocation of this backend is
  *    mapped at IOVA = its PA; map/unmap on it only record.
  */
+import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
 import type { NativeHandle } from './addon-types.js';
 import { type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
 import type { Piece } from './memory.js';
 import { type SysPciDevice, p } from './sysfs.js';
-import { ERR, PAGE, errnoOf, native } from './util.js';
+import { ERR, PAGE, asBackendError, errnoOf, native } from './util.js';
+
+// perms (bit0 read, bit1 write) → FIXED_IOVA (1) | READABLE (4) | WRITEABLE (2)
+const MAP_FLAGS = [1, 1 | 4, 1 | 2, 1 | 4 | 2] as const;
 
 interface IommufdDomain extends DomainRec {
   readonly ioasId: number;
@@ -61,6 +65,7 @@ export class IommufdBackend extends NativeBackendBase {
       domainTypes: (1 << 0) | (1 << 1),
       passThrough: 'emulated-identity',
       faultSource: o.kmsg ? 'kmsg' : 'none',
+      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
       mapBeforeAttach: 'direct',
       maxAreasPerDomain: null,
       pasid: false,
@@ -78,13 +83,19 @@ export class IommufdBackend extends NativeBackendBase {
   }
 
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
-    const c = this.addon.constants;
-    const flags = c.IOMMU_IOAS_MAP_FIXED_IOVA | (perms & 1 ? c.IOMMU_IOAS_MAP_READABLE : 0) | (perms & 2 ? c.IOMMU_IOAS_MAP_WRITEABLE : 0);
-    native(() => this.addon.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, flags));
+    try {
+      this.addon.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
+    } catch (e) {
+      throw asBackendError(e);
+    }
   }
 
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
-    return native(() => this.addon.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length));
+    try {
+      return this.addon.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
+    } catch (e) {
+      throw asBackendError(e);
+    }
   }
 
   protected kernelGeometry(dom: DomainRec): DomainGeometry {

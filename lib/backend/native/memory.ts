@@ -148,6 +148,12 @@ export class NativeMemoryPool {
    * allocation are merged). A PA no allocation owns → EFAULT.
    */
   resolve(runs: readonly PhysicalRun[], syscall: string): Piece[] {
+    if (runs.length === 1) {
+      // the common case: one run inside one indexed stretch
+      const r = runs[0];
+      const e = this.#find(r.pa);
+      if (e && !e.alloc.freed && r.pa + r.length <= e.end) return [{ alloc: e.alloc, offset: e.offset + (r.pa - e.pa), length: r.length }];
+    }
     const out: { alloc: NativeAllocation; offset: bigint; length: bigint }[] = [];
     for (const r of runs) {
       let pa = r.pa;

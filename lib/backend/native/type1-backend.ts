@@ -16,12 +16,13 @@
  *    shadow catches cuts first anyway). An unmap where nothing is mapped returns success with
  *    size 0 from the kernel: the shadow answers ENOENT before asking.
  */
+import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
 import type { NativeHandle } from './addon-types.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
 import type { Piece } from './memory.js';
 import { type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
-import { ERR, PAGE, fail, native } from './util.js';
+import { ERR, PAGE, U64_MAX, asBackendError, fail, native } from './util.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -81,6 +82,7 @@ export class Type1Backend extends NativeBackendBase {
       domainTypes: (1 << 0) | (1 << 1),
       passThrough: 'emulated-identity',
       faultSource: o.kmsg ? 'kmsg' : 'none',
+      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
       mapBeforeAttach: 'replayed',
       maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,
       pasid: false,
@@ -98,16 +100,23 @@ export class Type1Backend extends NativeBackendBase {
   }
 
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
-    const c = this.addon.constants;
-    const flags = (perms & 1 ? c.VFIO_DMA_MAP_FLAG_READ : 0) | (perms & 2 ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
-    native(() => this.addon.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, flags));
+    // VFIO_DMA_MAP_FLAG_READ = 1, _WRITE = 2: the contract's bits exactly
+    try {
+      this.addon.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
+    } catch (e) {
+      throw asBackendError(e);
+    }
   }
 
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
-    const c = this.addon.constants;
     const h = this.#dom(dom).handle;
-    if (iova === 0n && length === (1n << 64n) - 1n) return native(() => this.addon.dmaUnmap(h, 0n, 0n, c.VFIO_DMA_UNMAP_FLAG_ALL));
-    const n = native(() => this.addon.dmaUnmap(h, iova, length, 0));
+    if (iova === 0n && length === U64_MAX) return native(() => this.addon.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL));
+    let n: bigint;
+    try {
+      n = this.addon.dmaUnmap(h, iova, length, 0);
+    } catch (e) {
+      throw asBackendError(e);
+    }
     if (n === 0n) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
     return n;
   }
