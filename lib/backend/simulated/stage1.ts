@@ -24,6 +24,7 @@ import type { PhysicalMemory } from './physical-memory.js';
 import { ERR, fail, PAGE_SIZE, TWO_POW_52 } from './util.js';
 
 const LEVEL_SPAN = [512 ** 3, 512 ** 2, 512, 1]; // pages per entry at level 0..3
+const TLB_SPANS = [1, 512, 262144]; // pages per cached leaf: 4 KiB, 2 MiB, 1 GiB
 
 export interface Stage1Config {
   readonly ttbr0: number;
@@ -117,10 +118,10 @@ export class Stage1 {
       this.writable = true;
       return true;
     }
+    if (vpage >= TWO_POW_52) return this.#fault(SMMU.F_TRANSLATION, 'translation');
     // IOTLB
-    const shifts = [1, 512, 262144];
     for (let s = 0; s < 3; s++) {
-      const span = shifts[s];
+      const span = TLB_SPANS[s];
       const key = Math.floor(vpage / span);
       const e = this.#tlb[s].get(key);
       if (e !== undefined) {
