@@ -173,6 +173,12 @@ export interface BackendCapabilities {
   readonly passThrough: 'native' | 'emulated-identity' | 'none';
   /** Faults: 'engine' (simulated DMA engine), 'kmsg' (kernel log), 'none'. */
   readonly faultSource: 'engine' | 'kmsg' | 'none';
+  /**
+   * How many faults the source reports per interval before it drops records, or null when it
+   * never drops. Intel VT-d's dmar_fault() prints under a static ratelimit (10 messages / 5 s)
+   * and spends 3 messages' worth per fault (status line, record, loop exit): 3 faults per 5 s.
+   */
+  readonly faultRateLimit?: { readonly faults: number; readonly intervalMs: number } | null;
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
   readonly mapBeforeAttach: 'direct' | 'replayed';
   /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */
