@@ -1,0 +1,360 @@
+/*
+ * C baseline for `npm run bench:vm`: the same kernel operations the dma-iommu addon issues for
+ * each benchmark workload, with nothing in between, so that TS ÷ C measures what the library
+ * adds on top of the ioctls.
+ *
+ *   baseline --backend iommufd|type1 --bdf 0000:00:03.0 --workload map-unmap-4k|map-range
+ *            [--pages K] [--ops N] [--warmup W] [--bytes B] [--iova 0x100000000]
+ *
+ * Set-up mirrors lib/backend/native:
+ *   iommufd: open /dev/iommu; open the device cdev /dev/vfio/devices/vfioN;
+ *            VFIO_DEVICE_BIND_IOMMUFD; IOMMU_IOAS_ALLOC; IOMMU_HWPT_ALLOC (flags 0) on the IOAS
+ *            (falling back to the IOAS itself); VFIO_DEVICE_ATTACH_IOMMUFD_PT.
+ *            map = IOMMU_IOAS_MAP(FIXED_IOVA | READABLE | WRITEABLE); unmap = IOMMU_IOAS_UNMAP.
+ *   type1:   open /dev/vfio/vfio (a container per domain); open /dev/vfio/<group>;
+ *            VFIO_GROUP_SET_CONTAINER; VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU).
+ *            map = VFIO_IOMMU_MAP_DMA(READ | WRITE); unmap = VFIO_IOMMU_UNMAP_DMA.
+ * Memory mirrors the addon's allocMemory for a non-lazy allocation: mmap(MAP_PRIVATE |
+ * MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE) then mlock (pre-faulted and resident before any
+ * timing). Every ioctl argument struct is built zeroed per call, as the addon does.
+ *
+ * Workloads (timed with CLOCK_MONOTONIC around the loop only):
+ *   map-unmap-4k: a K-page buffer; pair i maps page (i mod K) at iova + (i mod K) * 4096, then
+ *                 unmaps it. W untimed pairs first, then N timed pairs.
+ *   map-range:    a B-byte buffer; each op maps all of it at iova, then unmaps it. W untimed ops
+ *                 first, then N timed ops.
+ * Output: one JSON line {"ok":true,"workload":...,"ops":N,"ns":...,"bytes":...}.
+ *
+ * The build machine's headers (linux-libc-dev 6.1) have no linux/iommufd.h and none of the VFIO
+ * cdev ioctls, so the ABI is carried here and checked at compile time (same values as
+ * native/abi/ (whose headers are C++).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- carried ABI ----------------------------------------------------------------------------- */
+#define IOMMUFD_TYPE ';'
+#define IOMMU_IOAS_ALLOC _IO(IOMMUFD_TYPE, 0x81)
+#define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, 0x85)
+#define IOMMU_IOAS_UNMAP _IO(IOMMUFD_TYPE, 0x86)
+#define IOMMU_HWPT_ALLOC _IO(IOMMUFD_TYPE, 0x89)
+#define IOMMU_IOAS_MAP_FIXED_IOVA (1u << 0)
+#define IOMMU_IOAS_MAP_WRITEABLE (1u << 1)
+#define IOMMU_IOAS_MAP_READABLE (1u << 2)
+
+#define VFIO_TYPE ';'
+#define VFIO_BASE 100
+#define VFIO_SET_IOMMU _IO(VFIO_TYPE, VFIO_BASE + 2)
+#define VFIO_GROUP_GET_STATUS _IO(VFIO_TYPE, VFIO_BASE + 3)
+#define VFIO_GROUP_SET_CONTAINER _IO(VFIO_TYPE, VFIO_BASE + 4)
+#define VFIO_IOMMU_MAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 13)
+#define VFIO_IOMMU_UNMAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 14)
+#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
+#define VFIO_TYPE1v2_IOMMU 3
+#define VFIO_GROUP_FLAGS_VIABLE (1u << 0)
+#define VFIO_DMA_MAP_FLAG_READ (1u << 0)
+#define VFIO_DMA_MAP_FLAG_WRITE (1u << 1)
+
+struct iommu_ioas_alloc {
+  uint32_t size;
+  uint32_t flags;
+  uint32_t out_ioas_id;
+};
+struct iommu_ioas_map {
+  uint32_t size;
+  uint32_t flags;
+  uint32_t ioas_id;
+  uint32_t __reserved;
+  uint64_t user_va __attribute__((aligned(8)));
+  uint64_t length __attribute__((aligned(8)));
+  uint64_t iova __attribute__((aligned(8)));
+};
+struct iommu_ioas_unmap {
+  uint32_t size;
+  uint32_t ioas_id;
+  uint64_t iova __attribute__((aligned(8)));
+  uint64_t length __attribute__((aligned(8)));
+};
+struct iommu_hwpt_alloc {
+  uint32_t size;
+  uint32_t flags;
+  uint32_t dev_id;
+  uint32_t pt_id;
+  uint32_t out_hwpt_id;
+  uint32_t __reserved;
+  uint32_t data_type;
+  uint32_t data_len;
+  uint64_t data_uptr __attribute__((aligned(8)));
+  uint32_t fault_id;
+  uint32_t __reserved2;
+};
+struct vfio_group_status {
+  uint32_t argsz;
+  uint32_t flags;
+};
+struct vfio_iommu_type1_dma_map {
+  uint32_t argsz;
+  uint32_t flags;
+  uint64_t vaddr;
+  uint64_t iova;
+  uint64_t size;
+};
+struct vfio_iommu_type1_dma_unmap {
+  uint32_t argsz;
+  uint32_t flags;
+  uint64_t iova;
+  uint64_t size;
+};
+struct vfio_device_bind_iommufd {
+  uint32_t argsz;
+  uint32_t flags;
+  int32_t iommufd;
+  uint32_t out_devid;
+};
+struct vfio_device_attach_iommufd_pt {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t pt_id;
+};
+
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(IOMMU_IOAS_ALLOC == 0x3b81, "IOMMU_IOAS_ALLOC");
+_Static_assert(IOMMU_IOAS_MAP == 0x3b85, "IOMMU_IOAS_MAP");
+_Static_assert(IOMMU_IOAS_UNMAP == 0x3b86, "IOMMU_IOAS_UNMAP");
+_Static_assert(IOMMU_HWPT_ALLOC == 0x3b89, "IOMMU_HWPT_ALLOC");
+_Static_assert(VFIO_SET_IOMMU == 0x3b66, "VFIO_SET_IOMMU");
+_Static_assert(VFIO_GROUP_GET_STATUS == 0x3b67, "VFIO_GROUP_GET_STATUS");
+_Static_assert(VFIO_GROUP_SET_CONTAINER == 0x3b68, "VFIO_GROUP_SET_CONTAINER");
+_Static_assert(VFIO_IOMMU_MAP_DMA == 0x3b71, "VFIO_IOMMU_MAP_DMA");
+_Static_assert(VFIO_IOMMU_UNMAP_DMA == 0x3b72, "VFIO_IOMMU_UNMAP_DMA");
+_Static_assert(VFIO_DEVICE_BIND_IOMMUFD == 0x3b76, "VFIO_DEVICE_BIND_IOMMUFD");
+_Static_assert(VFIO_DEVICE_ATTACH_IOMMUFD_PT == 0x3b77, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+#endif
+_Static_assert(sizeof(struct iommu_ioas_alloc) == 12, "iommu_ioas_alloc");
+_Static_assert(sizeof(struct iommu_ioas_map) == 40, "iommu_ioas_map");
+_Static_assert(offsetof(struct iommu_ioas_map, user_va) == 16, "iommu_ioas_map.user_va");
+_Static_assert(offsetof(struct iommu_ioas_map, iova) == 32, "iommu_ioas_map.iova");
+_Static_assert(sizeof(struct iommu_ioas_unmap) == 24, "iommu_ioas_unmap");
+_Static_assert(offsetof(struct iommu_ioas_unmap, iova) == 8, "iommu_ioas_unmap.iova");
+_Static_assert(sizeof(struct iommu_hwpt_alloc) == 48, "iommu_hwpt_alloc");
+_Static_assert(offsetof(struct iommu_hwpt_alloc, out_hwpt_id) == 16, "iommu_hwpt_alloc.out_hwpt_id");
+_Static_assert(sizeof(struct vfio_iommu_type1_dma_map) == 32, "vfio_iommu_type1_dma_map");
+_Static_assert(sizeof(struct vfio_iommu_type1_dma_unmap) == 24, "vfio_iommu_type1_dma_unmap");
+_Static_assert(sizeof(struct vfio_device_bind_iommufd) == 16, "vfio_device_bind_iommufd");
+_Static_assert(offsetof(struct vfio_device_bind_iommufd, out_devid) == 12, "out_devid");
+_Static_assert(sizeof(struct vfio_device_attach_iommufd_pt) == 12, "vfio_device_attach_iommufd_pt");
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+static void die(const char* what) {
+  int e = errno;
+  printf("{\"ok\":false,\"error\":\"%s: %s\",\"errno\":%d}\n", what, strerror(e), e);
+  fflush(stdout);
+  exit(1);
+}
+
+static int xioctl(int fd, unsigned long req, void* arg) {
+  int r;
+  do r = ioctl(fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the two kernel paths -------------------------------------------------------------------- */
+static int g_iommufd = -1, g_ioas = 0, g_container = -1;
+static int g_iommufd_mode = 0;
+
+static void setup_iommufd(const char* bdf) {
+  char path[512];
+  snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+  DIR* d = opendir(path);
+  if (!d) die("opendir vfio-dev (is the device bound to vfio-pci with VFIO_DEVICE_CDEV?)");
+  char node[300] = "";
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, "vfio", 4) == 0) snprintf(node, sizeof node, "/dev/vfio/devices/%s", e->d_name);
+  closedir(d);
+  if (!node[0]) die("no vfioN under vfio-dev");
+  g_iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+  if (g_iommufd < 0) die("open /dev/iommu");
+  int dev = open(node, O_RDWR | O_CLOEXEC);
+  if (dev < 0) die("open device cdev");
+  struct vfio_device_bind_iommufd bind;
+  memset(&bind, 0, sizeof bind);
+  bind.argsz = sizeof bind;
+  bind.iommufd = g_iommufd;
+  if (xioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) die("VFIO_DEVICE_BIND_IOMMUFD");
+  struct iommu_ioas_alloc a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  if (xioctl(g_iommufd, IOMMU_IOAS_ALLOC, &a) < 0) die("IOMMU_IOAS_ALLOC");
+  g_ioas = (int)a.out_ioas_id;
+  uint32_t pt = a.out_ioas_id;
+  struct iommu_hwpt_alloc h;
+  memset(&h, 0, sizeof h);
+  h.size = sizeof h;
+  h.dev_id = bind.out_devid;
+  h.pt_id = a.out_ioas_id;
+  if (xioctl(g_iommufd, IOMMU_HWPT_ALLOC, &h) == 0) pt = h.out_hwpt_id;
+  struct vfio_device_attach_iommufd_pt at;
+  memset(&at, 0, sizeof at);
+  at.argsz = sizeof at;
+  at.pt_id = pt;
+  if (xioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) < 0) die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+  g_iommufd_mode = 1;
+}
+
+static void setup_type1(const char* bdf) {
+  char path[512], link[512];
+  snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/iommu_group", bdf);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) die("readlink iommu_group");
+  link[n] = 0;
+  const char* slash = strrchr(link, '/');
+  int group = atoi(slash ? slash + 1 : link);
+  g_container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+  if (g_container < 0) die("open /dev/vfio/vfio");
+  snprintf(path, sizeof path, "/dev/vfio/%d", group);
+  int gfd = open(path, O_RDWR | O_CLOEXEC);
+  if (gfd < 0) die("open group");
+  struct vfio_group_status st;
+  memset(&st, 0, sizeof st);
+  st.argsz = sizeof st;
+  if (xioctl(gfd, VFIO_GROUP_GET_STATUS, &st) < 0) die("VFIO_GROUP_GET_STATUS");
+  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+    errno = EBUSY;
+    die("group not viable");
+  }
+  if (xioctl(gfd, VFIO_GROUP_SET_CONTAINER, &g_container) < 0) die("VFIO_GROUP_SET_CONTAINER");
+  if (ioctl(g_container, VFIO_SET_IOMMU, (unsigned long)VFIO_TYPE1v2_IOMMU) < 0) die("VFIO_SET_IOMMU");
+}
+
+static inline int do_map(uint64_t iova, void* va, uint64_t length) {
+  if (g_iommufd_mode) {
+    struct iommu_ioas_map m;
+    memset(&m, 0, sizeof m);
+    m.size = sizeof m;
+    m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    m.ioas_id = (uint32_t)g_ioas;
+    m.user_va = (uint64_t)(uintptr_t)va;
+    m.length = length;
+    m.iova = iova;
+    return xioctl(g_iommufd, IOMMU_IOAS_MAP, &m);
+  }
+  struct vfio_iommu_type1_dma_map m;
+  memset(&m, 0, sizeof m);
+  m.argsz = sizeof m;
+  m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+  m.vaddr = (uint64_t)(uintptr_t)va;
+  m.iova = iova;
+  m.size = length;
+  return xioctl(g_container, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+static inline int do_unmap(uint64_t iova, uint64_t length) {
+  if (g_iommufd_mode) {
+    struct iommu_ioas_unmap u;
+    memset(&u, 0, sizeof u);
+    u.size = sizeof u;
+    u.ioas_id = (uint32_t)g_ioas;
+    u.iova = iova;
+    u.length = length;
+    return xioctl(g_iommufd, IOMMU_IOAS_UNMAP, &u);
+  }
+  struct vfio_iommu_type1_dma_unmap u;
+  memset(&u, 0, sizeof u);
+  u.argsz = sizeof u;
+  u.iova = iova;
+  u.size = length;
+  return xioctl(g_container, VFIO_IOMMU_UNMAP_DMA, &u);
+}
+
+static void* alloc_locked(size_t size) {
+  void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) die("mmap");
+  if (mlock(p, size) < 0) die("mlock");
+  return p;
+}
+
+int main(int argc, char** argv) {
+  const char* backend = "iommufd";
+  const char* bdf = "0000:00:03.0";
+  const char* workload = "map-unmap-4k";
+  uint64_t pages = 256, ops = 1000, warmup = 100, bytes = 256ull << 20, iova = 0x100000000ull;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char* k = argv[i];
+    const char* v = argv[i + 1];
+    if (!strcmp(k, "--backend")) backend = v;
+    else if (!strcmp(k, "--bdf")) bdf = v;
+    else if (!strcmp(k, "--workload")) workload = v;
+    else if (!strcmp(k, "--pages")) pages = strtoull(v, NULL, 0);
+    else if (!strcmp(k, "--ops")) ops = strtoull(v, NULL, 0);
+    else if (!strcmp(k, "--warmup")) warmup = strtoull(v, NULL, 0);
+    else if (!strcmp(k, "--bytes")) bytes = strtoull(v, NULL, 0);
+    else if (!strcmp(k, "--iova")) iova = strtoull(v, NULL, 0);
+    else {
+      errno = EINVAL;
+      die(k);
+    }
+  }
+  if (!strcmp(backend, "iommufd")) setup_iommufd(bdf);
+  else if (!strcmp(backend, "type1") || !strcmp(backend, "vfio-type1")) setup_type1(bdf);
+  else {
+    errno = EINVAL;
+    die("--backend");
+  }
+
+  uint64_t t0, t1, moved = 0;
+  if (!strcmp(workload, "map-unmap-4k")) {
+    uint8_t* buf = alloc_locked(pages * 4096);
+    for (uint64_t i = 0; i < warmup; i++) {
+      uint64_t p = i % pages;
+      if (do_map(iova + p * 4096, buf + p * 4096, 4096) < 0) die("map");
+      if (do_unmap(iova + p * 4096, 4096) < 0) die("unmap");
+    }
+    t0 = now_ns();
+    for (uint64_t i = 0; i < ops; i++) {
+      uint64_t p = i % pages;
+      if (do_map(iova + p * 4096, buf + p * 4096, 4096) < 0) die("map");
+      if (do_unmap(iova + p * 4096, 4096) < 0) die("unmap");
+    }
+    t1 = now_ns();
+    moved = ops * 4096;
+  } else if (!strcmp(workload, "map-range")) {
+    uint8_t* buf = alloc_locked(bytes);
+    for (uint64_t i = 0; i < warmup; i++) {
+      if (do_map(iova, buf, bytes) < 0) die("map");
+      if (do_unmap(iova, bytes) < 0) die("unmap");
+    }
+    t0 = now_ns();
+    for (uint64_t i = 0; i < ops; i++) {
+      if (do_map(iova, buf, bytes) < 0) die("map");
+      if (do_unmap(iova, bytes) < 0) die("unmap");
+    }
+    t1 = now_ns();
+    moved = ops * bytes;
+  } else {
+    errno = EINVAL;
+    die("--workload");
+  }
+  printf("{\"ok\":true,\"backend\":\"%s\",\"workload\":\"%s\",\"ops\":%llu,\"ns\":%llu,\"bytes\":%llu}\n", backend, workload,
+         (unsigned long long)ops, (unsigned long long)(t1 - t0), (unsigned long long)moved);
+  return 0;
+}
