@@ -159,6 +159,41 @@ describe('simulator-only WDK behaviour', () => {
     V3.UnmapIdentityRangeEx(pt, a.asMdl());
   });
 
+  it('reserved regions at domain creation: ShouldMap identity-maps, otherwise the range stays unusable', () => {
+    const { V3, sim } = open();
+    const pdo = platform.findDevice('0000:00:05.0')!;
+    const dev = V3.CreateDevice(pdo);
+    const mem = platform.allocateDmaMemory(8192n);
+    mem.bytes.fill(0x42);
+    const hole = 0x300000n;
+    const dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, {
+      Base: mem.physicalAddress,
+      NumberOfPages: 2n,
+      ShouldMap: true,
+      RegionNext: { Base: hole, NumberOfPages: 16n, ShouldMap: false },
+    });
+    V3.AttachDeviceEx(dom, dev);
+    // ShouldMap TRUE: identity-mapped, DMA at the PA reaches the memory
+    const r = sim.dmaRead(pdo.bdf, mem.physicalAddress + 4096n, 4);
+    expect(r.ok && [...r.data]).toEqual([0x42, 0x42, 0x42, 0x42]);
+    // ShouldMap FALSE: nothing is mapped there, and nothing may be
+    expect(sim.dmaRead(pdo.bdf, hole, 4).ok).toBe(false);
+    expectStatus(() => V3.MapLogicalRangeEx(dom, RW, mem.asMdl(0n, 4096n), hole + 0x5000n, null, null), 'STATUS_IN_USE');
+    expectStatus(() => V3.ReserveLogicalAddressRange(dom, 0x2000n, hole - 0x1000n, null, null), 'STATUS_IN_USE');
+    V3.MapLogicalRangeEx(dom, RW, platform.allocateDmaMemory(4096n).asMdl(), hole + 0x10000n, null, null);
+    // the Buddy allocator steps around a reserved region too
+    const buddy = V3.CreateDomainEx(DomainTypeTranslate, 0n, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 32 } }, [
+      { Base: 0n, NumberOfPages: 0x100n, ShouldMap: false },
+    ]);
+    expect(V3.MapLogicalRangeEx(buddy, RW, mem.asMdl(0n, 4096n), null, null, null)).toBe(0x100000n);
+    // malformed lists
+    expectStatus(() => V3.CreateDomainEx(DomainTypeTranslate, 0n, null, [{ Base: 0x1000n, NumberOfPages: 0n, ShouldMap: false }]), 'STATUS_INVALID_PARAMETER_4');
+    expectStatus(() => V3.CreateDomainEx(DomainTypeTranslate, 0n, null, [{ Base: 0x1000n, NumberOfPages: 2n, ShouldMap: false }, { Base: 0x2000n, NumberOfPages: 1n, ShouldMap: false }]), 'STATUS_INVALID_PARAMETER_4');
+    const loop: { Base: bigint; NumberOfPages: bigint; ShouldMap: boolean; RegionNext?: unknown } = { Base: 0x1000n, NumberOfPages: 1n, ShouldMap: false };
+    loop.RegionNext = loop;
+    expectStatus(() => V3.CreateDomainEx(DomainTypeTranslate, 0n, null, loop as never), 'STATUS_INVALID_PARAMETER_4');
+  });
+
   it('Arm64: caller-owned stage-1 tables (Unmanaged + ConfigureDomain), IOTLB flushes, input mappings', () => {
     const { V3, sim } = open({ arch: 'arm64' });
     const pdo = platform.findDevice('0000:00:05.0')!;
