@@ -51,3 +51,21 @@ describe.runIf(r.ok)('native addon in worker threads', () => {
     expect(main.openHandles).toBe(0);
   });
 });
+
+describe.runIf(r.ok)('native addon at process exit', () => {
+  it('exits cleanly with live handles, mapped views and pending finalizers (cleanup hook)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const src = `
+      const a = require(${JSON.stringify(path)});
+      const ms = [];
+      for (let i = 0; i < 16; i++) { const m = a.allocMemory(1n << 20n, 0, true); new Uint8Array(m.buffer).fill(i); ms.push(m); }
+      const h = a.open('/dev/null', a.constants.O_RDONLY, 'file');
+      globalThis.keep = [ms, h, a.allocMemory(1n << 30n, 0, false)];
+      setTimeout(() => process.exit(3), 10);
+    `;
+    const out = spawnSync(process.execPath, ['-e', src], { encoding: 'utf8', timeout: 30_000 });
+    expect(out.signal).toBeNull();
+    expect(out.status).toBe(3);
+    expect(out.stderr).toBe('');
+  });
+});
