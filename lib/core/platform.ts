@@ -67,6 +67,7 @@ import {
   translate,
 } from './state.js';
 import { OrderedIndex } from './ordered-index.js';
+import { exactNumber } from './u64.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const PAGE_MASK = PAGE - 1n;
@@ -757,13 +758,13 @@ export class IommuPlatform {
       const Base = r?.Base;
       const Size = r?.Size;
       if (typeof Base === 'bigint' && typeof Size === 'bigint') {
-        // Number() rounds monotonically, so x ∈ [0, 2^53) as a number ⇔ exactly so as a bigint
-        const base = Number(Base);
-        const size = Number(Size);
-        const iova = Number(ExplicitLogicalAddress);
+        // exact numbers in [0, 2^53), or -1; `& 4095` is exact on safe integers
+        const base = exactNumber(Base);
+        const size = exactNumber(Size);
+        const iova = exactNumber(ExplicitLogicalAddress);
         if (
           base >= 0 && size > 0 && iova >= 0 &&
-          base % 4096 === 0 && size % 4096 === 0 && iova % 4096 === 0 &&
+          ((base | size | iova) & 4095) === 0 &&
           base + size <= Number.MAX_SAFE_INTEGER && iova + size <= Number.MAX_SAFE_INTEGER
         ) {
           const start = iova / 4096;
@@ -810,9 +811,9 @@ export class IommuPlatform {
     if (dom.kind !== 'translate') throw invalid(op, 1, 'Domain', 'is not a DomainTypeTranslate domain');
     // Fast path: exactly one whole logical claim, addressed in exact numbers.
     if (typeof LogicalAddress === 'bigint') {
-      const la = Number(LogicalAddress); // exact when it lands in [0, 2^53) (monotonic rounding)
-      const np = typeof NumberOfPages === 'number' || typeof NumberOfPages === 'bigint' ? Number(NumberOfPages) : 0;
-      if (la >= 0 && la <= Number.MAX_SAFE_INTEGER && la % 4096 === 0 && Number.isSafeInteger(np) && np > 0) {
+      const la = exactNumber(LogicalAddress); // exact in [0, 2^53), else -1
+      const np = typeof NumberOfPages === 'number' ? NumberOfPages : typeof NumberOfPages === 'bigint' ? exactNumber(NumberOfPages) : 0;
+      if (la >= 0 && (la & 4095) === 0 && Number.isSafeInteger(np) && np > 0) {
         const start = la / 4096;
         const c = dom.space.at(start);
         if (c !== undefined && c.start === start && c.pages === np && c.kind === ClaimKind.Logical) {
