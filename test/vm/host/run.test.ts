@@ -18,7 +18,7 @@ const nodeCheck = (paths: string[]) =>
 describe('vm run', () => {
   it("exits with COMMAND's non-zero code; stdout and stderr stay separate and free of console text", async () => {
     const r = await runCli(['vm', 'run', '--kernel', 'type1', '--', 'sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 7']);
-    expect(r.status).toBe(7);
+    expect(r.status, r.stderr).toBe(7);
     expect(r.stdout).toBe('to-stdout\n');
     expect(r.stderr).toBe('to-stderr\n');
   });
@@ -27,7 +27,7 @@ describe('vm run', () => {
     const groups = [1, 2].map((g) => `/dev/vfio/${g}`);
     const r = await runCli(['vm', 'run', '--kernel', 'type1', '--', 'node', '-e', nodeCheck(['/dev/vfio/vfio', ...groups])]);
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.status, r.stdout).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(Object.fromEntries(['/dev/vfio/vfio', ...groups].map((p) => [p, true])));
   });
 
@@ -35,7 +35,7 @@ describe('vm run', () => {
     const paths = ['/dev/iommu', '/dev/vfio/devices/vfio0', '/dev/vfio/devices/vfio1', '/dev/vfio/vfio'];
     const r = await runCli(['vm', 'run', '--kernel', 'iommufd', '--', 'node', '-e', nodeCheck(paths)]);
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.status, r.stdout).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(Object.fromEntries(paths.map((p) => [p, true])));
   });
 
