@@ -5,6 +5,7 @@
  * and the per-call cost of map+unmap (printed). Skipped anywhere else.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { NativeAddon, NativeHandle } from '../../../lib/backend/native/addon-types.js';
 import { createNativeBackend } from '../../../lib/backend/native/index.js';
@@ -111,6 +112,38 @@ describe.skipIf(!inGuest)(`addon ioctls on the ${kernel} kernel`, () => {
     m.free();
     dev.close();
     fd.close();
+  });
+
+  it('a worker thread has its own addon state; terminating it releases its kernel objects', async () => {
+    const r = loadNative();
+    if (!r.ok) throw new Error(r.message);
+    const group = `/dev/vfio/${groupOf(eduDevices[1])}`;
+    const src = `
+      const { parentPort, workerData: w } = require('node:worker_threads');
+      const a = require(w.path);
+      const c = a.constants;
+      const container = a.open('/dev/vfio/vfio', c.O_RDWR, 'container');
+      const g = a.open(w.group, c.O_RDWR, 'group');
+      a.groupSetContainer(g, container);
+      a.setIommu(container, c.VFIO_TYPE1v2_IOMMU);
+      const dev = a.groupGetDeviceFd(g, w.bdf);
+      const m = a.allocMemory(0x10000n, c.MEM_POPULATE, true);
+      a.dmaMap(container, 0x100000n, m, 0n, 0x10000n, 3);
+      parentPort.postMessage({ id: a.regionRead(dev, a.deviceGetRegionInfo(dev, 0).offset, 4), stats: a.stats() });
+      setInterval(() => {}, 1000); // stay alive with everything open until terminated
+    `;
+    const w = new Worker(src, { eval: true, workerData: { path: r.path, group, bdf: eduDevices[1] } });
+    const msg = await new Promise<{ id: number; stats: { openHandles: number; pinnedRegions: number } }>((res, rej) => {
+      w.once('message', res);
+      w.once('error', rej);
+    });
+    expect(msg.id).toBe(0x010000ed);
+    expect(msg.stats).toMatchObject({ openHandles: 3, pinnedRegions: 1 });
+    expect(code(() => a.open(group, c.O_RDWR, 'group'))).toBe('EBUSY'); // the worker holds it
+    expect(a.stats().openHandles).toBe(0); // the main thread's state is separate
+    await w.terminate();
+    const g = a.open(group, c.O_RDWR, 'group'); // the env cleanup hook closed the worker's fds
+    g.close();
   });
 
   it('map+unmap cost (4 KiB pairs per second, raw ioctl and through the backend)', () => {
