@@ -10,7 +10,7 @@ import { cacheDirs } from './paths.js';
 import { capture, isRoot, mustRun } from './exec.js';
 import { aptUpdate, ensureRequirements, RUN_REQUIREMENTS } from './deps.js';
 import { VmError } from './errors.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, removeStaleWorkDirs } from './lock.js';
 import { formatDuration, type VmLogger } from './log.js';
 import { loadOrder, moduleDepends, moduleName } from './kmod.js';
 import type { GuestKernel } from './kernel-types.js';
@@ -92,6 +92,7 @@ export async function ensureDebianKernel(cache: string, log: VmLogger): Promise<
   try {
     const again = cachedDebianKernel(cache);
     if (again) return again;
+    removeStaleWorkDirs(cacheDirs.build(cache), 'debian-');
     const started = Date.now();
     const { release: rel, pkg, version } = await resolveDebianKernelPackage(log);
     const work = join(cacheDirs.build(cache), `debian-${rel}.${process.pid}`);

@@ -12,7 +12,7 @@ import { assetPath, cacheDirs } from './paths.js';
 import { capture, mustRun, runLines } from './exec.js';
 import { buildRequirements, ensureRequirements, installedVersion } from './deps.js';
 import { VmError } from './errors.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, removeStaleWorkDirs } from './lock.js';
 import { formatDuration, type VmLogger } from './log.js';
 import type { GuestKernel } from './kernel-types.js';
 
@@ -125,6 +125,7 @@ export async function ensureIommufdKernel(cache: string, log: VmLogger): Promise
   try {
     const done = fromDir(final);
     if (done) return done;
+    removeStaleWorkDirs(cacheDirs.build(cache), `iommufd-${key}.`);
     const started = Date.now();
     const work = join(cacheDirs.build(cache), `iommufd-${key}.${process.pid}`);
     rmSync(work, { recursive: true, force: true });

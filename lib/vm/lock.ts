@@ -2,8 +2,8 @@
  * A lock file so two concurrent runs do not build or download the same artefact twice.
  * The file holds the owner's pid; a lock whose owner is gone is taken over.
  */
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { VmLogger } from './log.js';
 
 function ownerAlive(pid: number): boolean {
@@ -50,5 +50,23 @@ export async function acquireLock(path: string, what: string, log: VmLogger): Pr
       announced = true;
     }
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * Remove work folders `<prefix>*.<pid>` left in `dir` by runs that were killed mid-way (their pid is gone).
+ * Call while holding the lock that guards those folders.
+ */
+export function removeStaleWorkDirs(dir: string, prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /\.(\d+)$/.exec(name);
+    if (!name.startsWith(prefix) || !m || ownerAlive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
