@@ -214,7 +214,7 @@ export abstract class NativeBackendBase implements IommuBackend {
     if (!sys) fail(ERR.ENOENT, 'open', `no PCI device ${bdf}`);
     for (const d of this.devices.values()) if (d.bdf === b) fail(ERR.EBUSY, 'open', `${b} is already open`);
     const why = whyNotUsable(this.paths, sys, this.via);
-    if (why) fail(sys.iommuGroup === null ? ERR.ENODEV : ERR.ENODEV, 'open', `${b}: ${why}`);
+    if (why) fail(ERR.ENODEV, 'open', `${b}: ${why}`);
     const id = this.newHandle();
     const rec = this.kernelOpenDevice(id, b, sys);
     this.devices.set(id, rec);
