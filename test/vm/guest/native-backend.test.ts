@@ -10,6 +10,7 @@ import type { BackendFault, DeviceRegions, IommuBackend } from '../../../lib/bac
 import { BackendError } from '../../../lib/errors.js';
 import { createNativeBackend } from '../../../lib/backend/native/index.js';
 import { loadNative } from '../../../lib/backend/native/loader.js';
+import { EduDevice } from '../../../lib/devices/edu.js';
 import { eduDevices, inGuest, kernel } from './guest-env.js';
 
 const E = { ENOENT: -2, EFAULT: -14, EBUSY: -16, EEXIST: -17, EINVAL: -22, ENOTSUP: -95 };
@@ -20,22 +21,18 @@ const EDU_BUF = 0x40000n;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Minimal edu driver: config command register + BAR0 DMA registers. */
+/** The edu driver of lib/devices/edu.ts, in the (src, dst, toRam) shape these tests use. */
 class Edu {
-  constructor(readonly rg: DeviceRegions) {}
+  private readonly d: EduDevice;
+  constructor(rg: DeviceRegions) {
+    this.d = new EduDevice(rg);
+  }
   busMaster(): void {
-    this.rg.configWrite(4, 2, this.rg.configRead(4, 2) | 0x6);
+    this.d.enableBusMaster();
   }
   async dma(src: bigint, dst: bigint, n: number, toRam: boolean): Promise<void> {
-    this.rg.barWrite64(0, 0x80, src);
-    this.rg.barWrite64(0, 0x88, dst);
-    this.rg.barWrite64(0, 0x90, BigInt(n));
-    this.rg.barWrite64(0, 0x98, toRam ? 3n : 1n);
-    for (let i = 0; i < 2000; i++) {
-      if ((this.rg.barRead32(0, 0x98) & 1) === 0) return;
-      await sleep(5);
-    }
-    throw new Error('edu DMA did not complete');
+    if (toRam) await this.d.dmaFromDevice(dst, n, Number(src - EDU_BUF));
+    else await this.d.dmaToDevice(src, n, Number(dst - EDU_BUF));
   }
   /** RAM(src) → edu buffer → RAM(dst). */
   async copy(src: bigint, dst: bigint, n: number): Promise<void> {
