@@ -4,7 +4,7 @@
  * adds on top of the ioctls.
  *
  *   baseline --backend iommufd|type1 --bdf 0000:00:03.0 --workload map-unmap-4k|map-range
- *            [--pages K] [--ops N] [--warmup W] [--bytes B] [--iova 0x100000000]
+ *            [--pages K] [--ops N] [--warmup W] [--bytes B] [--iova 0x100000000] [--serve]
  *
  * Set-up mirrors lib/backend/native:
  *   iommufd: open /dev/iommu; open the device cdev /dev/vfio/devices/vfioN;
@@ -23,7 +23,9 @@
  *                 unmaps it. W untimed pairs first, then N timed pairs.
  *   map-range:    a B-byte buffer; each op maps all of it at iova, then unmaps it. W untimed ops
  *                 first, then N timed ops.
- * Output: one JSON line {"ok":true,"workload":...,"ops":N,"ns":...,"bytes":...}.
+ * Output: one JSON line {"ok":true,"workload":...,"ops":N,"ns":...,"bytes":...}. With --serve the
+ * set-up and warm-up happen once, then each stdin line "run N" times N more operations and
+ * answers with such a line (so the caller can interleave short slices with its own).
  *
  * The build machine's headers (linux-libc-dev 6.1) have no linux/iommufd.h and none of the VFIO
  * cdev ioctls, so the ABI is carried here and checked at compile time (same values as
@@ -293,13 +295,49 @@ static void* alloc_locked(size_t size) {
   return p;
 }
 
+/* n operations of the workload: 4 KiB pairs cycling through the buffer's pages, or whole-range
+ * map+unmap. Returns -1 on the first failing ioctl (errno set). */
+static int run_ops(int range, uint8_t* buf, uint64_t pages, uint64_t bytes, uint64_t iova, uint64_t n, uint64_t* next) {
+  if (range) {
+    for (uint64_t i = 0; i < n; i++) {
+      if (do_map(iova, buf, bytes) < 0) return -1;
+      if (do_unmap(iova, bytes) < 0) return -1;
+    }
+    return 0;
+  }
+  uint64_t p = *next;
+  for (uint64_t i = 0; i < n; i++) {
+    if (do_map(iova + p * 4096, buf + p * 4096, 4096) < 0) return -1;
+    if (do_unmap(iova + p * 4096, 4096) < 0) return -1;
+    if (++p == pages) p = 0;
+  }
+  *next = p;
+  return 0;
+}
+
+static void report(const char* backend, const char* workload, uint64_t ops, uint64_t ns, uint64_t moved) {
+  printf("{\"ok\":true,\"backend\":\"%s\",\"workload\":\"%s\",\"ops\":%llu,\"ns\":%llu,\"bytes\":%llu}\n", backend, workload,
+         (unsigned long long)ops, (unsigned long long)ns, (unsigned long long)moved);
+  fflush(stdout);
+}
+
 int main(int argc, char** argv) {
   const char* backend = "iommufd";
   const char* bdf = "0000:00:03.0";
   const char* workload = "map-unmap-4k";
   uint64_t pages = 256, ops = 1000, warmup = 100, bytes = 256ull << 20, iova = 0x100000000ull;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  int serve = 0;
+  for (int i = 1; i < argc; i += 2) {
     const char* k = argv[i];
+    if (!strcmp(k, "--serve")) {
+      serve = 1;
+      i--;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      errno = EINVAL;
+      die(k);
+    }
     const char* v = argv[i + 1];
     if (!strcmp(k, "--backend")) backend = v;
     else if (!strcmp(k, "--bdf")) bdf = v;
@@ -321,40 +359,37 @@ int main(int argc, char** argv) {
     die("--backend");
   }
 
-  uint64_t t0, t1, moved = 0;
-  if (!strcmp(workload, "map-unmap-4k")) {
-    uint8_t* buf = alloc_locked(pages * 4096);
-    for (uint64_t i = 0; i < warmup; i++) {
-      uint64_t p = i % pages;
-      if (do_map(iova + p * 4096, buf + p * 4096, 4096) < 0) die("map");
-      if (do_unmap(iova + p * 4096, 4096) < 0) die("unmap");
-    }
-    t0 = now_ns();
-    for (uint64_t i = 0; i < ops; i++) {
-      uint64_t p = i % pages;
-      if (do_map(iova + p * 4096, buf + p * 4096, 4096) < 0) die("map");
-      if (do_unmap(iova + p * 4096, 4096) < 0) die("unmap");
-    }
-    t1 = now_ns();
-    moved = ops * 4096;
-  } else if (!strcmp(workload, "map-range")) {
-    uint8_t* buf = alloc_locked(bytes);
-    for (uint64_t i = 0; i < warmup; i++) {
-      if (do_map(iova, buf, bytes) < 0) die("map");
-      if (do_unmap(iova, bytes) < 0) die("unmap");
-    }
-    t0 = now_ns();
-    for (uint64_t i = 0; i < ops; i++) {
-      if (do_map(iova, buf, bytes) < 0) die("map");
-      if (do_unmap(iova, bytes) < 0) die("unmap");
-    }
-    t1 = now_ns();
-    moved = ops * bytes;
+  /* set up the workload's memory (pre-faulted and locked before any timing) */
+  int range = 0;
+  uint8_t* buf;
+  if (!strcmp(workload, "map-unmap-4k")) buf = alloc_locked(pages * 4096);
+  else if (!strcmp(workload, "map-range")) {
+    range = 1;
+    buf = alloc_locked(bytes);
   } else {
     errno = EINVAL;
     die("--workload");
   }
-  printf("{\"ok\":true,\"backend\":\"%s\",\"workload\":\"%s\",\"ops\":%llu,\"ns\":%llu,\"bytes\":%llu}\n", backend, workload,
-         (unsigned long long)ops, (unsigned long long)(t1 - t0), (unsigned long long)moved);
+  uint64_t next = 0; /* map-unmap-4k: the next pair's page (continues across runs) */
+  if (run_ops(range, buf, pages, bytes, iova, warmup, &next) < 0) die("warm-up");
+  if (!serve) {
+    uint64_t t0 = now_ns();
+    if (run_ops(range, buf, pages, bytes, iova, ops, &next) < 0) die("map/unmap");
+    uint64_t t1 = now_ns();
+    report(backend, workload, ops, t1 - t0, range ? ops * bytes : ops * 4096);
+    return 0;
+  }
+  /* --serve: "run N" on stdin → N more timed operations, one JSON line each; EOF or "quit" ends */
+  printf("{\"ok\":true,\"ready\":true}\n");
+  fflush(stdout);
+  char line[128];
+  while (fgets(line, sizeof line, stdin)) {
+    unsigned long long n = 0;
+    if (sscanf(line, "run %llu", &n) != 1) break;
+    uint64_t t0 = now_ns();
+    if (run_ops(range, buf, pages, bytes, iova, n, &next) < 0) die("map/unmap");
+    uint64_t t1 = now_ns();
+    report(backend, workload, n, t1 - t0, range ? n * bytes : n * 4096);
+  }
   return 0;
 }
