@@ -74,18 +74,29 @@ function pfnRuns(list: BigUint64Array, n: number, code: StatusName, operation: s
   const runs: PhysicalRun[] = [];
   let start = -1; // first PFN of the open run
   let pages = 0;
+  // The PFN that extends the open run when it is below 2^31 (PAs below 8 TiB), else -1: the
+  // common case is then 32-bit integer compares only (no doubles, which an emulator such as
+  // QEMU TCG computes in software).
+  let expect = -1;
   for (let i = 0; i < n; i++) {
+    const lo = w[2 * i + LO];
+    if (lo === expect && w[2 * i + HI] === 0) {
+      pages++;
+      expect = lo + 1;
+      continue;
+    }
     const hi = w[2 * i + HI];
     // valid PFNs are ≤ (2^64 - 1) >> 12, i.e. below 2^52: the high word below 2^20
     if (hi >= 0x100000) throw bad(code, operation, argument, `PFN #${i} is not a valid page frame number`);
-    const pfn = hi * 4294967296 + w[2 * i + LO];
-    if (pfn === start + pages && start >= 0) {
+    const pfn = hi * 4294967296 + lo;
+    if (start >= 0 && pfn === start + pages) {
       pages++;
       continue;
     }
     if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
     start = pfn;
     pages = 1;
+    expect = hi === 0 && lo < 0x7fffffff ? lo + 1 : -1;
   }
   if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
   return runs;

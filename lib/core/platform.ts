@@ -67,7 +67,7 @@ import {
   translate,
 } from './state.js';
 import { OrderedIndex } from './ordered-index.js';
-import { exactNumber } from './u64.js';
+import { alignedPage, exactNumber } from './u64.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const PAGE_MASK = PAGE - 1n;
@@ -758,22 +758,14 @@ export class IommuPlatform {
       const Base = r?.Base;
       const Size = r?.Size;
       if (typeof Base === 'bigint' && typeof Size === 'bigint') {
-        // exact numbers in [0, 2^53), or -1; `& 4095` is exact on safe integers
-        const base = exactNumber(Base);
-        const size = exactNumber(Size);
-        const iova = exactNumber(ExplicitLogicalAddress);
-        if (
-          base >= 0 && size > 0 && iova >= 0 &&
-          ((base | size | iova) & 4095) === 0 &&
-          base + size <= Number.MAX_SAFE_INTEGER && iova + size <= Number.MAX_SAFE_INTEGER
-        ) {
-          const start = iova / 4096;
-          const pages = size / 4096;
-          if (usable(dom.geometry().pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
-            backendMap(dom, op, ExplicitLogicalAddress, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
-            dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, base / 4096, null, true));
-            return ExplicitLogicalAddress;
-          }
+        // page numbers (int32: addresses below 8 TiB, page-aligned), or -1
+        const pfn = alignedPage(Base);
+        const pages = alignedPage(Size);
+        const start = alignedPage(ExplicitLogicalAddress);
+        if (pfn >= 0 && pages > 0 && start >= 0 && usable(dom.geometry().pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
+          backendMap(dom, op, ExplicitLogicalAddress, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
+          dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
+          return ExplicitLogicalAddress;
         }
       }
     }
@@ -811,10 +803,9 @@ export class IommuPlatform {
     if (dom.kind !== 'translate') throw invalid(op, 1, 'Domain', 'is not a DomainTypeTranslate domain');
     // Fast path: exactly one whole logical claim, addressed in exact numbers.
     if (typeof LogicalAddress === 'bigint') {
-      const la = exactNumber(LogicalAddress); // exact in [0, 2^53), else -1
+      const start = alignedPage(LogicalAddress); // int32 page number, or -1
       const np = typeof NumberOfPages === 'number' ? NumberOfPages : typeof NumberOfPages === 'bigint' ? exactNumber(NumberOfPages) : 0;
-      if (la >= 0 && (la & 4095) === 0 && Number.isSafeInteger(np) && np > 0) {
-        const start = la / 4096;
+      if (start >= 0 && np > 0) {
         const c = dom.space.at(start);
         if (c !== undefined && c.start === start && c.pages === np && c.kind === ClaimKind.Logical) {
           if (c.backed) backendUnmap(dom, op, LogicalAddress, pageBytes(np));

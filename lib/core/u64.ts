@@ -16,3 +16,18 @@ export function exactNumber(x: bigint): number {
   u64[0] = x;
   return u32[HI] * 4294967296 + u32[LO];
 }
+
+const TWO_POW_43 = 1n << 43n;
+
+/**
+ * The 4 KiB page number of `x` when `x` is page-aligned and below 2^43 (8 TiB): an int32, from
+ * 32-bit integer operations only (no floating point: under an emulator such as QEMU TCG, double
+ * arithmetic is done in software and dominates a hot path). Otherwise -1.
+ */
+export function alignedPage(x: bigint): number {
+  if (x < 0n || x >= TWO_POW_43) return -1;
+  u64[0] = x;
+  const lo = u32[LO];
+  if ((lo & 4095) !== 0) return -1;
+  return (u32[HI] << 20) | (lo >>> 12);
+}
