@@ -77,7 +77,7 @@ export async function bootGuest(machine: GuestMachine, options: BootOptions): Pr
   const servers: Server[] = [];
   const sockets = new Map<Channel, Socket>();
   const closed: Promise<void>[] = [];
-  let console = '';
+  let consoleText = '';
   let consolePending = '';
   let qemuStderr = '';
   let exitCode: number | undefined;
@@ -117,8 +117,8 @@ export async function bootGuest(machine: GuestMachine, options: BootOptions): Pr
   const onConsoleData = (chunk: Buffer) => {
     options.onConsole?.(chunk);
     const text = chunk.toString('utf8');
-    console += text;
-    if (console.length > CONSOLE_KEEP) console = console.slice(console.length - CONSOLE_KEEP);
+    consoleText += text;
+    if (consoleText.length > CONSOLE_KEEP) consoleText = consoleText.slice(consoleText.length - CONSOLE_KEEP);
     consolePending = (consolePending + text).slice(-4096);
     if (panicLine === undefined) {
       const m = PANIC_RE.exec(consolePending);
@@ -199,7 +199,7 @@ export async function bootGuest(machine: GuestMachine, options: BootOptions): Pr
   await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r(undefined)))));
 
   const tail = (text: string, lines = 25) => text.trimEnd().split('\n').slice(-lines).join('\n');
-  const base = { console, lastStage, qemuStderr, bootMs, durationMs: Date.now() - started };
+  const base = { console: consoleText, lastStage, qemuStderr, bootMs, durationMs: Date.now() - started };
   const stageNote = lastStage ? ` (last guest stage: ${lastStage})` : ' (the guest init never started)';
   if (aborted) return { ...base, outcome: 'aborted', exitCode: 130, message: 'aborted' };
   if (timedOut) {
