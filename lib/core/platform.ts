@@ -6,6 +6,7 @@
  */
 import type { AllocateOptions, BackendFault, DeviceEvent, DeviceRegions, DomainGeometry, IommuBackend, PciDeviceInfo } from '../backend/contract.js';
 import { IommuError } from '../errors.js';
+import type { StatusName } from '../status.js';
 import {
   DomainConfigurationArm64,
   DomainConfigurationX64,
@@ -983,6 +984,41 @@ export class IommuPlatform {
     this.#live(op);
     const t = this.#reg.token(LogicalAddressToken, op, 1);
     if (t.domain.deleted) throw fail('STATUS_UNSUCCESSFUL', op, 'the token\'s domain was deleted');
+    // Fast path: a bigint offset and one ContiguousRange, valid and free, in int32 page numbers;
+    // anything else goes through the general path below (same checks, same order, same errors).
+    if (
+      typeof Offset === 'bigint' &&
+      (Permissions === 3 || Permissions === 1 || Permissions === 2) &&
+      PhysicalAddressToMap !== null &&
+      typeof PhysicalAddressToMap === 'object' &&
+      PhysicalAddressToMap.MapType === MapPhysicalAddressTypeContiguousRange
+    ) {
+      const r = (PhysicalAddressToMap as { ContiguousRange?: { Base: unknown; Size: unknown } }).ContiguousRange;
+      const Base = r?.Base;
+      const Size = r?.Size;
+      if (typeof Base === 'bigint' && typeof Size === 'bigint') {
+        const offPage = alignedPage(Offset);
+        const pfn = alignedPage(Base);
+        const pages = alignedPage(Size);
+        const claim = t.claim;
+        const segs = claim.segments!;
+        if (offPage >= 0 && pfn >= 0 && pages > 0 && offPage + pages <= claim.pages) {
+          const prev = segs.floor(offPage + pages - 1);
+          if (prev === undefined || prev.end <= offPage) {
+            const dom = t.domain;
+            const iova = t.handle.LogicalAddressBase + Offset;
+            try {
+              dom.backend.map(dom.id, iova, [{ pa: Base, length: Size }], Permissions);
+            } catch (e) {
+              throw translate(e, op, RESERVED_MAP, { iova, length: Size });
+            }
+            const seg = new Claim(offPage, pages, ClaimKind.Logical, Permissions, pfn, null, true);
+            segs.set(offPage, seg);
+            return new SegmentHandle(this, t, Offset, Size, seg);
+          }
+        }
+      }
+    }
     const off = typeof Offset === 'bigint' ? Offset : Number.isSafeInteger(Offset) ? BigInt(Offset) : -1n;
     if (off < 0n || (off & PAGE_MASK) !== 0n) throw invalid(op, 2, 'Offset', `${String(Offset)} is not a page-aligned byte offset`);
     const perms = checkPermissions(Permissions, op, 3);
@@ -1004,34 +1040,24 @@ export class IommuPlatform {
     const seg = new Claim(offPage, pages, ClaimKind.Logical, perms, pfn, runs, perms !== 0);
     if (seg.backed) {
       const iova = BigInt(start) * PAGE;
-      kernel(op, () => dom.backend.map(dom.id, iova, phys.runs, perms), {
-        EINVAL: 'STATUS_INVALID_PARAMETER_4',
-        EFAULT: 'STATUS_INVALID_PARAMETER_4',
-        EEXIST: 'STATUS_RESOURCE_IN_USE',
-      }, { iova, length: phys.length });
+      kernel(op, () => dom.backend.map(dom.id, iova, phys.runs, perms), RESERVED_MAP, { iova, length: phys.length });
     }
     segs.set(offPage, seg);
-    const segment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT = Object.freeze({ OwningToken: t.handle, Offset: off, Size: phys.length });
-    this.#segments.set(segment, seg);
-    return segment;
+    return new SegmentHandle(this, t, off, phys.length, seg);
   }
-
-  readonly #segments = new WeakMap<object, Claim>();
 
   /** IOMMU_UNMAP_RESERVED_LOGICAL_RANGE. */
   UnmapReservedLogicalRange(MappedSegment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT): void {
     const op = 'UnmapReservedLogicalRange';
     this.#live(op);
-    const seg = MappedSegment && typeof MappedSegment === 'object' ? this.#segments.get(MappedSegment) : undefined;
+    const seg = MappedSegment && typeof MappedSegment === 'object' ? SegmentHandle.live(MappedSegment, this) : undefined;
     if (!seg) throw fail('STATUS_INVALID_PARAMETER', op, 'MappedSegment is not a mapped segment from MapReservedLogicalRange (or was already unmapped)', 'MappedSegment');
-    const t = this.#reg.tokens.get(MappedSegment.OwningToken)!;
-    if (seg.backed) {
-      const iova = (BigInt(t.claim.start + seg.start)) * PAGE;
-      const length = BigInt(seg.pages) * PAGE;
-      kernel(op, () => t.domain.backend.unmap(t.domain.id, iova, length), {}, { iova, length });
-    }
-    t.claim.segments!.delete(seg.start);
-    this.#segments.delete(MappedSegment);
+    const t = SegmentHandle.tokenOf(seg);
+    const claim = SegmentHandle.claimOf(seg);
+    // iova = token base + Offset, length = Size: the segment's own (immutable) bigints
+    if (claim.backed) backendUnmap(t.domain, op, t.handle.LogicalAddressBase + seg.Offset, seg.Size);
+    t.claim.segments!.delete(claim.start);
+    SegmentHandle.release(seg);
   }
 
   // ==== fault reporting ========================================================================
@@ -1329,6 +1355,56 @@ function usable(ranges: readonly PageRange[], start: number, pages: number): boo
   }
   return false;
 }
+
+/**
+ * IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT as MapReservedLogicalRange returns it: frozen
+ * public fields (OwningToken, Offset, Size), and, in private fields no caller can reach or forge,
+ * the platform that made it, its token and its claim (cleared once unmapped). This replaces a
+ * per-platform WeakMap from segment to claim, whose set + delete cost more than the rest of a
+ * reserved map + unmap pair.
+ */
+class SegmentHandle implements IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT {
+  readonly OwningToken: LogicalAddressToken;
+  readonly Offset: bigint;
+  readonly Size: bigint;
+  readonly #owner: IommuPlatform;
+  readonly #token: TokenState;
+  #claim: Claim | null;
+
+  constructor(owner: IommuPlatform, token: TokenState, offset: bigint, size: bigint, claim: Claim) {
+    this.OwningToken = token.handle;
+    this.Offset = offset;
+    this.Size = size;
+    this.#owner = owner;
+    this.#token = token;
+    this.#claim = claim;
+    Object.freeze(this);
+  }
+
+  /** `s` when it is a still-mapped segment made by `owner`, else undefined. */
+  static live(s: object, owner: IommuPlatform): SegmentHandle | undefined {
+    return #claim in s && s.#owner === owner && s.#claim !== null ? s : undefined;
+  }
+
+  static tokenOf(s: SegmentHandle): TokenState {
+    return s.#token;
+  }
+
+  static claimOf(s: SegmentHandle): Claim {
+    return s.#claim as Claim;
+  }
+
+  static release(s: SegmentHandle): void {
+    s.#claim = null;
+  }
+}
+
+/** MapReservedLogicalRange's statuses for the backend's errnos. */
+const RESERVED_MAP: Partial<Record<string, StatusName>> = {
+  EINVAL: 'STATUS_INVALID_PARAMETER_4',
+  EFAULT: 'STATUS_INVALID_PARAMETER_4',
+  EEXIST: 'STATUS_RESOURCE_IN_USE',
+};
 
 const MAP_EX: MapStatuses = {
   address: 'STATUS_INVALID_PARAMETER_4',
