@@ -10,17 +10,23 @@
 
 namespace dmaiommu::binding {
 
+// Hot path (every map/unmap): one Node-API call per argument. napi_get_value_bigint_uint64 and
+// napi_get_value_double check the type themselves (napi_bigint_expected / napi_number_expected,
+// no JS exception), so the former IsBigInt()/IsNumber() + checked As<>() round trips are gone.
 inline uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsBigInt()) ThrowTypeError(info.Env(), std::string(name) + " must be a bigint");
   bool lossless = false;
-  uint64_t v = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  uint64_t v = 0;
+  if (info.Length() <= i || napi_get_value_bigint_uint64(info.Env(), info[i], &v, &lossless) != napi_ok)
+    ThrowTypeError(info.Env(), std::string(name) + " must be a bigint");
   if (!lossless) ThrowRangeError(info.Env(), std::string(name) + " must be in [0, 2^64)");
   return v;
 }
 
 inline double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsNumber()) ThrowTypeError(info.Env(), std::string(name) + " must be a number");
-  return info[i].As<Napi::Number>().DoubleValue();
+  double d = 0;
+  if (info.Length() <= i || napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
+    ThrowTypeError(info.Env(), std::string(name) + " must be a number");
+  return d;
 }
 
 inline uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -69,10 +69,25 @@ Napi::Value HandleWrap::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// An object carrying `tag`, unwrapped: napi_typeof (objects only: the tag check would box a
+// primitive), the tag check, napi_unwrap. Raw calls: the checked As<>() conversions of
+// node-addon-api cost a napi_typeof each on this hot path. nullptr when anything fails.
+static void* UnwrapTagged(const Napi::CallbackInfo& info, size_t i, const napi_type_tag* tag) {
+  if (info.Length() <= i) return nullptr;
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  napi_valuetype t;
+  bool tagged = false;
+  void* p = nullptr;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object) return nullptr;
+  if (napi_check_object_type_tag(env, v, tag, &tagged) != napi_ok || !tagged) return nullptr;
+  if (napi_unwrap(env, v, &p) != napi_ok) return nullptr;
+  return p;
+}
+
 HandleWrap* ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsObject() || !info[i].As<Napi::Object>().CheckTypeTag(&kHandleTag))
-    ThrowTypeError(info.Env(), std::string(name) + " must be a native handle");
-  HandleWrap* w = HandleWrap::Unwrap(info[i].As<Napi::Object>());
+  // ObjectWrap<T> wraps `this` as a T* (what HandleWrap::Unwrap casts back)
+  HandleWrap* w = static_cast<HandleWrap*>(UnwrapTagged(info, i, &kHandleTag));
   if (!w || !w->state) ThrowTypeError(info.Env(), std::string(name) + " must be a native handle");
   return w;
 }
@@ -207,9 +222,7 @@ Napi::Value MemoryWrap::Free(const Napi::CallbackInfo& info) {
 }
 
 MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsObject() || !info[i].As<Napi::Object>().CheckTypeTag(&kMemoryTag))
-    ThrowTypeError(info.Env(), std::string(name) + " must be native memory");
-  MemoryWrap* w = MemoryWrap::Unwrap(info[i].As<Napi::Object>());
+  MemoryWrap* w = static_cast<MemoryWrap*>(UnwrapTagged(info, i, &kMemoryTag));
   if (!w) ThrowTypeError(info.Env(), std::string(name) + " must be native memory");
   return w;
 }
