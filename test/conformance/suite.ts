@@ -39,6 +39,7 @@ import {
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
 import { type DmaDriver, dmaDriverFor } from '../../lib/devices/dma.js';
+import { paceFault } from '../support/fault-pacer.js';
 
 export interface ConformanceOptions {
   /** Two devices with DMA drivers, each in its own IOMMU group (e.g. the two edu devices). */
@@ -68,25 +69,6 @@ function fill(mem: DmaMemory, seed: number, length = LEN): Uint8Array {
   for (let i = 0; i < length; i++) data[i] = (i * 31 + seed * 7 + 1) & 0xff;
   mem.bytes.set(data);
   return data;
-}
-
-/**
- * Fault sources that drop records past a rate (the kernel log: see
- * BackendCapabilities.faultRateLimit) are paced: before a DMA that must fault, wait until the
- * source's window has room. Kernel state is global, so the record of recent faults is too.
- */
-const recentFaults: number[] = [];
-async function paceFault(platform: IommuPlatform): Promise<void> {
-  const limit = platform.backend.capabilities.faultRateLimit;
-  if (!limit) return;
-  const window = limit.intervalMs + 500;
-  for (;;) {
-    const now = Date.now();
-    while (recentFaults.length && now - recentFaults[0] > window) recentFaults.shift();
-    if (recentFaults.length < limit.faults) break;
-    await new Promise((r) => setTimeout(r, window - (now - recentFaults[0]) + 50));
-  }
-  recentFaults.push(Date.now());
 }
 
 function faultIova(f: FAULT_INFORMATION): bigint {
@@ -347,7 +329,7 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         const faults: FAULT_INFORMATION[] = [];
         const dev = platform.enumerateDevices() && (V3 as DMA_IOMMU_INTERFACE_V3);
         void dev;
-        await paceFault(platform);
+        await paceFault(platform.backend.capabilities);
         const waitFault = platform.waitForFault({ bdf: pdoA.bdf, iova: BASE + 0x10000n + PAGE }, faultWait);
         big.bytes.fill(0x5a);
         await driver.writeToMemory(BASE + 0x10000n + PAGE, LEN);
@@ -372,7 +354,7 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         V3.MapLogicalRangeEx(dom, IOMMU_ACCESS_READ, mem2.asMdl(0n, PAGE), BASE + PAGE, null, null);
         fill(mem, 3);
         mem2.bytes.fill(0x11);
-        await paceFault(platform);
+        await paceFault(platform.backend.capabilities);
         const waiting = platform.waitForFault({ bdf: pdoA.bdf, iova: BASE + PAGE }, faultWait);
         await driver.copy(BASE, BASE + PAGE, LEN);
         const rec = await waiting;
@@ -451,7 +433,7 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         V3.UnmapReservedLogicalRange(s2);
         expectStatus(() => V3.UnmapReservedLogicalRange(s2), 'STATUS_INVALID_PARAMETER');
         // after the unmap, the device's write through the segment is blocked
-        await paceFault(platform);
+        await paceFault(platform.backend.capabilities);
         const waiting = platform.waitForFault({ bdf: pdoA.bdf, iova: BASE + 0x2000n }, faultWait);
         mem2.bytes.fill(7);
         await driver.writeToMemory(BASE + 0x2000n, LEN);
@@ -475,7 +457,7 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         expect(a.mem.bytes.subarray(4096, 4096 + LEN)).toEqual(dataA);
         // B's DMA to A's IOVA is blocked: B's domain has nothing there
         a.mem.bytes.fill(0x33, 4096);
-        await paceFault(platform);
+        await paceFault(platform.backend.capabilities);
         const waiting = platform.waitForFault({ bdf: pdoB.bdf, iova: BASE + PAGE }, faultWait);
         await b.driver.writeToMemory(BASE + PAGE, LEN);
         const f = await waiting;

@@ -11,6 +11,7 @@ import { BackendError } from '../../../lib/errors.js';
 import { createNativeBackend } from '../../../lib/backend/native/index.js';
 import { loadNative } from '../../../lib/backend/native/loader.js';
 import { EduDevice } from '../../../lib/devices/edu.js';
+import { paceFault } from '../../support/fault-pacer.js';
 import { eduDevices, inGuest, kernel } from './guest-env.js';
 
 const E = { ENOENT: -2, EFAULT: -14, EBUSY: -16, EEXIST: -17, EINVAL: -22, ENOTSUP: -95 };
@@ -163,6 +164,7 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
         expect([...bytes.subarray(0x2000, 0x2000 + LEN)]).toEqual([...data]);
         expect(b.unmap(dom, IOVA, 0x10000n)).toBe(0x10000n);
         bytes.fill(0x11, 0x3000, 0x3000 + LEN);
+        await paceFault(b.capabilities);
         await edu.dma(EDU_BUF, IOVA + 0x3000n, LEN, true);
         const f = await waitFault(faults, (x) => x.iova === IOVA + 0x3000n);
         expect(bytes.subarray(0x3000, 0x3000 + LEN).every((v) => v === 0x11)).toBe(true);
@@ -186,6 +188,7 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
         (dst.bytes as Uint8Array).fill(0x22);
         b.map(dom, IOVA, src.runs(0n, 0x1000n), 1);
         b.map(dom, IOVA + 0x1000n, dst.runs(0n, 0x1000n), 1);
+        await paceFault(b.capabilities);
         await edu.copy(IOVA, IOVA + 0x1000n, LEN);
         const f = await waitFault(faults, (x) => x.iova === IOVA + 0x1000n);
         expect(f).toMatchObject({ kind: 'permission', write: true, reasonCode: 5 });
