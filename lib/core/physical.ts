@@ -70,7 +70,9 @@ const HI = LITTLE_ENDIAN ? 1 : 0;
  * 256 MiB MDL costs a tight loop over 65536 entries rather than 65536 BigInt additions.
  */
 function pfnRuns(list: BigUint64Array, n: number, code: StatusName, operation: string, argument: string): PhysicalRun[] {
-  const w = new Uint32Array(list.buffer, list.byteOffset, n * 2);
+  // Int32Array: loads are signed 32-bit, so the run test below stays in int32 arithmetic (a
+  // Uint32 load plus one can exceed int32, and V8 then compares in doubles)
+  const w = new Int32Array(list.buffer, list.byteOffset, n * 2);
   const runs: PhysicalRun[] = [];
   let start = -1; // first PFN of the open run
   let pages = 0;
@@ -80,15 +82,15 @@ function pfnRuns(list: BigUint64Array, n: number, code: StatusName, operation: s
   let expect = -1;
   for (let i = 0; i < n; i++) {
     const lo = w[2 * i + LO];
-    if (lo === expect && w[2 * i + HI] === 0) {
+    if (lo === expect && expect > 0 && w[2 * i + HI] === 0) {
       pages++;
-      expect = lo + 1;
+      expect = (lo + 1) | 0;
       continue;
     }
     const hi = w[2 * i + HI];
-    // valid PFNs are ≤ (2^64 - 1) >> 12, i.e. below 2^52: the high word below 2^20
-    if (hi >= 0x100000) throw bad(code, operation, argument, `PFN #${i} is not a valid page frame number`);
-    const pfn = hi * 4294967296 + lo;
+    // valid PFNs are ≤ (2^64 - 1) >> 12, i.e. below 2^52: the high word in [0, 2^20)
+    if (hi < 0 || hi >= 0x100000) throw bad(code, operation, argument, `PFN #${i} is not a valid page frame number`);
+    const pfn = hi * 4294967296 + (lo >>> 0);
     if (start >= 0 && pfn === start + pages) {
       pages++;
       continue;
@@ -96,7 +98,7 @@ function pfnRuns(list: BigUint64Array, n: number, code: StatusName, operation: s
     if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
     start = pfn;
     pages = 1;
-    expect = hi === 0 && lo < 0x7fffffff ? lo + 1 : -1;
+    expect = hi === 0 && lo >= 0 && lo < 0x7fffffff ? (lo + 1) | 0 : -1;
   }
   if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
   return runs;
