@@ -1,13 +1,16 @@
 /**
  * An ordered map from integer keys (page numbers, < 2^53) to values, built as a list of sorted
- * blocks (a two-level B+tree): parallel blocks of keys and values. Lookups (exact, floor, ceil)
- * are O(log n); insert/delete are O(log n + B) with B the block size. Used for the IOVA claims
- * of a domain and the segments of a token.
+ * blocks (a two-level B+tree): parallel blocks of keys and values, and a flat array of each
+ * block's first key. Lookups (exact, floor, ceil) are O(log n); insert/delete are O(log n + B)
+ * with B the block size. Used for the IOVA claims of a domain and the segments of a token.
  *
  * No hash map beside the blocks: an entry costs two array slots, and the hot operations of a
- * map/unmap pair (floor, insert, delete) do no hashing and, in steady state, no allocation.
+ * map/unmap pair (floor, insert, delete) do no hashing and, in steady state, no allocation. The
+ * block search runs over one packed array of first keys (not through each block), and the block
+ * found last is tried first: a map checks for a conflict and then inserts at the same place, an
+ * unmap looks a claim up and then deletes it.
  */
-const BLOCK = 128;
+const BLOCK = 64;
 
 export class OrderedIndex<V> {
   #size = 0;
@@ -15,6 +18,10 @@ export class OrderedIndex<V> {
   private keys: number[][] = [];
   /** vals[i][j] is the value of keys[i][j]. */
   private vals: V[][] = [];
+  /** firsts[i] === keys[i][0]. */
+  private firsts: number[] = [];
+  /** The block the last search found (a hint; any value is safe). */
+  #hint = 0;
   /** The last emptied block pair, reused when the index fills again (no churn at size 0↔1). */
   #spareK: number[] | null = null;
   #spareV: V[] | null = null;
@@ -40,17 +47,24 @@ export class OrderedIndex<V> {
 
   /** Index of the block that would hold `key` (last block whose first key ≤ key), or -1. */
   private blockFor(key: number): number {
-    const b = this.keys;
+    const f = this.firsts;
+    const n = f.length;
+    const h = this.#hint;
+    if (h < n && f[h] <= key && (h + 1 === n || key < f[h + 1])) return h;
+    if (n === 0 || f[0] > key) return -1;
     let lo = 0;
-    let hi = b.length - 1;
-    if (hi < 0 || b[0][0] > key) return -1;
-    if (b[hi][0] <= key) return hi;
-    // b[lo][0] ≤ key < b[hi][0]
+    let hi = n - 1;
+    if (f[hi] <= key) {
+      this.#hint = hi;
+      return hi;
+    }
+    // f[lo] ≤ key < f[hi]
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (b[mid][0] <= key) lo = mid;
+      if (f[mid] <= key) lo = mid;
       else hi = mid;
     }
+    this.#hint = lo;
     return lo;
   }
 
@@ -81,6 +95,8 @@ export class OrderedIndex<V> {
       v.push(value);
       keys.push(k);
       this.vals.push(v);
+      this.firsts.push(key);
+      this.#hint = 0;
       this.#size = 1;
       return;
     }
@@ -108,11 +124,14 @@ export class OrderedIndex<V> {
       }
       kb[pos] = key;
       vb[pos] = value;
+      if (pos === 0) this.firsts[bi] = key;
     }
     this.#size++;
     if (kb.length > BLOCK * 2) {
-      keys.splice(bi + 1, 0, kb.splice(BLOCK));
+      const tailK = kb.splice(BLOCK);
+      keys.splice(bi + 1, 0, tailK);
       this.vals.splice(bi + 1, 0, vb.splice(BLOCK));
+      this.firsts.splice(bi + 1, 0, tailK[0]);
     }
   }
 
@@ -135,18 +154,24 @@ export class OrderedIndex<V> {
       if (bi === this.keys.length - 1) {
         this.keys.pop();
         this.vals.pop();
+        this.firsts.pop();
       } else {
         this.keys.splice(bi, 1);
         this.vals.splice(bi, 1);
+        this.firsts.splice(bi, 1);
       }
       this.#spareK = kb;
       this.#spareV = vb;
-    } else if (n - 1 < BLOCK / 4 && bi + 1 < this.keys.length && this.keys[bi + 1].length < BLOCK) {
+      return true;
+    }
+    if (pos === 0) this.firsts[bi] = kb[0];
+    if (n - 1 < BLOCK / 4 && bi + 1 < this.keys.length && this.keys[bi + 1].length < BLOCK) {
       // merge small neighbours to keep the block count ~ n / BLOCK
       this.keys[bi] = kb.concat(this.keys[bi + 1]);
       this.vals[bi] = vb.concat(this.vals[bi + 1]);
       this.keys.splice(bi + 1, 1);
       this.vals.splice(bi + 1, 1);
+      this.firsts.splice(bi + 1, 1);
     }
     return true;
   }
