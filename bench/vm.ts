@@ -30,12 +30,19 @@ export function buildBaseline(): string {
   const out = join(dir, `baseline-${hash}`);
   if (!existsSync(out)) {
     mkdirSync(dir, { recursive: true });
-    const cc = process.env.CC ?? 'gcc';
     const tmp = `${out}.${process.pid}.tmp`;
-    const r = spawnSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', tmp, src], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-      throw new Error(`building the C baseline with ${cc} failed: ${r.error?.message ?? r.stderr}\n(install gcc, or set CC)`);
+    const compilers = process.env.CC ? [process.env.CC] : ['gcc', 'cc', 'clang'];
+    let built = false;
+    const errors: string[] = [];
+    for (const cc of compilers) {
+      const r = spawnSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', tmp, src], { encoding: 'utf8' });
+      if (!r.error && r.status === 0) {
+        built = true;
+        break;
+      }
+      errors.push(`${cc}: ${r.error?.message ?? r.stderr}`);
     }
+    if (!built) throw new Error(`building the C baseline failed (install gcc, or set CC):\n${errors.join('\n')}`);
     renameSync(tmp, out);
     note(`built the C baseline: ${relative(ROOT, out)}`);
   }
@@ -58,7 +65,7 @@ function runInGuest(kernel: 'type1' | 'iommufd', baseline: string, reps: number)
     '--kernel',
     kernel,
     '--timeout',
-    '1500',
+    '900',
     '--',
     'node',
     'dist/bench/native.js',
