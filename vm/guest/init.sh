@@ -23,6 +23,9 @@ halt_now() {
   while :; do sleep 60; done
 }
 ctl_send() { [ -n "$CTL" ] && echo "$*" >&3; }
+# PID 1 must never die (the kernel panics): busybox halt/poweroff/reboot (run by the kernel's
+# orderly_poweroff, e.g. for SysRq-o, or by COMMAND) signal init with USR1/USR2/TERM.
+trap 'halt_now' USR1 USR2 TERM
 fail() {
   say "error: $*"
   ctl_send "error $*"
