@@ -6,6 +6,7 @@
  */
 import type { IommuDmaDevice } from '../core/objects.js';
 import type { IommuPlatform } from '../core/platform.js';
+import { SimulatedBackend } from '../backend/simulated/index.js';
 import { EduDevice } from './edu.js';
 
 export const EDU_VENDOR_ID = 0x1234;
@@ -21,15 +22,6 @@ export interface DmaDriver {
   copy(srcIova: bigint, dstIova: bigint, length: number): Promise<void>;
   /** Device → RAM: the device writes `length` bytes of its own buffer at `iova`. */
   writeToMemory(iova: bigint, length: number): Promise<void>;
-}
-
-interface SimEngine {
-  dmaRead(bdf: string, iova: bigint, length: number, opts?: { pasid?: number }): { ok: boolean; data?: Uint8Array };
-  dmaWrite(bdf: string, iova: bigint, data: Uint8Array, opts?: { pasid?: number }): { ok: boolean };
-}
-
-function isSimEngine(b: unknown): b is SimEngine {
-  return typeof (b as SimEngine).dmaRead === 'function' && typeof (b as SimEngine).dmaWrite === 'function';
 }
 
 /** The driver for a device, or null when dma-iommu has none for it on this backend. */
@@ -52,7 +44,7 @@ export function dmaDriverFor(platform: IommuPlatform, device: IommuDmaDevice): D
     };
   }
   const backend = platform.backend;
-  if (isSimEngine(backend)) {
+  if (backend instanceof SimulatedBackend) {
     const bdf = pdo.bdf;
     let last: Uint8Array = new Uint8Array(0);
     return {
