@@ -312,7 +312,7 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
       });
 
       it('moves bytes by DMA through a mapping, and unmapping any sub-range blocks exactly that', async () => {
-        const { dom, driver, mem, mem2 } = setup();
+        const { dom, driver, mem } = setup();
         const big = platform.allocateDmaMemory(4n * PAGE);
         V3.MapLogicalRangeEx(dom, IOMMU_ACCESS_READ, mem.asMdl(0n, PAGE), BASE, null, null);
         V3.MapLogicalRangeEx(dom, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, big.asPfnArray(), BASE + 0x10000n, null, null);
@@ -326,24 +326,19 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         expect(big.bytes.subarray(3 * 4096, 3 * 4096 + LEN)).toEqual(data);
         await driver.copy(BASE, BASE + 0x10000n, LEN);
         expect(big.bytes.subarray(0, LEN)).toEqual(data);
-        const faults: FAULT_INFORMATION[] = [];
-        const dev = platform.enumerateDevices() && (V3 as DMA_IOMMU_INTERFACE_V3);
-        void dev;
         await paceFault(platform.backend.capabilities);
         const waitFault = platform.waitForFault({ bdf: pdoA.bdf, iova: BASE + 0x10000n + PAGE }, faultWait);
         big.bytes.fill(0x5a);
         await driver.writeToMemory(BASE + 0x10000n + PAGE, LEN);
         const rec = await waitFault;
-        faults.push(rec.information);
-        expect(faultIova(faults[0])).toBe(BASE + 0x10000n + PAGE);
-        expect(faults[0].Details.write).toBe(true);
+        expect(faultIova(rec.information)).toBe(BASE + 0x10000n + PAGE);
+        expect(rec.information.Details.write).toBe(true);
         expect(big.bytes.subarray(4096, 4096 + LEN).every((b) => b === 0x5a)).toBe(true);
         expectStatus(() => V3.UnmapLogicalRange(dom, BASE + 0x10000n + PAGE, 1n), 'STATUS_INVALID_PARAMETER');
         expectStatus(() => V3.UnmapLogicalRange(dom, BASE + 0x10000n, 4n), 'STATUS_INVALID_PARAMETER');
         expectStatus(() => V3.UnmapLogicalRange(dom, BASE + 1n, 1n), 'STATUS_INVALID_PARAMETER_2');
         expectStatus(() => V3.UnmapLogicalRange(dom, BASE, 0n), 'STATUS_INVALID_PARAMETER_3');
         expectStatus(() => V3.UnmapLogicalRange(dom, (1n << 64n) - PAGE, 2n), 'STATUS_INVALID_PARAMETER_3');
-        void mem2;
       });
 
       it('a read-only mapping blocks device writes with a permission fault and leaves memory untouched', async () => {
