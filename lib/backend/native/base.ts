@@ -5,6 +5,7 @@
  * domains, memory, faults from the kernel log, device enumeration and regions, ordered close.
  * Subclasses supply the kernel operations.
  */
+import { AreaIndex } from './areas.js';
 import type {
   AllocateOptions,
   Arm64DomainConfig,
@@ -52,8 +53,8 @@ export interface DomainRec {
   readonly id: number;
   readonly type: 'translate' | 'passthrough';
   readonly devices: Set<number>;
-  /** Sorted by iova. */
-  areas: AreaRec[];
+  /** Ordered by iova. */
+  readonly areas: AreaIndex<AreaRec>;
   /** allocation id → identity records (passthrough only). */
   readonly identity: Map<number, IdentityRec[]>;
   geometry: DomainGeometry | null;
@@ -91,18 +92,6 @@ export function addressWidthOf(ranges: readonly { last: bigint }[]): number {
   let max = 0n;
   for (const r of ranges) if (r.last > max) max = r.last;
   return max === 0n ? 0 : max.toString(2).length;
-}
-
-/** Index of the first area whose end is > iova (areas sorted, non-overlapping). */
-function firstEndingAfter(areas: readonly AreaRec[], iova: bigint): number {
-  let lo = 0;
-  let hi = areas.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (areas[mid].end <= iova) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export abstract class NativeBackendBase implements IommuBackend {
@@ -279,7 +268,7 @@ export abstract class NativeBackendBase implements IommuBackend {
     const dom = this.domain(domain, 'freeDomain');
     if (dom.devices.size > 0) fail(ERR.EBUSY, 'freeDomain', `${dom.devices.size} device(s) still attached`);
     for (const a of dom.areas) for (const p of a.pieces) p.alloc.mapRefs--;
-    dom.areas = [];
+    dom.areas.clear();
     this.domains.delete(domain);
     this.kernelFreeDomain(dom);
     dom.identity.clear();
@@ -357,17 +346,15 @@ export abstract class NativeBackendBase implements IommuBackend {
         break;
       }
     if (!inside) fail(ERR.EINVAL, syscall, `${hex(iova)}..${hex(end - 1n)} is outside the usable IOVA ranges`);
-    const areas = dom.areas;
-    const i = firstEndingAfter(areas, iova);
-    if (i < areas.length && areas[i].iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(areas[i].iova)}`);
+    const next = dom.areas.firstEndingAfter(iova);
+    if (next !== undefined && next.iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(next.iova)}`);
     const pieces = this.pool.resolve(runs, syscall);
     if (dom.type === 'translate' && this.kernelActive(dom)) {
       if (pieces.length === 1) this.kernelMap(dom, iova, pieces[0], perms);
       else this.#kernelMapPieces(dom, iova, pieces, perms);
     }
     const rec: AreaRec = { iova, length: total, end, perms, pieces };
-    if (i === areas.length) areas.push(rec);
-    else areas.splice(i, 0, rec);
+    dom.areas.insert(rec);
     for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
   }
 
@@ -404,17 +391,14 @@ export abstract class NativeBackendBase implements IommuBackend {
     if (length === 0n) fail(ERR.EINVAL, syscall, 'length is 0');
     const end = iova + length;
     if (end > U64_END) fail(ERR.EOVERFLOW, syscall, 'iova + length wraps');
-    const areas = dom.areas;
-    const first = firstEndingAfter(areas, iova);
-    let last = first;
-    while (last < areas.length && areas[last].iova < end) last++;
-    if (last === first) fail(ERR.ENOENT, syscall, `nothing mapped in ${hex(iova)}+${hex(length)}`);
-    const a0 = areas[first];
-    const an = areas[last - 1];
+    const hits = dom.areas.overlapping(iova, end);
+    if (hits.length === 0) fail(ERR.ENOENT, syscall, `nothing mapped in ${hex(iova)}+${hex(length)}`);
+    const a0 = hits[0];
+    const an = hits[hits.length - 1];
     if (a0.iova < iova || an.end > end) fail(ERR.ENOENT, syscall, 'the range cuts an area (areas are removed whole)');
     if (dom.type === 'translate' && this.kernelActive(dom)) {
       try {
-        this.kernelUnmap(dom, a0.iova, last - first === 1 ? a0.length : an.end - a0.iova);
+        this.kernelUnmap(dom, a0.iova, hits.length === 1 ? a0.length : an.end - a0.iova);
       } catch (e) {
         // type1 v2 refuses to bisect with EINVAL; the contract says ENOENT for a cut.
         if (errnoOf(e) === ERR.EINVAL) fail(ERR.ENOENT, syscall, 'the kernel refused to cut a mapping');
@@ -422,8 +406,8 @@ export abstract class NativeBackendBase implements IommuBackend {
       }
     }
     let bytes = 0n;
-    const removed = last - first === 1 && last === areas.length ? [areas.pop() as AreaRec] : areas.splice(first, last - first);
-    for (const a of removed) {
+    for (const a of hits) {
+      dom.areas.remove(a);
       bytes = bytes === 0n ? a.length : bytes + a.length;
       for (let k = 0; k < a.pieces.length; k++) a.pieces[k].alloc.mapRefs--;
     }
@@ -551,8 +535,7 @@ export abstract class NativeBackendBase implements IommuBackend {
       if (f.vendor === 'intel' && (f.reasonCode === 5 || f.reasonCode === 6)) {
         if (!dom || dom.type !== 'translate') kind = 'translation';
         else {
-          const i = firstEndingAfter(dom.areas, f.iova);
-          const a = dom.areas[i];
+          const a = dom.areas.firstEndingAfter(f.iova);
           if (!a || a.iova > f.iova) kind = 'translation';
           else kind = 'permission';
         }
@@ -601,7 +584,7 @@ export abstract class NativeBackendBase implements IommuBackend {
         handle: d.id,
         type: d.type,
         devices: [...d.devices],
-        areas: d.areas.map((a) => ({ iova: hex(a.iova), length: hex(a.length), perms: a.perms, kernelPieces: a.pieces.length })),
+        areas: [...d.areas].map((a) => ({ iova: hex(a.iova), length: hex(a.length), perms: a.perms, kernelPieces: a.pieces.length })),
         identity: [...d.identity.values()].flat().map((r) => ({ iova: hex(r.iova), length: hex(r.piece.length), mapped: r.mapped, ...(r.error ? { error: r.error } : {}) })),
       })),
       memory: [...this.pool.allocations.values()].map((a) => ({ id: a.id, size: hex(a.size), lazy: a.lazy, mapRefs: a.mapRefs })),
@@ -626,7 +609,7 @@ export abstract class NativeBackendBase implements IommuBackend {
     for (const dom of this.domains.values()) {
       if (dom.type === 'translate' && dom.areas.length > 0 && this.kernelActive(dom)) step(() => this.kernelUnmap(dom, 0n, U64_MAX));
       for (const a of dom.areas) for (const p of a.pieces) p.alloc.mapRefs--;
-      dom.areas = [];
+      dom.areas.clear();
     }
     for (const dev of this.devices.values()) {
       if (dev.domain !== null) {

@@ -11,6 +11,7 @@
  *  - passthrough = 'emulated-identity': an IOAS into which every allocation of this backend is
  *    mapped at IOVA = its PA; map/unmap on it only record.
  */
+import { AreaIndex } from './areas.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
 import type { NativeHandle } from './addon-types.js';
@@ -155,7 +156,7 @@ export class IommufdBackend extends NativeBackendBase {
 
   protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
     const ioasId = native(() => this.addon.ioasAlloc(this.#iommufd));
-    const dom: IommufdDomain = { id, type, devices: new Set(), areas: [], identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
+    const dom: IommufdDomain = { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
     return dom;
   }
 

@@ -16,6 +16,7 @@
  *    shadow catches cuts first anyway). An unmap where nothing is mapped returns success with
  *    size 0 from the kernel: the shadow answers ENOENT before asking.
  */
+import { AreaIndex } from './areas.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
 import type { NativeHandle } from './addon-types.js';
@@ -310,7 +311,7 @@ export class Type1Backend extends NativeBackendBase {
       handle.close();
       throw e;
     }
-    const dom: Type1Domain = { id, type, devices: new Set(), areas: [], identity: new Map(), geometry: null, handle, groups: new Set() };
+    const dom: Type1Domain = { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, handle, groups: new Set() };
     return dom;
   }
 

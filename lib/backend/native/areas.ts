@@ -1,0 +1,52 @@
+/**
+ * The native backends' shadow of a domain's kernel areas, ordered by IOVA: logarithmic lookups
+ * and inserts (the shared OrderedIndex, keyed by page number; areas are page-aligned and never
+ * overlap), so a domain with hundreds of thousands of live areas stays fast.
+ */
+import { OrderedIndex } from '../../core/ordered-index.js';
+
+export interface AreaLike {
+  readonly iova: bigint;
+  readonly end: bigint;
+}
+
+const page = (iova: bigint): number => Number(iova >> 12n);
+
+export class AreaIndex<A extends AreaLike> implements Iterable<A> {
+  #idx = new OrderedIndex<A>();
+
+  get length(): number {
+    return this.#idx.size;
+  }
+
+  /** The first area whose end is > iova, if any. */
+  firstEndingAfter(iova: bigint): A | undefined {
+    const k = page(iova);
+    const f = this.#idx.floor(k);
+    if (f !== undefined && f.end > iova) return f;
+    return this.#idx.ceil(k + 1);
+  }
+
+  /** Areas intersecting [iova, end), ascending. */
+  overlapping(iova: bigint, end: bigint): A[] {
+    const out: A[] = [];
+    for (let a = this.firstEndingAfter(iova); a !== undefined && a.iova < end; a = this.#idx.ceil(page(a.iova) + 1)) out.push(a);
+    return out;
+  }
+
+  insert(a: A): void {
+    this.#idx.set(page(a.iova), a);
+  }
+
+  remove(a: A): void {
+    this.#idx.delete(page(a.iova));
+  }
+
+  clear(): void {
+    this.#idx = new OrderedIndex<A>();
+  }
+
+  [Symbol.iterator](): Iterator<A> {
+    return this.#idx.values();
+  }
+}
