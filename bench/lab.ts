@@ -1,9 +1,10 @@
-/** The set-up every simulator figure runs on: a platform, the V2 table, a domain with a device. */
+/** The set-up every figure runs on: a platform, the V2 table, a domain with a device attached. */
 import {
   DMA_IOMMU_INTERFACE_EX_VERSION_2,
   type DMA_IOMMU_INTERFACE_V2,
   DomainTypeTranslate,
   IoGetIommuInterfaceEx,
+  type IommuDmaDevice,
   type IommuDmaDomain,
   type IommuPlatform,
   openPlatform,
@@ -13,10 +14,11 @@ export interface Lab {
   readonly platform: IommuPlatform;
   readonly V2: DMA_IOMMU_INTERFACE_V2;
   readonly domain: IommuDmaDomain;
+  readonly device: IommuDmaDevice;
 }
 
 /** A DomainTypeTranslate domain with `bdf` attached, on `platform` (default: a new simulated one). */
-export function simLab(bdf: string, platform: IommuPlatform = openPlatform({ backend: 'simulated' })): Lab {
+export function openLab(bdf: string, platform: IommuPlatform = openPlatform({ backend: 'simulated' })): Lab {
   const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform });
   if (iface.Version !== 2) throw new Error('expected the V2 table');
   const V2 = iface.V2;
@@ -25,5 +27,5 @@ export function simLab(bdf: string, platform: IommuPlatform = openPlatform({ bac
   const dev = V2.CreateDevice(pdo);
   const domain = V2.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
   V2.AttachDeviceEx(domain, dev);
-  return { platform, V2, domain };
+  return { platform, V2, domain, device: dev };
 }

@@ -23,14 +23,8 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import {
-  DMA_IOMMU_INTERFACE_EX_VERSION_2,
-  DomainTypeTranslate,
-  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
-  type IOMMU_MAP_PHYSICAL_ADDRESS,
-  IoGetIommuInterfaceEx,
-  openPlatform,
-} from '../lib/index.js';
+import { type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, type IOMMU_MAP_PHYSICAL_ADDRESS, openPlatform } from '../lib/index.js';
+import { openLab } from './lab.js';
 import { type Sample, hasFlag, median, note, nowNs, option, rate } from './common.js';
 
 export const IOVA = 0x100000000n;
@@ -69,15 +63,7 @@ interface TsSide {
 }
 
 function tsSide(backend: 'iommufd' | 'vfio-type1', bdf: string, w: Workload): TsSide {
-  const platform = openPlatform({ backend });
-  const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform });
-  if (iface.Version !== 2) throw new Error('expected the V2 table');
-  const V2 = iface.V2;
-  const pdo = platform.findDevice(bdf);
-  if (!pdo) throw new Error(`no device ${bdf}`);
-  const dev = V2.CreateDevice(pdo);
-  const dom = V2.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
-  V2.AttachDeviceEx(dom, dev);
+  const { platform, V2, domain: dom, device: dev } = openLab(bdf, openPlatform({ backend }));
   const teardown = (): void => {
     V2.DetachDeviceEx(dev);
     V2.DeleteDomain(dom);

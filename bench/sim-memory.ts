@@ -12,7 +12,7 @@
  */
 import { openPlatform } from '../lib/index.js';
 import { fullGc, nowNs, vmRss } from './common.js';
-import { simLab } from './lab.js';
+import { openLab } from './lab.js';
 
 /** Holds what is measured: without it the platform is garbage once the loop is done. */
 export const keep: unknown[] = [];
@@ -27,7 +27,7 @@ function main(): void {
   const mode = process.argv[2];
   const count = Number(process.argv[3] ?? 0);
   if (mode === 'mappings') {
-    const { platform, V2, domain } = simLab('0000:00:03.0');
+    const { platform, V2, domain } = openLab('0000:00:03.0');
     keep.push(platform, V2, domain);
     const mem = platform.allocateDmaMemory(BigInt(count) * 4096n, { lazy: true });
     const pa = mem.physicalAddress;
@@ -53,7 +53,7 @@ function main(): void {
     const TIB = 1n << 40n;
     const TWO_M = 2n << 20n;
     const platform = openPlatform({ backend: 'simulated', simulator: { addressWidth: 48, ramSize: 2n * TIB } });
-    const { V2, domain } = simLab('0000:00:03.0', platform);
+    const { V2, domain } = openLab('0000:00:03.0', platform);
     keep.push(platform, V2, domain);
     const mem = platform.allocateDmaMemory(TIB, { lazy: true, hugePages: true });
     const pa = mem.physicalAddress;

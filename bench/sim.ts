@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type IOMMU_MAP_PHYSICAL_ADDRESS, type IommuPlatform, openPlatform } from '../lib/index.js';
 import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
-import { simLab } from './lab.js';
+import { openLab } from './lab.js';
 
 const PAGE = 4096;
 
@@ -36,7 +36,7 @@ function calibrate(fn: (loops: number) => Sample, ms: number): number {
 
 function mapUnmapVsMap(reps: number): Row[] {
   const K = 1024;
-  const lab = simLab('0000:00:03.0');
+  const lab = openLab('0000:00:03.0');
   const { V2, domain } = lab;
   const mem = lab.platform.allocateDmaMemory(K * PAGE);
   const descs: IOMMU_MAP_PHYSICAL_ADDRESS[] = [];
@@ -111,7 +111,7 @@ interface ScalingDomain {
  * pages chosen at random across that region, in a random order.
  */
 function scalingDomain(platform: IommuPlatform, bdf: string, live: number, M: number, seed: number): ScalingDomain {
-  const { V2, domain } = simLab(bdf, platform);
+  const { V2, domain } = openLab(bdf, platform);
   const basePage = 0x100000; // IOVA 4 GiB
   const bg = platform.allocateDmaMemory(BigInt(live) * BigInt(PAGE), { lazy: true });
   const bgBase = bg.physicalAddress;
