@@ -85,8 +85,10 @@ export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
   readonly usable: boolean;
   readonly whyNotUsable?: string;
   readonly maxPasidLog2: number;
+  readonly #info: PciDeviceInfo;
   constructor(info: PciDeviceInfo) {
     super();
+    this.#info = { ...info };
     this.bdf = info.bdf;
     this.vendorId = info.vendorId;
     this.deviceId = info.deviceId;
@@ -102,18 +104,6 @@ export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
     return `PDO ${this.bdf} ${this.vendorId.toString(16).padStart(4, '0')}:${this.deviceId.toString(16).padStart(4, '0')}`;
   }
   override toJSON(): PciDeviceInfo & { pdo: string } {
-    return {
-      pdo: this.toString(),
-      bdf: this.bdf,
-      vendorId: this.vendorId,
-      deviceId: this.deviceId,
-      classCode: this.classCode,
-      iommuGroup: this.iommuGroup,
-      requesterId: this.requesterId,
-      driver: this.driver,
-      usable: this.usable,
-      ...(this.whyNotUsable !== undefined ? { whyNotUsable: this.whyNotUsable } : {}),
-      maxPasidLog2: this.maxPasidLog2,
-    };
+    return { pdo: this.toString(), ...this.#info };
   }
 }
