@@ -4,12 +4,14 @@
  * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts).
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createLogger, formatDuration } from './log.js';
 import { packageRoot } from './paths.js';
 import { parseKernelSelection, prepare } from './prepare.js';
 import { runInVm } from './run.js';
+import { formatFailures, readVitestFailures, type TestFailure } from './vitest-report.js';
 
 function vitestEntry(root: string): string {
   const req = createRequire(join(root, 'package.json'));
@@ -22,8 +24,16 @@ export async function testCommand(argv: string[]): Promise<number> {
   const log = createLogger({ verbose: argv.includes('--verbose') });
   const root = packageRoot();
   const vitest = vitestEntry(root);
-  const summary: { name: string; ok: boolean; detail: string }[] = [];
+  const summary: { name: string; ok: boolean; detail: string; failures?: TestFailure[] | undefined }[] = [];
   const began = Date.now();
+  // Each vitest run also writes a JSON report here (under the package root: the guest can write there),
+  // so the closing summary can name failed tests even when only the tail of a CI log is read.
+  const reports = join(root, 'node_modules', '.cache', 'dma-iommu-vm-test');
+  mkdirSync(reports, { recursive: true });
+  const vitestArgs = (project: string, report: string) => {
+    rmSync(report, { force: true });
+    return [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
+  };
 
   let t = Date.now();
   await prepare(flavors, log);
@@ -32,18 +42,25 @@ export async function testCommand(argv: string[]): Promise<number> {
   if (runHost) {
     t = Date.now();
     log.stage('== vm-host: harness tests on the host (each boots guests) ==');
+    const report = join(reports, 'vm-host.json');
     const code = await new Promise<number>((resolveCode) => {
-      const child = spawn(process.execPath, [vitest, 'run', '--project', 'vm-host'], { cwd: root, stdio: 'inherit' });
+      const child = spawn(process.execPath, vitestArgs('vm-host', report), { cwd: root, stdio: 'inherit' });
       child.on('close', (c) => resolveCode(c ?? 1));
     });
-    summary.push({ name: 'vm-host', ok: code === 0, detail: `exit ${code}, ${formatDuration(Date.now() - t)}` });
+    summary.push({
+      name: 'vm-host',
+      ok: code === 0,
+      detail: `exit ${code}, ${formatDuration(Date.now() - t)}`,
+      failures: code === 0 ? undefined : readVitestFailures(report, root),
+    });
   }
 
   for (const kernel of flavors) {
     t = Date.now();
     log.stage(`== vm-guest: kernel-facts suite inside a guest on the ${kernel} kernel ==`);
+    const report = join(reports, `vm-guest-${kernel}.json`);
     const r = await runInVm({
-      command: [process.execPath, vitest, 'run', '--project', 'vm-guest'],
+      command: [process.execPath, ...vitestArgs('vm-guest', report)],
       kernel,
       cwd: root,
       timeoutSeconds: 900,
@@ -60,13 +77,22 @@ export async function testCommand(argv: string[]): Promise<number> {
       name: `vm-guest on ${kernel}`,
       ok: r.exitCode === 0,
       detail: `exit ${r.exitCode}, boot ${r.bootMs !== undefined ? formatDuration(r.bootMs) : 'n/a'}, total ${formatDuration(Date.now() - t)}`,
+      failures: r.exitCode === 0 ? undefined : r.outcome === 'exited' ? readVitestFailures(report, root) : [{ name: 'the guest', message: r.error ?? r.outcome }],
     });
   }
 
   const ok = summary.every((s) => s.ok);
   process.stderr.write(
     `\ndma-iommu vm test summary (${formatDuration(Date.now() - began)}):\n` +
-      summary.map((s) => `  ${s.ok ? 'PASS' : 'FAIL'}  ${s.name} (${s.detail})`).join('\n') +
+      summary
+        .map((s) => {
+          const head = `  ${s.ok ? 'PASS' : 'FAIL'}  ${s.name} (${s.detail})`;
+          if (s.ok) return head;
+          if (s.failures === undefined) return `${head}\n        (no test report was written; see the output above)`;
+          if (s.failures.length === 0) return `${head}\n        (no failed test recorded; the run itself failed; see the output above)`;
+          return `${head}\n${formatFailures(s.failures)}`;
+        })
+        .join('\n') +
       '\n',
   );
   return ok ? 0 : 1;

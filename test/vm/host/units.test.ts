@@ -1,7 +1,7 @@
 /**
  * The harness's pure parts (no guest boot): cpio writer, module order, CLI parsing, lock, install advice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { ensureRequirements } from '../../../lib/vm/deps.js';
 import { parseFragment } from '../../../lib/vm/kernel-build.js';
 import { kernelCommandLine, qemuArgs } from '../../../lib/vm/qemu-args.js';
 import { silentLogger, VmError } from '../../../lib/vm/index.js';
+import { formatFailures, readVitestFailures } from '../../../lib/vm/vitest-report.js';
 
 describe('vm harness internals', () => {
   it('writes newc cpio records with 4-byte alignment and a trailer', () => {
@@ -86,6 +87,37 @@ describe('vm harness internals', () => {
       const release2 = await p;
       expect(second).toBe(true);
       release2();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('condenses a vitest JSON report to the failed tests and their first message lines', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dma-iommu-report-'));
+    try {
+      const path = join(dir, 'r.json');
+      expect(readVitestFailures(path, '/r')).toBeUndefined(); // not written
+      writeFileSync(path, '{"testResults": [');
+      expect(readVitestFailures(path, '/r')).toBeUndefined(); // truncated
+      writeFileSync(
+        path,
+        JSON.stringify({
+          testResults: [
+            { name: '/r/test/a.test.ts', status: 'failed', assertionResults: [
+              { fullName: 'suite ok', status: 'passed', failureMessages: [] },
+              { fullName: 'suite breaks', status: 'failed', failureMessages: ['\u001b[31mAssertionError: expected 1 to be 2\u001b[39m\n\n    at x.ts:1\n    at y.ts:2\n l3\n l4\n l5\n l6'] },
+            ] },
+            { name: '/r/test/b.test.ts', status: 'failed', message: 'Cannot find module x', assertionResults: [] },
+            { name: '/r/test/c.test.ts', status: 'passed', assertionResults: [{ fullName: 'fine', status: 'passed' }] },
+          ],
+        }),
+      );
+      const failures = readVitestFailures(path, '/r', 3)!;
+      expect(failures).toEqual([
+        { name: 'test/a.test.ts > suite breaks', message: 'AssertionError: expected 1 to be 2\n    at x.ts:1\n    at y.ts:2' },
+        { name: 'test/b.test.ts', message: 'Cannot find module x' },
+      ]);
+      expect(formatFailures(failures)).toContain('✗ test/a.test.ts > suite breaks\n            AssertionError: expected 1 to be 2');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
