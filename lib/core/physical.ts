@@ -6,6 +6,7 @@
 import type { BackendMemory, PhysicalRun } from '../backend/contract.js';
 import { IommuError } from '../errors.js';
 import type { StatusName } from '../status.js';
+import { pfnRuns } from './pfn-runs.js';
 import {
   MapPhysicalAddressTypeContiguousRange,
   MapPhysicalAddressTypeMdl,
@@ -48,7 +49,11 @@ function pfnList(list: unknown, count: bigint, code: StatusName, operation: stri
     throw bad(code, operation, argument, `page count ${count} must be 1..${list.length} (the PFN array's length)`);
   }
   const n = Number(count);
-  if (list instanceof BigUint64Array) return pfnRuns(list, n, code, operation, argument);
+  if (list instanceof BigUint64Array) {
+    const runs = pfnRuns(list, n);
+    if (typeof runs === 'number') throw bad(code, operation, argument, `PFN #${runs} is not a valid page frame number`);
+    return runs;
+  }
   const runs: PhysicalRun[] = [];
   for (let i = 0; i < n; i++) {
     const pfn = toBigInt(list[i]);
@@ -57,50 +62,6 @@ function pfnList(list: unknown, count: bigint, code: StatusName, operation: stri
     }
     pushPage(runs, pfn << 12n);
   }
-  return runs;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const LO = LITTLE_ENDIAN ? 0 : 1;
-const HI = LITTLE_ENDIAN ? 1 : 0;
-
-/**
- * The first `n` PFNs of a BigUint64Array as coalesced runs: the same result as pushing each page,
- * computed on 32-bit halves (no BigInt per page) and with one run object per physical run, so a
- * 256 MiB MDL costs a tight loop over 65536 entries rather than 65536 BigInt additions.
- */
-function pfnRuns(list: BigUint64Array, n: number, code: StatusName, operation: string, argument: string): PhysicalRun[] {
-  // Int32Array: loads are signed 32-bit, so the run test below stays in int32 arithmetic (a
-  // Uint32 load plus one can exceed int32, and V8 then compares in doubles)
-  const w = new Int32Array(list.buffer, list.byteOffset, n * 2);
-  const runs: PhysicalRun[] = [];
-  let start = -1; // first PFN of the open run
-  let pages = 0;
-  // The PFN that extends the open run when it is below 2^31 (PAs below 8 TiB), else -1: the
-  // common case is then 32-bit integer compares only (no doubles, which an emulator such as
-  // QEMU TCG computes in software).
-  let expect = -1;
-  for (let i = 0; i < n; i++) {
-    const lo = w[2 * i + LO];
-    if (lo === expect && expect > 0 && w[2 * i + HI] === 0) {
-      pages++;
-      expect = (lo + 1) | 0;
-      continue;
-    }
-    const hi = w[2 * i + HI];
-    // valid PFNs are ≤ (2^64 - 1) >> 12, i.e. below 2^52: the high word in [0, 2^20)
-    if (hi < 0 || hi >= 0x100000) throw bad(code, operation, argument, `PFN #${i} is not a valid page frame number`);
-    const pfn = hi * 4294967296 + (lo >>> 0);
-    if (start >= 0 && pfn === start + pages) {
-      pages++;
-      continue;
-    }
-    if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
-    start = pfn;
-    pages = 1;
-    expect = hi === 0 && lo >= 0 && lo < 0x7fffffff ? (lo + 1) | 0 : -1;
-  }
-  if (start >= 0) runs.push({ pa: BigInt(start) * PAGE, length: BigInt(pages) * PAGE });
   return runs;
 }
 
