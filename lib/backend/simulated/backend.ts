@@ -22,6 +22,7 @@ import type {
   PciDeviceInfo,
   PhysicalRun,
 } from '../contract.js';
+import { alignedPage } from '../../core/u64.js';
 import { BackendError } from '../../errors.js';
 import { type DomainEnv, type DomainType, SimDomain } from './domain.js';
 import { DmaEngine, MAX_DMA_BYTES } from './dma-engine.js';
@@ -49,7 +50,6 @@ import {
   hex,
   normalizeBdf,
   parseBdf,
-  SAFE_LIMIT,
   TWO_POW_52,
   U64_MAX,
 } from './util.js';
@@ -84,19 +84,6 @@ const OP_NAMES = Object.keys(SIM_SYSCALLS) as SimOpName[];
 const OP_INDEX = Object.fromEntries(OP_NAMES.map((n, i) => [n, i])) as Record<SimOpName, number>;
 const OP_MAP = OP_INDEX.map;
 const OP_UNMAP = OP_INDEX.unmap;
-const TWO_POW_53 = 2 ** 53;
-/**
- * bigint → number without Number(): a store into a BigUint64Array plus two 32-bit reads costs
- * ~2 ns where Number(bigint) costs ~20 ns (it leaves optimized code). The store wraps modulo
- * 2^64, so callers first check `x < 2^53n` (which rules out values ≥ 2^64); a negative value
- * wraps to ≥ 2^63 and fails the caller's `< 2^53` test on the result.
- */
-const CONV64 = new BigUint64Array(3);
-const CONV32 = new Uint32Array(CONV64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const LO = LITTLE_ENDIAN ? 0 : 1;
-const HI = LITTLE_ENDIAN ? 1 : 0;
-
 const MAP = SIM_SYSCALLS.map;
 const UNMAP = SIM_SYSCALLS.unmap;
 
@@ -738,24 +725,22 @@ export class SimulatedBackend implements IommuBackend {
     if (this.#injections.length !== 0) this.#inject('map');
     try {
       if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
-      // Fast path: one run, exact numbers, known domain. Number(x) of a bigint ≥ 2^53 rounds to
-      // ≥ 2^53 and of a negative one stays negative, so the range tests below are exact.
+      // Fast path: one run, every address and length page-aligned and below 8 TiB, a known
+      // domain: int32 page numbers from here on (see alignedPage). Anything else, and anything
+      // beyond the page table's reach, takes the general path, which decides the same way.
       if (typeof iova === 'bigint' && Array.isArray(runs) && runs.length === 1 && (perms === 1 || perms === 2 || perms === 3)) {
         const r = runs[0] as PhysicalRun;
         if (r !== null && typeof r === 'object') {
           const pa = r.pa;
           const len = r.length;
-          if (typeof pa === 'bigint' && typeof len === 'bigint' && iova < SAFE_LIMIT && pa < SAFE_LIMIT && len < SAFE_LIMIT) {
-            CONV64[0] = iova;
-            CONV64[1] = pa;
-            CONV64[2] = len;
-            const iovaN = CONV32[HI] * 4294967296 + CONV32[LO];
-            const paN = CONV32[2 + HI] * 4294967296 + CONV32[2 + LO];
-            const lenN = CONV32[4 + HI] * 4294967296 + CONV32[4 + LO];
-            if (iovaN < TWO_POW_53 && paN < TWO_POW_53 && lenN > 0 && lenN < TWO_POW_53) {
+          if (typeof pa === 'bigint' && typeof len === 'bigint') {
+            const page = alignedPage(iova);
+            const pfn = alignedPage(pa);
+            const pages = alignedPage(len);
+            if (page >= 0 && pfn >= 0 && pages > 0) {
               const o = typeof domain === 'number' ? this.#objects[domain] : undefined;
               const d = o instanceof SimDomain ? o : this.#domain(domain, MAP);
-              if (!d.mapFast(iovaN, lenN, paN, perms)) d.mapSlow(iova, len, runs, perms);
+              if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(iova, len, runs, perms);
               return;
             }
           }
@@ -798,15 +783,12 @@ export class SimulatedBackend implements IommuBackend {
       if (typeof length !== 'bigint') throw new TypeError(`length must be a bigint, got ${describe(length)}`);
       const o = typeof domain === 'number' ? this.#objects[domain] : undefined;
       const d = o instanceof SimDomain ? o : this.#domain(domain, UNMAP);
-      if (iova < SAFE_LIMIT && length < SAFE_LIMIT) {
-        CONV64[0] = iova;
-        CONV64[1] = length;
-        const iovaN = CONV32[HI] * 4294967296 + CONV32[LO];
-        const lenN = CONV32[2 + HI] * 4294967296 + CONV32[2 + LO];
-        if (iovaN < TWO_POW_53 && lenN > 0 && lenN < TWO_POW_53) {
-          if (d.unmapFast(iovaN, lenN) >= 0) return length;
-          return d.unmapSlow(iova, length);
-        }
+      // Fast path: page-aligned, below 8 TiB, exactly one table area (int32 page numbers).
+      const page = alignedPage(iova);
+      const pages = alignedPage(length);
+      if (page >= 0 && pages > 0) {
+        if (d.unmapPages(page, pages) >= 0) return length;
+        return d.unmapSlow(iova, length);
       }
       if (iova < 0n || length < 0n) fail(ERR.EINVAL, UNMAP, 'negative iova or length');
       if (iova === 0n && length === U64_MAX) return d.unmapSlow(0n, U64_MAX, true);

@@ -209,17 +209,17 @@ export class SimDomain {
   }
 
   /**
-   * Fast path: one run, every value an exact number. Returns false (having changed nothing) when
-   * the general path must decide (unaligned or beyond the table's reach); throws on errors.
+   * Fast path: one page-aligned run, in int32 page numbers (IOVA page `page`, `pages` pages, PA
+   * page `pfn`; all < 2^31, `pages` > 0). Returns false (having changed nothing) when the general
+   * path must decide (beyond the table's reach); throws on errors, as `mapSlow` would.
    */
-  mapFast(iova: number, len: number, pa: number, perms: number): boolean {
+  mapPages(page: number, pages: number, pfn: number, perms: number): boolean {
     const table = this.table;
     if (table === null) this.#noTable(MAP);
-    if (((iova | len | pa) & 4095) !== 0) return false; // low bits of exact integers (no fmod)
-    const page = iova / PAGE_SIZE;
-    const pages = len / PAGE_SIZE;
     const last = page + pages - 1;
     if (last >= table.reach) return false;
+    const iova = page * PAGE_SIZE;
+    const len = pages * PAGE_SIZE;
     if (this.attachments.size !== 0) {
       if (last >= this.#aperturePages) fail(ERR.EINVAL, MAP, `${hex(iova)}+${hex(len)} is outside the aperture`);
       const rf = this.#resFirst;
@@ -229,6 +229,7 @@ export class SimDomain {
       }
     }
     const phys = this.#phys;
+    const pa = pfn * PAGE_SIZE;
     if (pages === 1 && this.loose.size === 0 && phys.isRam(pa, len)) {
       // one leaf: check-and-insert in a single walk
       if (!table.tryInsert4K(page, pa + perms)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
@@ -238,7 +239,7 @@ export class SimDomain {
         fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
       }
       if (!phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
-      table.mapRun(page, pa / PAGE_SIZE, pages, perms, page, pages);
+      table.mapRun(page, pfn, pages, perms, page, pages);
     }
     phys.adjustMapped(pa, len, 1);
     this.areaCount++;
@@ -308,16 +309,17 @@ export class SimDomain {
 
   // ---- unmap ------------------------------------------------------------------------------
 
-  /** Fast path: the range is exactly one table area. Returns bytes, or -1 for the general path. */
-  unmapFast(iova: number, len: number): number {
+  /**
+   * Fast path: the range (int32 page numbers: `pages` > 0 pages at `page`, both < 2^31) is exactly
+   * one table area. Returns the pages removed, or -1 (nothing changed) for the general path.
+   */
+  unmapPages(page: number, pages: number): number {
     const table = this.table;
     if (table === null) this.#noTable(UNMAP);
-    if (((iova | len) & 4095) !== 0) return -1;
-    const page = iova / PAGE_SIZE;
     if (page >= table.reach) return -1;
-    if (table.removeAreaAt(page, len / PAGE_SIZE, this.#phys) < 0) return -1;
+    if (table.removeAreaAt(page, pages, this.#phys) < 0) return -1;
     this.areaCount--;
-    return len;
+    return pages;
   }
 
   /** General unmap of [iova, iova+length). `all` = the unmap-all form (succeeds when empty). */

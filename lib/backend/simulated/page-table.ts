@@ -35,6 +35,13 @@ export const SPAN = [0, 1, 512, 512 * 512, 512 ** 3, 512 ** 4, 512 ** 5, 512 ** 
 // modulo (a libm call). Every quantity here is an integer below 2^53 and every divisor a power of
 // two, so `Math.floor(x / span)` is exact and `& 511` (ToInt32 keeps the low 32 bits exactly)
 // extracts the low bits: no fmod on the hot paths.
+/**
+ * Right shift that turns a page number below 2^31 into its entry at each level (index = level).
+ * The one-page fast paths (tryInsert4K, removeAreaAt) take such int32 page numbers and index with
+ * `(page >>> SHIFT[L]) & 511`: integer shifts instead of a float division per level. A level-5 or
+ * level-6 entry spans ≥ 2^36 pages, so an int32 page is always in its entry 0 (shift 31).
+ */
+const SHIFT = [0, 0, 9, 18, 27, 31, 31, 31];
 /** Emptied tables kept for reuse per level. */
 const SPARE = 4;
 
@@ -218,12 +225,12 @@ export class PageTable {
   /**
    * Fast path of a one-page map: install a 4 KiB leaf at `page` unless something is mapped there
    * (returns false, nothing changed). One walk: a table created on the way is empty, so a conflict
-   * can only show up before the first creation.
+   * can only show up before the first creation. `page` is an int32 (< 2^31) within the reach.
    */
   tryInsert4K(page: number, pte: number): boolean {
     let t = this.root;
     for (let L = this.levels; L > 1; L--) {
-      const i = Math.floor(page / SPAN[L]) & 511;
+      const i = (page >>> SHIFT[L]) & 511;
       if (t.pte[i] !== 0) return false; // a huge leaf covers the page
       let child = t.child;
       if (child === null) {
@@ -251,7 +258,8 @@ export class PageTable {
   /**
    * Fast path of an unmap that names exactly one area: if an area of `pages` pages starts at
    * `page`, remove it (freeing tables that become empty) and return `pages`; otherwise change
-   * nothing and return -1. One walk for one-leaf areas.
+   * nothing and return -1. One walk for one-leaf areas. `page` is an int32 (< 2^31) within the
+   * reach.
    */
   removeAreaAt(page: number, pages: number, mem: MappedCounter | null): number {
     const pathT = this.#pathT;
@@ -259,12 +267,12 @@ export class PageTable {
     let t: PtTable | undefined = this.root;
     let level = this.levels;
     for (;;) {
-      const span = SPAN[level];
-      const q = Math.floor(page / span);
-      const i = q & 511;
+      const i = (page >>> SHIFT[level]) & 511;
       const pte = t.pte[i];
       if (pte !== 0) {
-        if (q * span !== page || t.mark[i] !== pages) return -1;
+        // a leaf (levels 1-3 only: span - 1 < 2^18): the area must start at its first page
+        const span = SPAN[level];
+        if ((page & (span - 1)) !== 0 || t.mark[i] !== pages) return -1;
         if (span !== pages) {
           // a multi-leaf area: the range walk
           this.clearRange(page, page + pages - 1, mem);
