@@ -45,7 +45,7 @@ function relative(file: string, root: string): string {
  * The failures recorded in a vitest JSON report. Returns undefined when the report is missing or not
  * JSON (vitest never got as far as writing it), so the caller can say that instead of "no failures".
  */
-export function readVitestFailures(path: string, root: string, linesPerFailure = 6): TestFailure[] | undefined {
+export function readVitestFailures(path: string, root: string, linesPerFailure = 12): TestFailure[] | undefined {
   if (!existsSync(path)) return undefined;
   let report: { testResults?: JsonFile[] };
   try {

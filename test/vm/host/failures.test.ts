@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runInVm, liveQemuCount, VM_EXIT } from '../../../lib/vm/index.js';
-import { runCli } from './harness.js';
+import { lastConsoleLines, runCli } from './harness.js';
 
 afterEach(() => {
   expect(liveQemuCount()).toBe(0);
@@ -27,7 +27,7 @@ describe('vm run failure modes', () => {
   it('a hanging COMMAND is killed at the timeout with 124', async () => {
     const started = Date.now();
     const r = await runInVm({ kernel: 'type1', timeoutSeconds: 25, command: ['sleep', '1000'] });
-    expect(r.outcome).toBe('timeout');
+    expect(r.outcome, lastConsoleLines(r)).toBe('timeout');
     expect(r.exitCode).toBe(VM_EXIT.timeout);
     expect(r.error).toMatch(/^timed out after 25s \(last guest stage: run\)/);
     expect(Date.now() - started).toBeLessThan(40_000);
@@ -39,7 +39,7 @@ describe('vm run failure modes', () => {
       const bogus = join(dir, 'bzImage');
       writeFileSync(bogus, Buffer.alloc(64 * 1024, 0x5a));
       const r = await runInVm({ kernel: 'iommufd', kernelImage: bogus, timeoutSeconds: 60, command: ['true'] });
-      expect(r.outcome).toBe('qemu-error');
+      expect(r.outcome, lastConsoleLines(r)).toBe('qemu-error');
       expect(r.exitCode).toBe(VM_EXIT.harness);
       expect(r.error).toMatch(/^QEMU exited with code 1 before the guest booted:\n.*/);
     } finally {
@@ -49,7 +49,7 @@ describe('vm run failure modes', () => {
 
   it('a kernel that boots but cannot start init ends with 125 (panic), not a hang', async () => {
     const r = await runInVm({ kernel: 'iommufd', kernelArgs: 'rdinit=/does-not-exist', timeoutSeconds: 120, command: ['true'] });
-    expect(r.outcome).toBe('panic');
+    expect(r.outcome, lastConsoleLines(r)).toBe('panic');
     expect(r.exitCode).toBe(VM_EXIT.harness);
     expect(r.error).toMatch(/^guest kernel panicked: Kernel panic - not syncing: .+ \(the guest init never started\)$/);
     expect(r.consoleTail).toMatch(/Kernel panic/);
@@ -57,14 +57,14 @@ describe('vm run failure modes', () => {
 
   it('a guest that powers off without reporting an exit code ends with 125 and says so', async () => {
     const r = await runInVm({ kernel: 'iommufd', timeoutSeconds: 120, command: ['sh', '-c', 'echo o > /proc/sysrq-trigger; sleep 100'] });
-    expect(r.outcome).toBe('no-exit-code');
+    expect(r.outcome, lastConsoleLines(r)).toBe('no-exit-code');
     expect(r.exitCode).toBe(VM_EXIT.harness);
     expect(r.error).toBe('guest ended without reporting an exit code (last guest stage: run)');
   });
 
   it('a COMMAND that does not exist exits 127 like a shell', async () => {
     const r = await runInVm({ kernel: 'iommufd', command: ['/nonexistent/command'] });
-    expect(r.outcome).toBe('exited');
+    expect(r.outcome, lastConsoleLines(r)).toBe('exited');
     expect(r.exitCode).toBe(127);
     expect(r.stderr).toMatch(/nonexistent/);
   });

@@ -30,3 +30,8 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     child.on('close', (status) => resolve({ status, stdout, stderr, ms: Date.now() - started }));
   });
 }
+
+/** The guest console's last lines, as an assertion message: what the guest was doing when the outcome was wrong. */
+export function lastConsoleLines(r: { consoleTail: string }, lines = 8): string {
+  return `guest console:\n${r.consoleTail.split('\n').slice(-lines).join('\n')}`;
+}

@@ -64,7 +64,7 @@ describe('vm harness internals', () => {
     };
     const args = qemuArgs(m).join(' ');
     expect(args).toMatch(/-device intel-iommu,intremap=on,caching-mode=on -device edu,addr=0x3 -device edu,addr=0x4 /);
-    expect(args).toContain('-accel tcg -cpu max');
+    expect(args).toContain('-accel tcg,thread=single -cpu max');
     expect(args).toContain('path=/a,,b,'); // commas escaped for QEMU
     expect(args).toContain('-no-reboot');
     expect(kernelCommandLine(m)).toMatch(/intel_iommu=on panic=-1/);
