@@ -746,9 +746,6 @@ export class SimulatedBackend implements IommuBackend {
           }
         }
       }
-      if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
-      if (!Array.isArray(runs)) throw new TypeError(`runs must be an array of { pa, length }, got ${describe(runs)}`);
-      if (typeof perms !== 'number' || !Number.isInteger(perms)) throw new TypeError(`perms must be an integer, got ${describe(perms)}`);
       this.#mapGeneral(domain, iova, runs, perms);
     } catch (e) {
       this.#countError(e);
@@ -756,7 +753,11 @@ export class SimulatedBackend implements IommuBackend {
     }
   }
 
+  /** map's checks and work in the general case (kept out of map so V8 can inline its fast path). */
   #mapGeneral(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+    if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
+    if (!Array.isArray(runs)) throw new TypeError(`runs must be an array of { pa, length }, got ${describe(runs)}`);
+    if (typeof perms !== 'number' || !Number.isInteger(perms)) throw new TypeError(`perms must be an integer, got ${describe(perms)}`);
     let length = 0n;
     for (const r of runs) {
       if (r === null || typeof r !== 'object') throw new TypeError('each run must be an object { pa: bigint, length: bigint }');
@@ -779,25 +780,31 @@ export class SimulatedBackend implements IommuBackend {
     if (this.#injections.length !== 0) this.#inject('unmap');
     try {
       if (this.#closed) fail(ERR.EBADF, UNMAP, 'backend is closed');
-      if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
-      if (typeof length !== 'bigint') throw new TypeError(`length must be a bigint, got ${describe(length)}`);
+      if (typeof iova !== 'bigint' || typeof length !== 'bigint') this.#unmapTypeError(iova, length);
       const o = typeof domain === 'number' ? this.#objects[domain] : undefined;
       const d = o instanceof SimDomain ? o : this.#domain(domain, UNMAP);
       // Fast path: page-aligned, below 8 TiB, exactly one table area (int32 page numbers).
       const page = alignedPage(iova);
       const pages = alignedPage(length);
-      if (page >= 0 && pages > 0) {
-        if (d.unmapPages(page, pages) >= 0) return length;
-        return d.unmapSlow(iova, length);
-      }
-      if (iova < 0n || length < 0n) fail(ERR.EINVAL, UNMAP, 'negative iova or length');
-      if (iova === 0n && length === U64_MAX) return d.unmapSlow(0n, U64_MAX, true);
-      if (iova >= U64_MAX || length >= U64_MAX) fail(ERR.EOVERFLOW, UNMAP, `iova ${hex(iova)} or length ${hex(length)} ≥ 2^64-1`);
-      return d.unmapSlow(iova, length);
+      if (page >= 0 && pages > 0 && d.unmapPages(page, pages) >= 0) return length;
+      return this.#unmapGeneral(d, iova, length);
     } catch (e) {
       this.#countError(e);
       throw e;
     }
+  }
+
+  #unmapTypeError(iova: unknown, length: unknown): never {
+    if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
+    throw new TypeError(`length must be a bigint, got ${describe(length)}`);
+  }
+
+  /** unmap's checks and work in the general case (kept out of unmap so V8 can inline its fast path). */
+  #unmapGeneral(d: SimDomain, iova: bigint, length: bigint): bigint {
+    if (iova < 0n || length < 0n) fail(ERR.EINVAL, UNMAP, 'negative iova or length');
+    if (iova === 0n && length === U64_MAX) return d.unmapSlow(0n, U64_MAX, true);
+    if (iova >= U64_MAX || length >= U64_MAX) fail(ERR.EOVERFLOW, UNMAP, `iova ${hex(iova)} or length ${hex(length)} ≥ 2^64-1`);
+    return d.unmapSlow(iova, length);
   }
 
   // ---- events -----------------------------------------------------------------------------

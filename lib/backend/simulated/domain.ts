@@ -212,38 +212,56 @@ export class SimDomain {
    * Fast path: one page-aligned run, in int32 page numbers (IOVA page `page`, `pages` pages, PA
    * page `pfn`; all < 2^31, `pages` > 0). Returns false (having changed nothing) when the general
    * path must decide (beyond the table's reach); throws on errors, as `mapSlow` would.
+   *
+   * A one-page map in an empty slot is the common case: it is kept small (errors and the
+   * multi-page table path are separate methods) so that V8 inlines it, with the page-table walk,
+   * into the backend's map.
    */
   mapPages(page: number, pages: number, pfn: number, perms: number): boolean {
     const table = this.table;
     if (table === null) this.#noTable(MAP);
     const last = page + pages - 1;
     if (last >= table.reach) return false;
-    const iova = page * PAGE_SIZE;
-    const len = pages * PAGE_SIZE;
-    if (this.attachments.size !== 0) {
-      if (last >= this.#aperturePages) fail(ERR.EINVAL, MAP, `${hex(iova)}+${hex(len)} is outside the aperture`);
-      const rf = this.#resFirst;
-      const rl = this.#resLast;
-      for (let i = 0; i < rf.length; i++) {
-        if (page <= rl[i] && last >= rf[i]) fail(ERR.EINVAL, MAP, `${hex(iova)}+${hex(len)} hits a reserved region`);
-      }
-    }
+    if (this.attachments.size !== 0) this.#checkUsablePages(page, last);
     const phys = this.#phys;
     const pa = pfn * PAGE_SIZE;
+    const len = pages * PAGE_SIZE;
     if (pages === 1 && this.loose.size === 0 && phys.isRam(pa, len)) {
       // one leaf: check-and-insert in a single walk
-      if (!table.tryInsert4K(page, pa + perms)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
-    } else {
-      if (table.anyInRange(page, last)) fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
-      if (this.loose.size !== 0 && this.loose.overlaps(BigInt(iova), BigInt(iova + len - 1))) {
-        fail(ERR.EEXIST, MAP, `${hex(iova)}+${hex(len)} overlaps an existing area`);
-      }
-      if (!phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
-      table.mapRun(page, pfn, pages, perms, page, pages);
-    }
+      if (!table.tryInsert4K(page, pa + perms)) this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
+    } else this.#mapTableRun(table, page, pages, pfn, perms);
     phys.adjustMapped(pa, len, 1);
     this.areaCount++;
     return true;
+  }
+
+  /** mapPages' geometry check (attached domains): inside the aperture, clear of reserved regions. */
+  #checkUsablePages(page: number, last: number): void {
+    if (last >= this.#aperturePages) this.#rejectMap(ERR.EINVAL, page, last - page + 1, 'is outside the aperture');
+    const rf = this.#resFirst;
+    const rl = this.#resLast;
+    for (let i = 0; i < rf.length; i++) {
+      if (page <= rl[i] && last >= rf[i]) this.#rejectMap(ERR.EINVAL, page, last - page + 1, 'hits a reserved region');
+    }
+  }
+
+  /** mapPages beyond one leaf (or with loose areas, or a PA to check): range tests, then the leaves. */
+  #mapTableRun(table: PageTable, page: number, pages: number, pfn: number, perms: number): void {
+    const last = page + pages - 1;
+    const iova = page * PAGE_SIZE;
+    const len = pages * PAGE_SIZE;
+    if (table.anyInRange(page, last)) this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
+    if (this.loose.size !== 0 && this.loose.overlaps(BigInt(iova), BigInt(iova + len - 1))) {
+      this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
+    }
+    const pa = pfn * PAGE_SIZE;
+    if (!this.#phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
+    table.mapRun(page, pfn, pages, perms, page, pages);
+  }
+
+  /** Throw a map error about IOVA pages [page, page+pages): `<iova>+<length> <what>`. */
+  #rejectMap(errno: number, page: number, pages: number, what: string): never {
+    fail(errno, MAP, `${hex(page * PAGE_SIZE)}+${hex(pages * PAGE_SIZE)} ${what}`);
   }
 
   /** General path (bigint arithmetic, any number of runs). Preconditions: length = Σ runs > 0. */

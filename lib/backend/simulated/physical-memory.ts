@@ -311,10 +311,19 @@ export class PhysicalMemory {
     this.#loose.clear();
   }
 
+  // find and adjustMapped run twice per map/unmap pair: their common case (the allocation found
+  // last; a range inside one allocation) stays small enough for V8 to inline into the simulator's
+  // map/unmap, the searches are separate methods.
+
   /** The allocation containing byte `pa`, or null. */
   find(pa: number): SimMemory | null {
     const last = this.#last;
     if (last !== null && pa >= last.pa && pa < last.pa + last.length) return last;
+    return this.#search(pa);
+  }
+
+  /** find without the last-found check: binary search, remembering the result. */
+  #search(pa: number): SimMemory | null {
     const i = this.#upper(pa) - 1;
     if (i < 0) return null;
     const m = this.#allocs[i];
@@ -333,6 +342,11 @@ export class PhysicalMemory {
       m.mappedPages += delta * (len / PAGE_SIZE);
       return;
     }
+    this.#adjustSpanning(pa, end, delta);
+  }
+
+  /** adjustMapped of [pa, end) over every allocation it overlaps. */
+  #adjustSpanning(pa: number, end: number, delta: number): void {
     let i = Math.max(0, this.#upper(pa) - 1);
     const allocs = this.#allocs;
     for (; i < allocs.length; i++) {
