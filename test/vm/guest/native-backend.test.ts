@@ -176,6 +176,34 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
         mem.free();
       });
 
+      it('runs out of VA order map as one area of several kernel pieces; each IOVA page reaches the page its run names', async () => {
+        const dev = b.openDevice(eduDevices[0]);
+        const edu = new Edu(b.deviceRegions(dev));
+        const dom = b.allocDomain('translate');
+        b.attach(dom, dev);
+        edu.busMaster();
+        const mem = b.allocateMemory(0x8000n);
+        const bytes = mem.bytes as Uint8Array;
+        for (let p = 0; p < 8; p++) bytes.set(pattern(LEN, 10 + p), p * 0x1000);
+        // IOVA page i → VA page order[i]; pages 4 and 5 stay adjacent (one merged piece)
+        const order = [6, 2, 7, 0, 4, 5, 1, 3];
+        const runs = order.map((p) => mem.runs(BigInt(p * 0x1000), 0x1000n)[0]!);
+        b.map(dom, IOVA, runs, RW);
+        const area = (b.inspect() as { domains: { handle: number; areas: { iova: string; kernelPieces: number }[] }[] }).domains
+          .find((d) => d.handle === dom)!
+          .areas.find((a) => BigInt(a.iova) === IOVA);
+        expect(area?.kernelPieces).toBe(7);
+        // IOVA page 0 (VA page 6) → IOVA page 3 (VA page 0); IOVA page 5 (VA page 5) → IOVA page 7 (VA page 3)
+        await edu.copy(IOVA, IOVA + 0x3000n, LEN);
+        await edu.copy(IOVA + 0x5000n, IOVA + 0x7000n, LEN);
+        expect([...bytes.subarray(0, LEN)]).toEqual([...pattern(LEN, 16)]);
+        expect([...bytes.subarray(0x3000, 0x3000 + LEN)]).toEqual([...pattern(LEN, 15)]);
+        for (const p of [1, 2, 4, 5, 6, 7]) expect([...bytes.subarray(p * 0x1000, p * 0x1000 + LEN)]).toEqual([...pattern(LEN, 10 + p)]);
+        expect(b.unmap(dom, IOVA, 0x8000n)).toBe(0x8000n);
+        b.detach(dev);
+        mem.free();
+      });
+
       it('a read-only mapping blocks device writes: permission fault, memory untouched', async () => {
         const dev = b.openDevice(eduDevices[0]);
         const edu = new Edu(b.deviceRegions(dev));
