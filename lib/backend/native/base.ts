@@ -5,6 +5,7 @@
  * domains, memory, faults from the kernel log, device enumeration and regions, ordered close.
  * Subclasses supply the kernel operations.
  */
+import { alignedPage } from '../../core/u64.js';
 import { AreaIndex } from './areas.js';
 import type {
   AllocateOptions,
@@ -37,6 +38,8 @@ export interface AreaRec {
   readonly length: bigint;
   /** iova + length (exclusive), kept so lookups do no arithmetic. */
   readonly end: bigint;
+  /** end >> 12 (exact as a number). */
+  readonly endPage: number;
   readonly perms: number;
   readonly pieces: readonly Piece[];
 }
@@ -87,6 +90,26 @@ export const DEFAULT_GEOMETRY: DomainGeometry = {
   pageSizes: PAGE,
   addressWidth: 64,
 };
+
+/** Pages at or above this are left to the general paths (the fast paths use int32 page numbers). */
+const FAST_PAGE_LIMIT = 0x7fffffff;
+
+/**
+ * A geometry's usable ranges as [firstPage, endPage) pairs below FAST_PAGE_LIMIT, for the map fast
+ * path; null when its alignment is not 4 KiB (then every map takes the general path).
+ */
+function fastRangesOf(g: DomainGeometry): Float64Array | null {
+  if (g.alignment !== PAGE) return null;
+  const out: number[] = [];
+  for (const r of g.ranges) {
+    const first = (r.start + PAGE - 1n) >> 12n;
+    const end = (r.last + 1n) >> 12n;
+    const lim = BigInt(FAST_PAGE_LIMIT);
+    const e = end < lim ? end : lim;
+    if (first < e) out.push(Number(first), Number(e));
+  }
+  return Float64Array.from(out);
+}
 
 export function addressWidthOf(ranges: readonly { last: bigint }[]): number {
   let max = 0n;
@@ -320,7 +343,63 @@ export abstract class NativeBackendBase implements IommuBackend {
 
   // ---- mappings ----------------------------------------------------------------------------
 
+  /** Usable page ranges of each geometry object (see fastRangesOf); a new geometry gets its own. */
+  #fastRanges = new WeakMap<DomainGeometry, Float64Array | null>();
+
+  /**
+   * The open translate domain `h` with a known geometry, for the fast paths; undefined sends the
+   * call to the general path (which reports whatever is wrong).
+   */
+  #fastDomain(h: number): DomainRec | undefined {
+    if (this.#closed || typeof h !== 'number') return undefined;
+    const dom = this.domains.get(h);
+    return dom !== undefined && dom.type === 'translate' && dom.geometry !== null ? dom : undefined;
+  }
+
   map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+    // Fast path: one whole-page run at a page-aligned IOVA below 8 TiB, inside a usable range and
+    // clear of other areas, in page numbers (no bigint arithmetic, which under an emulator costs
+    // more than the rest of the call). Anything else, including every error, takes the general
+    // path below, which checks the same things and reports them.
+    const dom = this.#fastDomain(domain);
+    if (dom !== undefined && Array.isArray(runs) && runs.length === 1 && (perms === 1 || perms === 2 || perms === 3) && typeof iova === 'bigint') {
+      const r = runs[0];
+      if (typeof r === 'object' && r !== null && typeof r.pa === 'bigint' && typeof r.length === 'bigint') {
+        const first = alignedPage(iova);
+        const pages = alignedPage(r.length);
+        const end = first + pages;
+        if (first >= 0 && pages > 0 && end <= FAST_PAGE_LIMIT && this.#inFastRange(dom.geometry!, first, end) && !dom.areas.overlapsPages(first, end)) {
+          const pieces = this.pool.resolve(runs, this.mapSyscall);
+          this.#mapArea(dom, iova, pieces, perms);
+          dom.areas.insertAt(first, { iova, length: r.length, end: iova + r.length, endPage: end, perms, pieces });
+          for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
+          return;
+        }
+      }
+    }
+    this.#mapGeneral(domain, iova, runs, perms);
+  }
+
+  #inFastRange(g: DomainGeometry, first: number, end: number): boolean {
+    let fr = this.#fastRanges.get(g);
+    if (fr === undefined) {
+      fr = fastRangesOf(g);
+      this.#fastRanges.set(g, fr);
+    }
+    if (fr === null) return false;
+    for (let i = 0; i < fr.length; i += 2) if (fr[i] <= first && end <= fr[i + 1]) return true;
+    return false;
+  }
+
+  /** The kernel side of a new area (translate domains the kernel knows of). */
+  #mapArea(dom: DomainRec, iova: bigint, pieces: readonly Piece[], perms: number): void {
+    if (dom.type === 'translate' && this.kernelActive(dom)) {
+      if (pieces.length === 1) this.kernelMap(dom, iova, pieces[0], perms);
+      else this.#kernelMapPieces(dom, iova, pieces, perms);
+    }
+  }
+
+  #mapGeneral(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
     const syscall = this.mapSyscall;
     const dom = this.domain(domain, syscall);
     checkU64(iova, 'iova', syscall);
@@ -349,11 +428,8 @@ export abstract class NativeBackendBase implements IommuBackend {
     const next = dom.areas.firstEndingAfter(iova);
     if (next !== undefined && next.iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(next.iova)}`);
     const pieces = this.pool.resolve(runs, syscall);
-    if (dom.type === 'translate' && this.kernelActive(dom)) {
-      if (pieces.length === 1) this.kernelMap(dom, iova, pieces[0], perms);
-      else this.#kernelMapPieces(dom, iova, pieces, perms);
-    }
-    const rec: AreaRec = { iova, length: total, end, perms, pieces };
+    this.#mapArea(dom, iova, pieces, perms);
+    const rec: AreaRec = { iova, length: total, end, endPage: Number(end >> 12n), perms, pieces };
     dom.areas.insert(rec);
     for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
   }
@@ -384,6 +460,38 @@ export abstract class NativeBackendBase implements IommuBackend {
   protected abstract readonly unmapSyscall: string;
 
   unmap(domain: number, iova: bigint, length: bigint): bigint {
+    // Fast path: exactly one whole area at a page-aligned IOVA below 8 TiB, found by its first
+    // page. Anything else (several areas, a cut, nothing there, bad arguments) takes the general
+    // path below.
+    const dom = this.#fastDomain(domain);
+    if (dom !== undefined && typeof iova === 'bigint' && typeof length === 'bigint') {
+      const first = alignedPage(iova);
+      const pages = alignedPage(length);
+      const a = first >= 0 && pages > 0 ? dom.areas.atPage(first) : undefined;
+      if (a !== undefined && a.endPage === first + pages) {
+        this.#unmapAreas(dom, iova, length);
+        dom.areas.removeAt(first);
+        for (let k = 0; k < a.pieces.length; k++) a.pieces[k].alloc.mapRefs--;
+        return a.length;
+      }
+    }
+    return this.#unmapGeneral(domain, iova, length);
+  }
+
+  /** The kernel side of removing whole areas covering exactly [iova, iova + length). */
+  #unmapAreas(dom: DomainRec, iova: bigint, length: bigint): void {
+    if (dom.type === 'translate' && this.kernelActive(dom)) {
+      try {
+        this.kernelUnmap(dom, iova, length);
+      } catch (e) {
+        // type1 v2 refuses to bisect with EINVAL; the contract says ENOENT for a cut.
+        if (errnoOf(e) === ERR.EINVAL) fail(ERR.ENOENT, this.unmapSyscall, 'the kernel refused to cut a mapping');
+        throw e;
+      }
+    }
+  }
+
+  #unmapGeneral(domain: number, iova: bigint, length: bigint): bigint {
     const syscall = this.unmapSyscall;
     const dom = this.domain(domain, syscall);
     checkU64(iova, 'iova', syscall);
@@ -396,15 +504,7 @@ export abstract class NativeBackendBase implements IommuBackend {
     const a0 = hits[0];
     const an = hits[hits.length - 1];
     if (a0.iova < iova || an.end > end) fail(ERR.ENOENT, syscall, 'the range cuts an area (areas are removed whole)');
-    if (dom.type === 'translate' && this.kernelActive(dom)) {
-      try {
-        this.kernelUnmap(dom, a0.iova, hits.length === 1 ? a0.length : an.end - a0.iova);
-      } catch (e) {
-        // type1 v2 refuses to bisect with EINVAL; the contract says ENOENT for a cut.
-        if (errnoOf(e) === ERR.EINVAL) fail(ERR.ENOENT, syscall, 'the kernel refused to cut a mapping');
-        throw e;
-      }
-    }
+    this.#unmapAreas(dom, a0.iova, hits.length === 1 ? a0.length : an.end - a0.iova);
     let bytes = 0n;
     for (const a of hits) {
       dom.areas.remove(a);
