@@ -10,6 +10,7 @@
         "native/binding/iommufd_exports.cc",
         "native/binding/vfio_exports.cc",
         "native/binding/misc_exports.cc",
+        "native/binding/hot_exports.cc",
         "native/ioctl/sys.cc",
         "native/ioctl/iommufd.cc",
         "native/ioctl/vfio.cc",

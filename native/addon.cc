@@ -17,6 +17,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   RegisterIommufd(env, exports);
   RegisterVfio(env, exports);
   RegisterMisc(env, exports);
+  RegisterHot(env, exports, *this);
   env.AddCleanupHook([this]() { Cleanup(); });
 }
 
@@ -27,7 +28,12 @@ Napi::Object Addon::NewHandle(Napi::Env env, std::shared_ptr<HandleState> state)
   handles_.push_back(state);
   // The wrap constructor refuses to run unless handed this token, so JS cannot build one.
   Napi::Object obj = handle_ctor.New({Napi::External<void>::New(env, this)});
-  HandleWrap::Unwrap(obj)->state = std::move(state);
+  HandleWrap* w = HandleWrap::Unwrap(obj);
+  w->state = std::move(state);
+  w->hot = hot;
+  w->hot_id = hot->next_id++;
+  hot->handles[w->hot_id] = w;
+  obj.DefineProperty(Napi::PropertyDescriptor::Value("hotId", Napi::Number::New(env, w->hot_id), napi_enumerable));
   return obj;
 }
 
@@ -54,6 +60,10 @@ Napi::Object Addon::NewMemory(Napi::Env env, std::shared_ptr<Region> region, boo
     AdjustExternal(env, static_cast<int64_t>(region->size));
   }
   w->region = std::move(region);
+  w->hot = hot;
+  w->hot_id = hot->next_id++;
+  hot->memory[w->hot_id] = w;
+  obj.DefineProperty(Napi::PropertyDescriptor::Value("hotId", Napi::Number::New(env, w->hot_id), napi_enumerable));
   return obj;
 }
 

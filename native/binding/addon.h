@@ -8,6 +8,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "hot.h"
 #include "state.h"
 
 namespace dmaiommu::binding {
@@ -31,6 +32,8 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::FunctionReference handle_ctor;
   Napi::FunctionReference memory_ctor;
+  std::shared_ptr<HotRegistry> hot = std::make_shared<HotRegistry>();
+  Napi::Reference<Napi::ArrayBuffer> hot_slots;
 
  private:
   std::list<std::weak_ptr<HandleState>> handles_;
@@ -46,6 +49,8 @@ class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
   ~HandleWrap() override;  // last-resort close of a leaked fd (no JS access)
 
   std::shared_ptr<HandleState> state;
+  std::shared_ptr<HotRegistry> hot;  // set when registered (NewHandle)
+  uint32_t hot_id = 0;
   // The fd, or a TypeError when the handle is closed.
   int FdOrThrow(Napi::Env env) const;
 
@@ -66,6 +71,8 @@ class MemoryWrap : public Napi::ObjectWrap<MemoryWrap> {
   std::shared_ptr<Region> region;
   Napi::Reference<Napi::ArrayBuffer> buffer;
   bool freed = false;
+  std::shared_ptr<HotRegistry> hot;  // set when registered (NewMemory)
+  uint32_t hot_id = 0;
   // Pointer to [offset, offset + length) of a live region, or a RangeError / TypeError.
   uint8_t* Span(Napi::Env env, uint64_t offset, uint64_t length) const;
 
@@ -92,5 +99,11 @@ MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name
 void RegisterIommufd(Napi::Env env, Napi::Object exports);
 void RegisterVfio(Napi::Env env, Napi::Object exports);
 void RegisterMisc(Napi::Env env, Napi::Object exports);
+
+// The map/unmap operations behind both the argument-taking exports and the hot ones (hot.h).
+void DmaMapOp(Napi::Env env, HandleState& container, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);
+uint64_t DmaUnmapOp(Napi::Env env, HandleState& container, uint64_t iova, uint64_t length, uint32_t flags);
+uint64_t IoasMapOp(Napi::Env env, HandleState& iommufd, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);
+uint64_t IoasUnmapOp(Napi::Env env, HandleState& iommufd, uint32_t ioas, uint64_t iova, uint64_t length);
 
 }  // namespace dmaiommu::binding

@@ -59,11 +59,7 @@ Napi::Value IoasMap(Info info) {
   uint64_t offset = ArgU64(info, 4, "offset");
   uint64_t length = ArgU64(info, 5, "length");
   uint32_t flags = ArgU32(info, 6, "flags");
-  uint8_t* va = m->Span(env, offset, length);
-  int r = iommufd::ioas_map(h.fd, ioas, flags, reinterpret_cast<uintptr_t>(va), length, &iova);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_MAP)");
-  h.AddArea(ioas, iova, length, m->region);
-  return U64(env, iova);
+  return U64(env, IoasMapOp(env, h, ioas, iova, m, offset, length, flags));
 }
 
 Napi::Value IoasUnmap(Info info) {
@@ -72,11 +68,7 @@ Napi::Value IoasUnmap(Info info) {
   uint32_t ioas = ArgU32(info, 1, "ioasId");
   uint64_t iova = ArgU64(info, 2, "iova");
   uint64_t length = ArgU64(info, 3, "length");
-  uint64_t unmapped = 0;
-  int r = iommufd::ioas_unmap(h.fd, ioas, iova, length, &unmapped);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_UNMAP)");
-  h.RemoveAreas(ioas, iova, length);
-  return U64(env, unmapped);
+  return U64(env, IoasUnmapOp(env, h, ioas, iova, length));
 }
 
 Napi::Value Option(Info info) {
@@ -169,6 +161,22 @@ Napi::Value DeviceDetachPt(Info info) {
 }
 
 }  // namespace
+
+uint64_t IoasMapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags) {
+  uint8_t* va = m->Span(env, offset, length);
+  int r = iommufd::ioas_map(h.fd, ioas, flags, reinterpret_cast<uintptr_t>(va), length, &iova);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_MAP)");
+  h.AddArea(ioas, iova, length, m->region);
+  return iova;
+}
+
+uint64_t IoasUnmapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova, uint64_t length) {
+  uint64_t unmapped = 0;
+  int r = iommufd::ioas_unmap(h.fd, ioas, iova, length, &unmapped);
+  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_UNMAP)");
+  h.RemoveAreas(ioas, iova, length);
+  return unmapped;
+}
 
 void RegisterIommufd(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };

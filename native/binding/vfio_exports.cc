@@ -182,10 +182,7 @@ Napi::Value DmaMap(Info info) {
   uint64_t offset = ArgU64(info, 3, "offset");
   uint64_t length = ArgU64(info, 4, "length");
   uint32_t flags = ArgU32(info, 5, "flags");
-  uint8_t* va = m->Span(env, offset, length);
-  int r = vfio::iommu_map_dma(c.fd, flags, reinterpret_cast<uintptr_t>(va), iova, length);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_MAP_DMA)");
-  c.AddArea(0, iova, length, m->region);
+  DmaMapOp(env, c, iova, m, offset, length, flags);
   return env.Undefined();
 }
 
@@ -195,6 +192,19 @@ Napi::Value DmaUnmap(Info info) {
   uint64_t iova = ArgU64(info, 1, "iova");
   uint64_t length = ArgU64(info, 2, "length");
   uint32_t flags = ArgU32(info, 3, "flags");
+  return U64(env, DmaUnmapOp(env, c, iova, length, flags));
+}
+
+}  // namespace
+
+void DmaMapOp(Napi::Env env, HandleState& c, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags) {
+  uint8_t* va = m->Span(env, offset, length);
+  int r = vfio::iommu_map_dma(c.fd, flags, reinterpret_cast<uintptr_t>(va), iova, length);
+  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_MAP_DMA)");
+  c.AddArea(0, iova, length, m->region);
+}
+
+uint64_t DmaUnmapOp(Napi::Env env, HandleState& c, uint64_t iova, uint64_t length, uint32_t flags) {
   uint64_t unmapped = 0;
   int r = vfio::iommu_unmap_dma(c.fd, flags, iova, length, &unmapped);
   if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_UNMAP_DMA)");
@@ -202,10 +212,8 @@ Napi::Value DmaUnmap(Info info) {
     c.ClearSpace(0);
   else if (unmapped > 0)
     c.RemoveAreas(0, iova, length);
-  return U64(env, unmapped);
+  return unmapped;
 }
-
-}  // namespace
 
 void RegisterVfio(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };

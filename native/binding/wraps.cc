@@ -37,6 +37,7 @@ HandleWrap::HandleWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle
 }
 
 HandleWrap::~HandleWrap() {
+  if (hot) hot->handles.erase(hot_id);
   if (state) state->Close();
 }
 
@@ -121,7 +122,10 @@ MemoryWrap::MemoryWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Memory
   info.This().As<Napi::Object>().TypeTag(&kMemoryTag);
 }
 
-MemoryWrap::~MemoryWrap() = default;  // the region goes when its last holder lets go
+// The region goes when its last holder lets go.
+MemoryWrap::~MemoryWrap() {
+  if (hot) hot->memory.erase(hot_id);
+}
 
 uint8_t* MemoryWrap::Span(Napi::Env env, uint64_t offset, uint64_t length) const {
   if (freed || !region || !region->mapped) ThrowTypeError(env, "memory is freed");

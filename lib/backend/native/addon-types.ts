@@ -14,6 +14,8 @@ export interface NativeHandle {
   readonly kind: HandleKind;
   /** Kernel DMA areas the addon knows this object holds (IOAS maps, container maps). */
   readonly areas: number;
+  /** This handle's id for the hot calls (lib/backend/native/hot.ts). */
+  readonly hotId: number;
   close(): void;
 }
 
@@ -25,6 +27,8 @@ export interface NativeMemory {
   readonly freed: boolean;
   /** External ArrayBuffer over the mapping, or null (lazy allocations, or after free). */
   readonly buffer: ArrayBuffer | null;
+  /** This allocation's id for the hot calls (lib/backend/native/hot.ts). */
+  readonly hotId: number;
   read(offset: bigint, length: number): Uint8Array;
   write(offset: bigint, data: Uint8Array): void;
   /** mlock a sub-range (faults it in and keeps it resident). */
@@ -134,4 +138,11 @@ export interface NativeAddon {
   iommuGetInfo(container: NativeHandle): { flags: number; pageSizes: bigint; ranges: NativeIovaRange[] | null; dmaAvail: number | null };
   dmaMap(container: NativeHandle, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void;
   dmaUnmap(container: NativeHandle, iova: bigint, length: bigint, flags: number): bigint;
+  // Hot map/unmap (native/binding/hot.h; use through lib/backend/native/hot.ts): arguments in the
+  // slot buffer `hotSlots`, results in its result slot; unmaps say whether anything was unmapped.
+  readonly hotSlots: ArrayBuffer;
+  dmaMapHot(): void;
+  dmaUnmapHot(): boolean;
+  ioasMapHot(): void;
+  ioasUnmapHot(): boolean;
 }

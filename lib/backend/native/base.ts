@@ -23,6 +23,7 @@ import type {
   PhysicalRun,
 } from '../contract.js';
 import type { NativeAddon, NativeHandle } from './addon-types.js';
+import { HotCalls } from './hot.js';
 import { KmsgReader, type ParsedFault, faultMatchesBdf } from './kmsg.js';
 import { type NativeAllocation, NativeMemoryPool, type Piece } from './memory.js';
 import { VfioRegions } from './regions.js';
@@ -123,6 +124,8 @@ export abstract class NativeBackendBase implements IommuBackend {
   readonly reason: string;
   readonly memoryInfo: MemoryInfo;
   protected readonly addon: NativeAddon;
+  /** The addon's zero-argument map/unmap calls, for kernelMap/kernelUnmap. */
+  protected readonly hot: HotCalls;
   protected readonly paths: SysPaths;
   protected readonly pool: NativeMemoryPool;
   protected readonly domains = new Map<number, DomainRec>();
@@ -138,6 +141,7 @@ export abstract class NativeBackendBase implements IommuBackend {
 
   constructor(o: NativeBackendOptions) {
     this.addon = o.addon;
+    this.hot = new HotCalls(o.addon);
     this.paths = o.paths;
     this.reason = o.reason;
     this.memoryInfo = o.memoryInfo;

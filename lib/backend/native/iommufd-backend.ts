@@ -85,7 +85,7 @@ export class IommufdBackend extends NativeBackendBase {
 
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
     try {
-      this.addon.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
+      this.hot.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
     } catch (e) {
       throw asBackendError(e);
     }
@@ -93,7 +93,8 @@ export class IommufdBackend extends NativeBackendBase {
 
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
     try {
-      return this.addon.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
+      this.hot.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
+      return this.hot.result;
     } catch (e) {
       throw asBackendError(e);
     }

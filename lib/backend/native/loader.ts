@@ -37,7 +37,8 @@ function buildStatusNote(root: string): string {
 }
 
 function isAddon(x: unknown): x is NativeAddon {
-  return typeof x === 'object' && x !== null && typeof (x as NativeAddon).ioasMap === 'function' && typeof (x as NativeAddon).allocMemory === 'function';
+  const a = x as NativeAddon;
+  return typeof x === 'object' && x !== null && typeof a.ioasMap === 'function' && typeof a.allocMemory === 'function' && a.hotSlots instanceof ArrayBuffer;
 }
 
 /** Load (once) and return the addon or why it is not available. */

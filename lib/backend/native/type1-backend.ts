@@ -103,7 +103,7 @@ export class Type1Backend extends NativeBackendBase {
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
     // VFIO_DMA_MAP_FLAG_READ = 1, _WRITE = 2: the contract's bits exactly
     try {
-      this.addon.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
+      this.hot.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
     } catch (e) {
       throw asBackendError(e);
     }
@@ -112,14 +112,14 @@ export class Type1Backend extends NativeBackendBase {
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
     const h = this.#dom(dom).handle;
     if (iova === 0n && length === U64_MAX) return native(() => this.addon.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL));
-    let n: bigint;
+    let any: boolean;
     try {
-      n = this.addon.dmaUnmap(h, iova, length, 0);
+      any = this.hot.dmaUnmap(h, iova, length, 0);
     } catch (e) {
       throw asBackendError(e);
     }
-    if (n === 0n) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
-    return n;
+    if (!any) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
+    return this.hot.result;
   }
 
   #info(h: NativeHandle): DomainGeometry {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../../../lib/backend/native/loader.js';
 import type { NativeAddon, NativeHandle } from '../../../lib/backend/native/addon-types.js';
+import { HotCalls } from '../../../lib/backend/native/hot.js';
 
 function addon(): NativeAddon {
   const r = loadNative();
@@ -183,6 +184,35 @@ describe('native addon: errors and misuse never crash', () => {
     const Ctor = (h as unknown as { constructor: new (...args: unknown[]) => unknown }).constructor;
     expect(() => new Ctor()).toThrow(TypeError);
     expect(() => new Ctor({})).toThrow(TypeError);
+  });
+
+  it('hot calls check ids, handle state and memory bounds like the argument-taking calls', () => {
+    const a = addon();
+    const hot = new HotCalls(a);
+    const h = a.open('/dev/null', a.constants.O_RDWR, 'container');
+    const m = a.allocMemory(4096n, 0, true);
+    expect(Number.isInteger(h.hotId) && Number.isInteger(m.hotId) && h.hotId !== m.hotId).toBe(true);
+    expect(() => {
+      (h as { hotId: number }).hotId = 1;
+    }).toThrow(TypeError); // read-only
+    // reaches the kernel: the same errno and syscall as dmaMap/ioasMap; nothing pinned
+    expect(() => hot.dmaMap(h, 0x1000n, m, 0n, 4096n, 3)).toThrow(expect.objectContaining({ syscall: 'ioctl(VFIO_IOMMU_MAP_DMA)', code: 'ENOTTY' }));
+    expect(() => hot.dmaUnmap(h, 0x1000n, 4096n, 0)).toThrow(expect.objectContaining({ syscall: 'ioctl(VFIO_IOMMU_UNMAP_DMA)', code: 'ENOTTY' }));
+    expect(() => hot.ioasMap(h, 1, 0x1000n, m, 0n, 4096n, 7)).toThrow(expect.objectContaining({ syscall: 'ioctl(IOMMU_IOAS_MAP)', code: 'ENOTTY' }));
+    expect(() => hot.ioasUnmap(h, 1, 0x1000n, 4096n)).toThrow(expect.objectContaining({ syscall: 'ioctl(IOMMU_IOAS_UNMAP)', code: 'ENOTTY' }));
+    expect(m.pins).toBe(0);
+    // ids that name nothing, or the other kind of wrap
+    expect(() => hot.dmaMap(m as unknown as NativeHandle, 0x1000n, m, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => hot.dmaMap(h, 0x1000n, h as never, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => hot.dmaUnmap({ hotId: 0 } as unknown as NativeHandle, 0n, 4096n, 0)).toThrow(TypeError);
+    expect(() => hot.dmaUnmap({ hotId: 2 ** 32 - 1 } as unknown as NativeHandle, 0n, 4096n, 0)).toThrow(TypeError);
+    // memory bounds, freed memory, closed handles
+    expect(() => hot.dmaMap(h, 0x1000n, m, 0n, 8192n, 3)).toThrow(RangeError);
+    expect(() => hot.dmaMap(h, 0x1000n, m, 4096n, 1n, 3)).toThrow(RangeError);
+    m.free();
+    expect(() => hot.dmaMap(h, 0x1000n, m, 0n, 4096n, 3)).toThrow(TypeError);
+    h.close();
+    expect(() => hot.dmaUnmap(h, 0x1000n, 4096n, 0)).toThrow(/container is closed/);
   });
 
   it('a detached source buffer is refused', () => {

@@ -1,0 +1,78 @@
+/**
+ * The JS side of the addon's hot map/unmap calls (native/binding/hot.h): the arguments go into the
+ * addon's per-thread slot buffer and the call takes none, so the addon converts and unwraps
+ * nothing (handles and memory are named by their `hotId`). The addon checks the ids, handle state
+ * and memory bounds exactly as the argument-taking calls do, and runs the same operations.
+ * Used by the backends' kernelMap/kernelUnmap, the calls made once per WDK map and unmap.
+ */
+import type { NativeAddon, NativeHandle, NativeMemory } from './addon-types.js';
+
+// Slot indices: keep in step with native/binding/hot.h.
+const IOVA = 0;
+const OFFSET = 1;
+const LENGTH = 2;
+const RESULT = 3;
+const HANDLE = 8;
+const MEMORY = 9;
+const FLAGS = 10;
+const IOAS = 11;
+
+export class HotCalls {
+  readonly #addon: NativeAddon;
+  readonly #u64: BigUint64Array;
+  readonly #u32: Uint32Array;
+
+  constructor(addon: NativeAddon) {
+    this.#addon = addon;
+    this.#u64 = new BigUint64Array(addon.hotSlots, 0, 4);
+    this.#u32 = new Uint32Array(addon.hotSlots, 0, 12);
+  }
+
+  /** The last call's result slot: bytes unmapped, or the IOVA an IOAS map used. */
+  get result(): bigint {
+    return this.#u64[RESULT];
+  }
+
+  #memory(memory: NativeMemory, offset: bigint, length: bigint, iova: bigint): void {
+    const u64 = this.#u64;
+    u64[IOVA] = iova;
+    u64[OFFSET] = offset;
+    u64[LENGTH] = length;
+    this.#u32[MEMORY] = memory.hotId;
+  }
+
+  /** addon.dmaMap(container, iova, memory, offset, length, flags). */
+  dmaMap(container: NativeHandle, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
+    this.#memory(memory, offset, length, iova);
+    this.#u32[HANDLE] = container.hotId;
+    this.#u32[FLAGS] = flags;
+    this.#addon.dmaMapHot();
+  }
+
+  /** addon.dmaUnmap(...) !== 0n; the byte count is then in `result`. */
+  dmaUnmap(container: NativeHandle, iova: bigint, length: bigint, flags: number): boolean {
+    this.#u64[IOVA] = iova;
+    this.#u64[LENGTH] = length;
+    this.#u32[HANDLE] = container.hotId;
+    this.#u32[FLAGS] = flags;
+    return this.#addon.dmaUnmapHot();
+  }
+
+  /** addon.ioasMap(iommufd, ioasId, iova, memory, offset, length, flags); the IOVA is then in `result`. */
+  ioasMap(iommufd: NativeHandle, ioasId: number, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
+    this.#memory(memory, offset, length, iova);
+    this.#u32[HANDLE] = iommufd.hotId;
+    this.#u32[IOAS] = ioasId;
+    this.#u32[FLAGS] = flags;
+    this.#addon.ioasMapHot();
+  }
+
+  /** addon.ioasUnmap(...) !== 0n; the byte count is then in `result`. */
+  ioasUnmap(iommufd: NativeHandle, ioasId: number, iova: bigint, length: bigint): boolean {
+    this.#u64[IOVA] = iova;
+    this.#u64[LENGTH] = length;
+    this.#u32[HANDLE] = iommufd.hotId;
+    this.#u32[IOAS] = ioasId;
+    return this.#addon.ioasUnmapHot();
+  }
+}
