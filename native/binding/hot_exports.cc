@@ -27,6 +27,12 @@ MemoryWrap* HotMemory(Napi::Env env, HotRegistry& h) {
   return it->second;
 }
 
+// Stores the exact byte count in the result slot and answers whether anything was unmapped.
+Napi::Value Unmapped(Napi::Env env, HotRegistry& h, uint64_t n) {
+  h.u64[kHotResult] = n;
+  return Napi::Boolean::New(env, n != 0);
+}
+
 Napi::Value DmaMapHot(Info info) {
   Napi::Env env = info.Env();
   HotRegistry& h = Hot(env);
@@ -35,14 +41,11 @@ Napi::Value DmaMapHot(Info info) {
   return env.Undefined();
 }
 
-// Returns whether anything was unmapped; the exact byte count is in u64[kHotResult].
 Napi::Value DmaUnmapHot(Info info) {
   Napi::Env env = info.Env();
   HotRegistry& h = Hot(env);
   HandleState& c = HotHandle(env, h, "container");
-  uint64_t n = DmaUnmapOp(env, c, h.u64[kHotIova], h.u64[kHotLength], h.u32[kHotFlags]);
-  h.u64[kHotResult] = n;
-  return Napi::Boolean::New(env, n != 0);
+  return Unmapped(env, h, DmaUnmapOp(env, c, h.u64[kHotIova], h.u64[kHotLength], h.u32[kHotFlags]));
 }
 
 // The IOVA mapped (FIXED_IOVA: the one asked for) is in u64[kHotResult].
@@ -55,14 +58,11 @@ Napi::Value IoasMapHot(Info info) {
   return env.Undefined();
 }
 
-// Returns whether anything was unmapped; the exact byte count is in u64[kHotResult].
 Napi::Value IoasUnmapHot(Info info) {
   Napi::Env env = info.Env();
   HotRegistry& h = Hot(env);
   HandleState& fd = HotHandle(env, h, "iommufd");
-  uint64_t n = IoasUnmapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], h.u64[kHotLength]);
-  h.u64[kHotResult] = n;
-  return Napi::Boolean::New(env, n != 0);
+  return Unmapped(env, h, IoasUnmapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], h.u64[kHotLength]));
 }
 
 }  // namespace
