@@ -159,8 +159,8 @@ export abstract class NativeBackendBase implements IommuBackend {
   protected abstract kernelActive(dom: DomainRec): boolean;
   /** Install one kernel area: `piece` at `iova`. */
   protected abstract kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void;
-  /** Remove whole kernel areas in [iova, iova+length); returns the bytes removed. */
-  protected abstract kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint;
+  /** Remove whole kernel mappings covering exactly [iova, iova + length); nothing there → ENOENT. */
+  protected abstract kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void;
   protected abstract kernelGeometry(dom: DomainRec): DomainGeometry;
   protected abstract kernelOpenDevice(id: number, bdf: string, sys: SysPciDevice): DeviceRec;
   protected abstract kernelCloseDevice(dev: DeviceRec): void;

@@ -91,10 +91,9 @@ export class IommufdBackend extends NativeBackendBase {
     }
   }
 
-  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
+  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
     try {
       this.hot.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
-      return this.hot.result;
     } catch (e) {
       throw asBackendError(e);
     }

@@ -109,9 +109,12 @@ export class Type1Backend extends NativeBackendBase {
     }
   }
 
-  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): bigint {
+  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
     const h = this.#dom(dom).handle;
-    if (iova === 0n && length === U64_MAX) return native(() => this.addon.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL));
+    if (iova === 0n && length === U64_MAX) {
+      native(() => this.addon.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL));
+      return;
+    }
     let any: boolean;
     try {
       any = this.hot.dmaUnmap(h, iova, length, 0);
@@ -119,7 +122,6 @@ export class Type1Backend extends NativeBackendBase {
       throw asBackendError(e);
     }
     if (!any) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
-    return this.hot.result;
   }
 
   #info(h: NativeHandle): DomainGeometry {
