@@ -8,12 +8,18 @@
  * a level L-1 table, never both. Tables below the root are allocated on first use and freed as
  * soon as their last entry goes.
  *
- * Storage per table: `pte` (Float64Array(512)) holds the leaf entry in VT-d second-level format
- * as an exact integer: PA | PS<<7 | W<<1 | R (0 = not present; PAs stay below 2^52 so the value is
- * exact in a double). `mark` (Float64Array(512)) makes the table double as the area index without
- * any per-area object: the first leaf of an area stores +pages (the area's length in 4 KiB pages);
- * every later leaf stores -(distance in pages from the area's first page to the leaf's first page).
- * From any leaf, the area's start is one subtraction away and its length one more walk.
+ * Storage: a table is a number, its 512 slots live in a shared `TableSlab` (table-slab.ts explains
+ * why: one cache miss per level instead of three). Slot i of table t is two doubles at
+ * t * 1024 + 2i, side by side so that reading or writing a slot touches one cache line:
+ *   - [2i]: the leaf entry in VT-d second-level format as an exact integer: PA | PS<<7 | W<<1 | R
+ *     (0 = not present; PAs stay below 2^52 so the value is exact in a double);
+ *   - [2i + 1]: for a leaf, its area mark, which makes the table double as the area index without
+ *     any per-area object: the first leaf of an area stores +pages (the area's length in 4 KiB
+ *     pages); every later leaf stores -(distance in pages from the area's first page to the leaf's
+ *     first page). From any leaf, the area's start is one subtraction away and its length one more
+ *     walk. For a non-leaf slot: the number of the child table (the root is table 0 and nobody's
+ *     child, so 0 means empty). The pointer and the entry share the slot's cache line: a walk
+ *     reads one line per level and never a separate child array.
  *
  * Costs: lookup / insert / clear of one leaf: O(levels). Range emptiness test and first/last
  * present leaf in a range: O(levels × 512) worst case, independent of the number of live areas
@@ -22,6 +28,7 @@
  *
  * Page indexes are `number`s (IOVA >> 12, < 2^52: exact).
  */
+import { TableSlab } from './table-slab.js';
 import { PAGE_SIZE } from './util.js';
 
 export const ENTRIES = 512;
@@ -42,31 +49,22 @@ export const SPAN = [0, 1, 512, 512 * 512, 512 ** 3, 512 ** 4, 512 ** 5, 512 ** 
  * level-6 entry spans ≥ 2^36 pages, so an int32 page is always in its entry 0 (shift 31).
  */
 const SHIFT = [0, 0, 9, 18, 27, 31, 31, 31];
-/** Emptied tables kept for reuse per level. */
-const SPARE = 4;
+/** Doubles per table in the slab: 512 slots of (PTE, mark or child). */
+const TABLE_DOUBLES = 2 * ENTRIES;
+/** The root's table number (allocated first, never freed). */
+const ROOT = 0;
+/** Tables a new page table's slab holds before it first doubles (a 4 KiB map in an empty 5-level table needs 5). */
+const INITIAL_TABLES = 8;
 
 /** What `adjustMapped` callers need from physical memory (kept minimal to avoid a cycle). */
 export interface MappedCounter {
   adjustMapped(pa: number, len: number, delta: number): void;
 }
 
-export class PtTable {
-  /**
-   * Slot i's PTE at [2i] and its area mark at [2i + 1]: one array, so that reading or writing a
-   * slot touches one cache line, not two (with a million live mappings the leaf tables are far
-   * larger than the cache and each walk's last step is a miss).
-   */
-  readonly e = new Float64Array(2 * ENTRIES);
-  child: Array<PtTable | undefined> | null = null;
-  /** Non-empty slots (leaves + child tables). */
-  count = 0;
-}
-
 export class PageTable {
   readonly levels: number;
   /** Pages the table can address: 512^levels. */
   readonly reach: number;
-  readonly root = new PtTable();
   readonly allow2M: boolean;
   readonly allow1G: boolean;
   /** tables[L] = live tables at level L (root counted at `levels`). */
@@ -83,14 +81,12 @@ export class PageTable {
   /** Areas whose first leaf the last clearRange / clearLeaf removed. */
   clearedAreas = 0;
 
-  // scratch for the iterative leaf clear
-  readonly #pathT: PtTable[];
-  readonly #pathI: Int32Array;
-  /**
-   * Emptied tables kept for reuse, per level (at most SPARE each): a map/unmap pair of one page
-   * in an otherwise empty region would otherwise allocate and drop two 4 KiB arrays every time.
-   */
-  readonly #spare: PtTable[][];
+  /** Every table's slots and counts; the root is table ROOT. */
+  readonly #slab = new TableSlab(TABLE_DOUBLES, INITIAL_TABLES);
+  // removeAreaAt's walk, for freeing the tables it empties: at each level, the table and the
+  // slab offset of the slot taken (a double: offsets may exceed int32).
+  readonly #pathT: Int32Array;
+  readonly #pathSlot: Float64Array;
 
   constructor(levels: number, allow2M: boolean, allow1G: boolean) {
     if (!Number.isInteger(levels) || levels < 2 || levels > 6) throw new RangeError(`bad page-table depth ${levels}`);
@@ -101,33 +97,35 @@ export class PageTable {
     this.tables = new Array<number>(levels + 1).fill(0);
     this.tables[levels] = 1;
     this.leaves = new Array<number>(levels + 1).fill(0);
-    this.#pathT = new Array<PtTable>(levels + 1);
-    this.#pathI = new Int32Array(levels + 1);
-    this.#spare = Array.from({ length: levels + 1 }, () => []);
+    this.#pathT = new Int32Array(levels + 1);
+    this.#pathSlot = new Float64Array(levels + 1);
+    this.#slab.allocate(); // ROOT
   }
 
-  /** A dropped (empty) table of `level`: keep a few for reuse. */
-  #recycle(t: PtTable, level: number): void {
-    const s = this.#spare[level];
-    if (s.length < SPARE) s.push(t);
-  }
-
-  /** A new, empty level-`level` table in slot `i` of `t` (a dropped one when one is kept). */
-  #attach(t: PtTable, i: number, level: number): PtTable {
-    let child = t.child;
-    if (child === null) {
-      child = new Array<PtTable | undefined>(ENTRIES).fill(undefined);
-      t.child = child;
-    }
-    const c = this.#spare[level].pop() ?? new PtTable();
-    child[i] = c;
-    t.count++;
+  /**
+   * A new, empty level-`level` table linked from the slot at slab offset `slot` of table `t`.
+   * May grow the slab: callers reload `slots`.
+   */
+  #attach(t: number, slot: number, level: number): number {
+    const slab = this.#slab;
+    const c = slab.allocate();
+    slab.slots[slot + 1] = c;
+    slab.counts[t]++;
     this.tables[level]++;
     return c;
   }
 
+  /** Free table `c` of `level`, emptied, linked from the slot at `slot` of table `t`. */
+  #detach(t: number, slot: number, c: number, level: number): void {
+    const slab = this.#slab;
+    slab.slots[slot + 1] = 0;
+    slab.counts[t]--;
+    this.tables[level]--;
+    slab.release(c);
+  }
+
   get empty(): boolean {
-    return this.root.count === 0;
+    return this.#slab.counts[ROOT] === 0;
   }
 
   /**
@@ -135,22 +133,22 @@ export class PageTable {
    * hitLevel, hitBase.
    */
   lookup(page: number): number {
-    let t: PtTable | undefined = this.root;
+    const slots = this.#slab.slots;
+    let t = ROOT;
     for (let level = this.levels; level >= 1; level--) {
       const span = SPAN[level];
       const q = Math.floor(page / span);
-      const i = q & 511;
-      const pte = t.e[2 * i];
+      const s = t * TABLE_DOUBLES + 2 * (q & 511);
+      const pte = slots[s];
       if (pte !== 0) {
         this.hitPte = pte;
-        this.hitMark = t.e[2 * i + 1];
+        this.hitMark = slots[s + 1];
         this.hitLevel = level;
         this.hitBase = q * span;
         return pte;
       }
-      if (level === 1 || t.child === null) break;
-      t = t.child[i];
-      if (t === undefined) break;
+      t = slots[s + 1];
+      if (t === 0) break;
     }
     this.hitPte = 0;
     this.hitMark = 0;
@@ -162,25 +160,24 @@ export class PageTable {
   /** True when any leaf intersects pages [first, last] (inclusive; clamped to the reach). */
   anyInRange(first: number, last: number): boolean {
     if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.root.count === 0) return false;
+    if (first > last || this.empty) return false;
     if (first === last) return this.lookup(first) !== 0;
-    return this.#any(this.root, this.levels, 0, first, last);
+    return this.#any(ROOT, this.levels, 0, first, last);
   }
 
-  #any(t: PtTable, level: number, base: number, first: number, last: number): boolean {
+  #any(t: number, level: number, base: number, first: number, last: number): boolean {
+    const slots = this.#slab.slots;
     const span = SPAN[level];
     const i0 = first > base ? Math.floor((first - base) / span) : 0;
     const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    const child = t.child;
     for (let i = i0; i <= i1; i++) {
-      if (t.e[2 * i] !== 0) return true;
-      if (child !== null) {
-        const c = child[i];
-        if (c !== undefined) {
-          const s = base + i * span;
-          if (first <= s && s + span - 1 <= last) return true; // whole non-empty subtree inside
-          if (this.#any(c, level - 1, s, first, last)) return true;
-        }
+      const s = t * TABLE_DOUBLES + 2 * i;
+      if (slots[s] !== 0) return true;
+      const c = slots[s + 1];
+      if (c !== 0) {
+        const b = base + i * span;
+        if (first <= b && b + span - 1 <= last) return true; // whole non-empty subtree inside
+        if (this.#any(c, level - 1, b, first, last)) return true;
       }
     }
     return false;
@@ -216,16 +213,21 @@ export class PageTable {
   }
 
   #insert(page: number, level: number, pte: number, mark: number): void {
-    let t = this.root;
+    let slots = this.#slab.slots;
+    let t = ROOT;
     for (let L = this.levels; L > level; L--) {
-      const i = Math.floor(page / SPAN[L]) & 511;
-      const c = t.child === null ? undefined : t.child[i];
-      t = c !== undefined ? c : this.#attach(t, i, L - 1);
+      const s = t * TABLE_DOUBLES + 2 * (Math.floor(page / SPAN[L]) & 511);
+      const c = slots[s + 1];
+      if (c !== 0) t = c;
+      else {
+        t = this.#attach(t, s, L - 1);
+        slots = this.#slab.slots;
+      }
     }
-    const i = Math.floor(page / SPAN[level]) & 511;
-    t.e[2 * i] = pte;
-    t.e[2 * i + 1] = mark;
-    t.count++;
+    const s = t * TABLE_DOUBLES + 2 * (Math.floor(page / SPAN[level]) & 511);
+    slots[s] = pte;
+    slots[s + 1] = mark;
+    this.#slab.counts[t]++;
     this.leaves[level]++;
   }
 
@@ -235,18 +237,23 @@ export class PageTable {
    * can only show up before the first creation. `page` is an int32 (< 2^31) within the reach.
    */
   tryInsert4K(page: number, pte: number): boolean {
-    let t = this.root;
+    let slots = this.#slab.slots;
+    let t = ROOT;
     for (let L = this.levels; L > 1; L--) {
-      const i = (page >>> SHIFT[L]) & 511;
-      if (t.e[2 * i] !== 0) return false; // a huge leaf covers the page
-      const c = t.child === null ? undefined : t.child[i];
-      t = c !== undefined ? c : this.#attach(t, i, L - 1);
+      const s = t * TABLE_DOUBLES + 2 * ((page >>> SHIFT[L]) & 511);
+      if (slots[s] !== 0) return false; // a huge leaf covers the page
+      const c = slots[s + 1];
+      if (c !== 0) t = c;
+      else {
+        t = this.#attach(t, s, L - 1);
+        slots = this.#slab.slots;
+      }
     }
-    const i = page & 511;
-    if (t.e[2 * i] !== 0) return false;
-    t.e[2 * i] = pte;
-    t.e[2 * i + 1] = 1;
-    t.count++;
+    const s = t * TABLE_DOUBLES + 2 * (page & 511);
+    if (slots[s] !== 0) return false;
+    slots[s] = pte;
+    slots[s + 1] = 1;
+    this.#slab.counts[t]++;
     this.leaves[1]++;
     return true;
   }
@@ -258,17 +265,17 @@ export class PageTable {
    * reach.
    */
   removeAreaAt(page: number, pages: number, mem: MappedCounter | null): number {
-    const pathT = this.#pathT;
-    const pathI = this.#pathI;
-    let t: PtTable | undefined = this.root;
+    const slab = this.#slab;
+    const slots = slab.slots;
+    let t = ROOT;
     let level = this.levels;
     for (;;) {
-      const i = (page >>> SHIFT[level]) & 511;
-      const pte = t.e[2 * i];
+      const s = t * TABLE_DOUBLES + 2 * ((page >>> SHIFT[level]) & 511);
+      const pte = slots[s];
       if (pte !== 0) {
         // a leaf (levels 1-3 only: span - 1 < 2^18): the area must start at its first page
         const span = SPAN[level];
-        if ((page & (span - 1)) !== 0 || t.e[2 * i + 1] !== pages) return -1;
+        if ((page & (span - 1)) !== 0 || slots[s + 1] !== pages) return -1;
         if (span !== pages) {
           // a multi-leaf area: the range walk
           this.clearRange(page, page + pages - 1, mem);
@@ -276,18 +283,17 @@ export class PageTable {
         }
         if (mem !== null) mem.adjustMapped(pte - (pte & 4095), span * PAGE_SIZE, -1);
         this.clearedAreas = 1;
-        t.e[2 * i] = 0;
-        t.e[2 * i + 1] = 0;
-        t.count--;
+        slots[s] = 0;
+        slots[s + 1] = 0;
         this.leaves[level]--;
-        if (t.count === 0 && level < this.levels) this.#dropEmpty(t, level);
+        if (--slab.counts[t] === 0) this.#dropEmpty(t, level);
         return pages;
       }
-      if (level === 1 || t.child === null) return -1;
-      pathT[level] = t;
-      pathI[level] = i;
-      t = t.child[i];
-      if (t === undefined) return -1;
+      const c = slots[s + 1];
+      if (c === 0) return -1;
+      this.#pathT[level] = t;
+      this.#pathSlot[level] = s;
+      t = c;
       level--;
     }
   }
@@ -297,18 +303,15 @@ export class PageTable {
    * walk's path that empties in turn. (A method of its own: it keeps removeAreaAt small enough
    * for V8 to inline into the backend's unmap.)
    */
-  #dropEmpty(t: PtTable, level: number): void {
-    const pathT = this.#pathT;
-    const pathI = this.#pathI;
-    while (t.count === 0 && level < this.levels) {
-      const parent = pathT[level + 1];
-      parent.child![pathI[level + 1]] = undefined;
-      parent.count--;
-      this.tables[level]--;
-      this.#recycle(t, level);
+  #dropEmpty(t: number, level: number): void {
+    const counts = this.#slab.counts;
+    while (counts[t] === 0 && level < this.levels) {
+      const parent = this.#pathT[level + 1];
+      this.#detach(parent, this.#pathSlot[level + 1], t, level);
       t = parent;
       level++;
     }
+    if (counts[ROOT] === 0) this.#slab.trim();
   }
 
   /**
@@ -318,36 +321,35 @@ export class PageTable {
   clearRange(first: number, last: number, mem: MappedCounter | null): number {
     this.clearedAreas = 0;
     if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.root.count === 0) return 0;
-    return this.#clear(this.root, this.levels, 0, first, last, mem);
+    if (first > last || this.empty) return 0;
+    const removed = this.#clear(ROOT, this.levels, 0, first, last, mem);
+    if (this.empty) this.#slab.trim();
+    return removed;
   }
 
-  #clear(t: PtTable, level: number, base: number, first: number, last: number, mem: MappedCounter | null): number {
+  #clear(t: number, level: number, base: number, first: number, last: number, mem: MappedCounter | null): number {
+    const slots = this.#slab.slots;
+    const counts = this.#slab.counts;
     const span = SPAN[level];
     const i0 = first > base ? Math.floor((first - base) / span) : 0;
     const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    const child = t.child;
     let removed = 0;
-    for (let i = i0; i <= i1 && t.count > 0; i++) {
-      const pte = t.e[2 * i];
+    for (let i = i0; i <= i1 && counts[t] > 0; i++) {
+      const s = t * TABLE_DOUBLES + 2 * i;
+      const pte = slots[s];
       if (pte !== 0) {
         if (mem !== null) mem.adjustMapped(pte - (pte & 4095), span * PAGE_SIZE, -1);
-        if (t.e[2 * i + 1] > 0) this.clearedAreas++;
-        t.e[2 * i] = 0;
-        t.e[2 * i + 1] = 0;
-        t.count--;
+        if (slots[s + 1] > 0) this.clearedAreas++;
+        slots[s] = 0;
+        slots[s + 1] = 0;
+        counts[t]--;
         this.leaves[level]--;
         removed += span;
-      } else if (child !== null) {
-        const c = child[i];
-        if (c !== undefined) {
+      } else {
+        const c = slots[s + 1];
+        if (c !== 0) {
           removed += this.#clear(c, level - 1, base + i * span, first, last, mem);
-          if (c.count === 0) {
-            child[i] = undefined;
-            t.count--;
-            this.tables[level - 1]--;
-            this.#recycle(c, level - 1);
-          }
+          if (counts[c] === 0) this.#detach(t, s, c, level - 1);
         }
       }
     }
@@ -357,24 +359,22 @@ export class PageTable {
   /** First leaf intersecting [first, last]: returns its base page (or -1) and sets hit*. */
   firstPresent(first: number, last: number): number {
     if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.root.count === 0) return -1;
-    return this.#first(this.root, this.levels, 0, first, last);
+    if (first > last || this.empty) return -1;
+    return this.#first(ROOT, this.levels, 0, first, last);
   }
 
-  #first(t: PtTable, level: number, base: number, first: number, last: number): number {
+  #first(t: number, level: number, base: number, first: number, last: number): number {
+    const slots = this.#slab.slots;
     const span = SPAN[level];
     const i0 = first > base ? Math.floor((first - base) / span) : 0;
     const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    const child = t.child;
     for (let i = i0; i <= i1; i++) {
-      const pte = t.e[2 * i];
-      if (pte !== 0) return this.#hit(t, i, level, base + i * span);
-      if (child !== null) {
-        const c = child[i];
-        if (c !== undefined) {
-          const r = this.#first(c, level - 1, base + i * span, first, last);
-          if (r >= 0) return r;
-        }
+      const s = t * TABLE_DOUBLES + 2 * i;
+      if (slots[s] !== 0) return this.#hit(s, level, base + i * span);
+      const c = slots[s + 1];
+      if (c !== 0) {
+        const r = this.#first(c, level - 1, base + i * span, first, last);
+        if (r >= 0) return r;
       }
     }
     return -1;
@@ -383,32 +383,32 @@ export class PageTable {
   /** Last leaf intersecting [first, last]: returns its base page (or -1) and sets hit*. */
   lastPresent(first: number, last: number): number {
     if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.root.count === 0) return -1;
-    return this.#last(this.root, this.levels, 0, first, last);
+    if (first > last || this.empty) return -1;
+    return this.#last(ROOT, this.levels, 0, first, last);
   }
 
-  #last(t: PtTable, level: number, base: number, first: number, last: number): number {
+  #last(t: number, level: number, base: number, first: number, last: number): number {
+    const slots = this.#slab.slots;
     const span = SPAN[level];
     const i0 = first > base ? Math.floor((first - base) / span) : 0;
     const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    const child = t.child;
     for (let i = i1; i >= i0; i--) {
-      const pte = t.e[2 * i];
-      if (pte !== 0) return this.#hit(t, i, level, base + i * span);
-      if (child !== null) {
-        const c = child[i];
-        if (c !== undefined) {
-          const r = this.#last(c, level - 1, base + i * span, first, last);
-          if (r >= 0) return r;
-        }
+      const s = t * TABLE_DOUBLES + 2 * i;
+      if (slots[s] !== 0) return this.#hit(s, level, base + i * span);
+      const c = slots[s + 1];
+      if (c !== 0) {
+        const r = this.#last(c, level - 1, base + i * span, first, last);
+        if (r >= 0) return r;
       }
     }
     return -1;
   }
 
-  #hit(t: PtTable, i: number, level: number, base: number): number {
-    this.hitPte = t.e[2 * i];
-    this.hitMark = t.e[2 * i + 1];
+  /** Record the leaf at slab offset `s` (of `level`, first page `base`) as the hit. */
+  #hit(s: number, level: number, base: number): number {
+    const slots = this.#slab.slots;
+    this.hitPte = slots[s];
+    this.hitMark = slots[s + 1];
     this.hitLevel = level;
     this.hitBase = base;
     return base;
@@ -427,45 +427,57 @@ export class PageTable {
 
   /** Visit every leaf in IOVA order (inspection and reference checks; not a hot path). */
   forEachLeaf(visit: (page: number, level: number, pte: number, mark: number) => void): void {
-    const walk = (t: PtTable, level: number, base: number): void => {
+    const walk = (t: number, level: number, base: number): void => {
       const span = SPAN[level];
       for (let i = 0; i < ENTRIES; i++) {
-        if (t.e[2 * i] !== 0) visit(base + i * span, level, t.e[2 * i], t.e[2 * i + 1]);
-        else if (t.child !== null) {
-          const c = t.child[i];
-          if (c !== undefined) walk(c, level - 1, base + i * span);
-        }
+        const slots = this.#slab.slots;
+        const s = t * TABLE_DOUBLES + 2 * i;
+        if (slots[s] !== 0) visit(base + i * span, level, slots[s], slots[s + 1]);
+        else if (slots[s + 1] !== 0) walk(slots[s + 1], level - 1, base + i * span);
       }
     };
-    walk(this.root, this.levels, 0);
+    walk(ROOT, this.levels, 0);
   }
 
-  /** Structural self-check (tests): counts match, no empty non-root table survives. */
+  /**
+   * Structural self-check (tests): counts match, no empty non-root table survives, every child
+   * link names a live table reached once, and the slab's free tables are clean.
+   */
   verify(): string | null {
+    const slab = this.#slab;
+    const slots = slab.slots;
     const tables = new Array<number>(this.levels + 1).fill(0);
     const leaves = new Array<number>(this.levels + 1).fill(0);
-    let problem: string | null = null;
-    const walk = (t: PtTable, level: number, isRoot: boolean): void => {
+    const reached = new Set<number>([ROOT]);
+    let problem: string | null = slab.verify();
+    const walk = (t: number, level: number): void => {
       tables[level]++;
       let n = 0;
       for (let i = 0; i < ENTRIES; i++) {
-        const c = t.child?.[i];
-        if (t.e[2 * i] !== 0) {
+        const s = t * TABLE_DOUBLES + 2 * i;
+        if (slots[s] !== 0) {
           n++;
           leaves[level]++;
-          if (c !== undefined) problem ??= `slot holds both a leaf and a table at level ${level}`;
           if (level > 3 || (level === 3 && !this.allow1G) || (level === 2 && !this.allow2M)) {
             problem ??= `leaf at unsupported level ${level}`;
           }
-        } else if (c !== undefined) {
-          n++;
-          walk(c, level - 1, false);
-        } else if (t.e[2 * i + 1] !== 0) problem ??= `stale mark at level ${level}`;
+        } else if (slots[s + 1] !== 0) {
+          const c = slots[s + 1];
+          if (level === 1) problem ??= `stale mark at level 1`;
+          else if (!slab.isLive(c) || c === ROOT) problem ??= `slot links table ${c}, which is not a live table, at level ${level}`;
+          else if (reached.has(c)) problem ??= `table ${c} linked twice`;
+          else {
+            n++;
+            reached.add(c);
+            walk(c, level - 1);
+          }
+        }
       }
-      if (n !== t.count) problem ??= `count ${t.count} != ${n} at level ${level}`;
-      if (n === 0 && !isRoot) problem ??= `empty table kept at level ${level}`;
+      if (n !== slab.counts[t]) problem ??= `count ${slab.counts[t]} != ${n} at level ${level}`;
+      if (n === 0 && t !== ROOT) problem ??= `empty table kept at level ${level}`;
     };
-    walk(this.root, this.levels, true);
+    walk(ROOT, this.levels);
+    if (reached.size !== slab.live) problem ??= `${slab.live} live tables in the slab, ${reached.size} reachable`;
     for (let l = 1; l <= this.levels; l++) {
       if (tables[l] !== this.tables[l]) problem ??= `tables[${l}] = ${this.tables[l]}, counted ${tables[l]}`;
       if (leaves[l] !== this.leaves[l]) problem ??= `leaves[${l}] = ${this.leaves[l]}, counted ${leaves[l]}`;
