@@ -25,7 +25,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Compile the C baseline (once per source version). Returns its path relative to ROOT. */
 export function buildBaseline(): string {
   const src = join(ROOT, 'bench', 'c', 'baseline.c');
-  const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 12);
+  const header = join(ROOT, 'native', 'abi', 'uapi.h'); // the uAPI it includes
+  const hash = createHash('sha256').update(readFileSync(src)).update(readFileSync(header)).digest('hex').slice(0, 12);
   const dir = join(ROOT, 'bench', '.build');
   const out = join(dir, `baseline-${hash}`);
   if (!existsSync(out)) {

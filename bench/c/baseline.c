@@ -28,8 +28,8 @@
  * answers with such a line (so the caller can interleave short slices with its own).
  *
  * The build machine's headers (linux-libc-dev 6.1) have no linux/iommufd.h and none of the VFIO
- * cdev ioctls, so the ABI is carried here and checked at compile time (same values as
- * native/abi/ (whose headers are C++).
+ * cdev ioctls: the ABI comes from native/abi/uapi.h, checked at compile time against the
+ * kernel's values (the addon's typed C++ copy in native/abi/ is checked against the same values).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -45,118 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- carried ABI ----------------------------------------------------------------------------- */
-#define IOMMUFD_TYPE ';'
-#define IOMMU_IOAS_ALLOC _IO(IOMMUFD_TYPE, 0x81)
-#define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, 0x85)
-#define IOMMU_IOAS_UNMAP _IO(IOMMUFD_TYPE, 0x86)
-#define IOMMU_HWPT_ALLOC _IO(IOMMUFD_TYPE, 0x89)
-#define IOMMU_IOAS_MAP_FIXED_IOVA (1u << 0)
-#define IOMMU_IOAS_MAP_WRITEABLE (1u << 1)
-#define IOMMU_IOAS_MAP_READABLE (1u << 2)
-
-#define VFIO_TYPE ';'
-#define VFIO_BASE 100
-#define VFIO_SET_IOMMU _IO(VFIO_TYPE, VFIO_BASE + 2)
-#define VFIO_GROUP_GET_STATUS _IO(VFIO_TYPE, VFIO_BASE + 3)
-#define VFIO_GROUP_SET_CONTAINER _IO(VFIO_TYPE, VFIO_BASE + 4)
-#define VFIO_IOMMU_MAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 13)
-#define VFIO_IOMMU_UNMAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 14)
-#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
-#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
-#define VFIO_TYPE1v2_IOMMU 3
-#define VFIO_GROUP_FLAGS_VIABLE (1u << 0)
-#define VFIO_DMA_MAP_FLAG_READ (1u << 0)
-#define VFIO_DMA_MAP_FLAG_WRITE (1u << 1)
-
-struct iommu_ioas_alloc {
-  uint32_t size;
-  uint32_t flags;
-  uint32_t out_ioas_id;
-};
-struct iommu_ioas_map {
-  uint32_t size;
-  uint32_t flags;
-  uint32_t ioas_id;
-  uint32_t __reserved;
-  uint64_t user_va __attribute__((aligned(8)));
-  uint64_t length __attribute__((aligned(8)));
-  uint64_t iova __attribute__((aligned(8)));
-};
-struct iommu_ioas_unmap {
-  uint32_t size;
-  uint32_t ioas_id;
-  uint64_t iova __attribute__((aligned(8)));
-  uint64_t length __attribute__((aligned(8)));
-};
-struct iommu_hwpt_alloc {
-  uint32_t size;
-  uint32_t flags;
-  uint32_t dev_id;
-  uint32_t pt_id;
-  uint32_t out_hwpt_id;
-  uint32_t __reserved;
-  uint32_t data_type;
-  uint32_t data_len;
-  uint64_t data_uptr __attribute__((aligned(8)));
-  uint32_t fault_id;
-  uint32_t __reserved2;
-};
-struct vfio_group_status {
-  uint32_t argsz;
-  uint32_t flags;
-};
-struct vfio_iommu_type1_dma_map {
-  uint32_t argsz;
-  uint32_t flags;
-  uint64_t vaddr;
-  uint64_t iova;
-  uint64_t size;
-};
-struct vfio_iommu_type1_dma_unmap {
-  uint32_t argsz;
-  uint32_t flags;
-  uint64_t iova;
-  uint64_t size;
-};
-struct vfio_device_bind_iommufd {
-  uint32_t argsz;
-  uint32_t flags;
-  int32_t iommufd;
-  uint32_t out_devid;
-};
-struct vfio_device_attach_iommufd_pt {
-  uint32_t argsz;
-  uint32_t flags;
-  uint32_t pt_id;
-};
-
-#if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(IOMMU_IOAS_ALLOC == 0x3b81, "IOMMU_IOAS_ALLOC");
-_Static_assert(IOMMU_IOAS_MAP == 0x3b85, "IOMMU_IOAS_MAP");
-_Static_assert(IOMMU_IOAS_UNMAP == 0x3b86, "IOMMU_IOAS_UNMAP");
-_Static_assert(IOMMU_HWPT_ALLOC == 0x3b89, "IOMMU_HWPT_ALLOC");
-_Static_assert(VFIO_SET_IOMMU == 0x3b66, "VFIO_SET_IOMMU");
-_Static_assert(VFIO_GROUP_GET_STATUS == 0x3b67, "VFIO_GROUP_GET_STATUS");
-_Static_assert(VFIO_GROUP_SET_CONTAINER == 0x3b68, "VFIO_GROUP_SET_CONTAINER");
-_Static_assert(VFIO_IOMMU_MAP_DMA == 0x3b71, "VFIO_IOMMU_MAP_DMA");
-_Static_assert(VFIO_IOMMU_UNMAP_DMA == 0x3b72, "VFIO_IOMMU_UNMAP_DMA");
-_Static_assert(VFIO_DEVICE_BIND_IOMMUFD == 0x3b76, "VFIO_DEVICE_BIND_IOMMUFD");
-_Static_assert(VFIO_DEVICE_ATTACH_IOMMUFD_PT == 0x3b77, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
-#endif
-_Static_assert(sizeof(struct iommu_ioas_alloc) == 12, "iommu_ioas_alloc");
-_Static_assert(sizeof(struct iommu_ioas_map) == 40, "iommu_ioas_map");
-_Static_assert(offsetof(struct iommu_ioas_map, user_va) == 16, "iommu_ioas_map.user_va");
-_Static_assert(offsetof(struct iommu_ioas_map, iova) == 32, "iommu_ioas_map.iova");
-_Static_assert(sizeof(struct iommu_ioas_unmap) == 24, "iommu_ioas_unmap");
-_Static_assert(offsetof(struct iommu_ioas_unmap, iova) == 8, "iommu_ioas_unmap.iova");
-_Static_assert(sizeof(struct iommu_hwpt_alloc) == 48, "iommu_hwpt_alloc");
-_Static_assert(offsetof(struct iommu_hwpt_alloc, out_hwpt_id) == 16, "iommu_hwpt_alloc.out_hwpt_id");
-_Static_assert(sizeof(struct vfio_iommu_type1_dma_map) == 32, "vfio_iommu_type1_dma_map");
-_Static_assert(sizeof(struct vfio_iommu_type1_dma_unmap) == 24, "vfio_iommu_type1_dma_unmap");
-_Static_assert(sizeof(struct vfio_device_bind_iommufd) == 16, "vfio_device_bind_iommufd");
-_Static_assert(offsetof(struct vfio_device_bind_iommufd, out_devid) == 12, "out_devid");
-_Static_assert(sizeof(struct vfio_device_attach_iommufd_pt) == 12, "vfio_device_attach_iommufd_pt");
+/* The VFIO/iommufd uAPI, shared with the guest tests' DMA probe (checked against the kernel's values). */
+#include "../../native/abi/uapi.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 static void die(const char* what) {

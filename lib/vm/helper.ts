@@ -5,15 +5,19 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { assetPath, cacheDirs } from './paths.js';
+import { assetPath, cacheDirs, packageRoot } from './paths.js';
 import { mustRun } from './exec.js';
 
+/** The helper's sources and the headers they include (the shared uAPI header lives with the addon's ABI). */
 export function helperSources(): string[] {
   const dir = assetPath('helper');
-  return readdirSync(dir)
-    .filter((n) => n.endsWith('.c') || n.endsWith('.h'))
-    .sort()
-    .map((n) => join(dir, n));
+  return [
+    ...readdirSync(dir)
+      .filter((n) => n.endsWith('.c') || n.endsWith('.h'))
+      .sort()
+      .map((n) => join(dir, n)),
+    join(packageRoot(), 'native', 'abi', 'uapi.h'),
+  ];
 }
 
 /** Build (or reuse) the helper; returns the binary's path. */

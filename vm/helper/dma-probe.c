@@ -10,8 +10,8 @@
  * RAM->edu->RAM (iova -> 0x40000 -> iova+0x2000) and compare, unmap, then DMA edu->RAM to the now
  * unmapped iova+0x2000: the IOMMU must block it (memory unchanged; the guest kernel logs a DMAR fault).
  *
- * The ABI definitions are our own (the build host's linux-libc-dev 6.1 has no linux/iommufd.h and no
- * VFIO cdev ioctls); sizes are checked at compile time against the kernel's uapi layouts.
+ * The ABI comes from native/abi/uapi.h (the build host's linux-libc-dev 6.1 has no linux/iommufd.h and
+ * no VFIO cdev ioctls); its layouts are checked at compile time against the kernel's uapi values.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,122 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- ABI: VFIO (include/uapi/linux/vfio.h) ------------------------------------------------------- */
-#define DP_VFIO_TYPE ';'
-#define DP_VFIO_BASE 100
-#define DP_VFIO_IO(n) _IO(DP_VFIO_TYPE, DP_VFIO_BASE + (n))
-#define DP_VFIO_GET_API_VERSION DP_VFIO_IO(0)
-#define DP_VFIO_CHECK_EXTENSION DP_VFIO_IO(1)
-#define DP_VFIO_SET_IOMMU DP_VFIO_IO(2)
-#define DP_VFIO_GROUP_GET_STATUS DP_VFIO_IO(3)
-#define DP_VFIO_GROUP_SET_CONTAINER DP_VFIO_IO(4)
-#define DP_VFIO_GROUP_UNSET_CONTAINER DP_VFIO_IO(5)
-#define DP_VFIO_GROUP_GET_DEVICE_FD DP_VFIO_IO(6)
-#define DP_VFIO_DEVICE_GET_INFO DP_VFIO_IO(7)
-#define DP_VFIO_DEVICE_GET_REGION_INFO DP_VFIO_IO(8)
-#define DP_VFIO_IOMMU_GET_INFO DP_VFIO_IO(12)
-#define DP_VFIO_IOMMU_MAP_DMA DP_VFIO_IO(13)
-#define DP_VFIO_IOMMU_UNMAP_DMA DP_VFIO_IO(14)
-#define DP_VFIO_DEVICE_BIND_IOMMUFD DP_VFIO_IO(18)
-#define DP_VFIO_DEVICE_ATTACH_IOMMUFD_PT DP_VFIO_IO(19)
-#define DP_VFIO_DEVICE_DETACH_IOMMUFD_PT DP_VFIO_IO(20)
-
-#define DP_VFIO_API_VERSION 0
-#define DP_VFIO_TYPE1v2_IOMMU 3
-#define DP_VFIO_GROUP_FLAGS_VIABLE (1u << 0)
-#define DP_VFIO_IOMMU_INFO_PGSIZES (1u << 0)
-#define DP_VFIO_IOMMU_INFO_CAPS (1u << 1)
-#define DP_VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE 1
-#define DP_VFIO_DMA_MAP_FLAG_READ (1u << 0)
-#define DP_VFIO_DMA_MAP_FLAG_WRITE (1u << 1)
-#define DP_VFIO_PCI_BAR0_REGION_INDEX 0
-#define DP_VFIO_PCI_CONFIG_REGION_INDEX 7
-
-struct dp_vfio_group_status { uint32_t argsz, flags; };
-struct dp_vfio_info_cap_header { uint16_t id, version; uint32_t next; };
-struct dp_vfio_iommu_type1_info {
-  uint32_t argsz, flags;
-  uint64_t iova_pgsizes __attribute__((aligned(8)));
-  uint32_t cap_offset, pad;
-};
-struct dp_vfio_iova_range { uint64_t start, end; };
-struct dp_vfio_iommu_type1_info_cap_iova_range {
-  struct dp_vfio_info_cap_header header;
-  uint32_t nr_iovas, reserved;
-  struct dp_vfio_iova_range iova_ranges[];
-};
-struct dp_vfio_iommu_type1_dma_map { uint32_t argsz, flags; uint64_t vaddr, iova, size; };
-struct dp_vfio_iommu_type1_dma_unmap { uint32_t argsz, flags; uint64_t iova, size; };
-struct dp_vfio_device_info { uint32_t argsz, flags, num_regions, num_irqs, cap_offset, pad; };
-struct dp_vfio_region_info {
-  uint32_t argsz, flags, index, cap_offset;
-  uint64_t size __attribute__((aligned(8)));
-  uint64_t offset __attribute__((aligned(8)));
-};
-/* VFIO device cdev (6.6+). 6.12 layouts: BIND has no token field yet, ATTACH has no pasid yet. */
-struct dp_vfio_device_bind_iommufd { uint32_t argsz, flags; int32_t iommufd; uint32_t out_devid; };
-struct dp_vfio_device_attach_iommufd_pt { uint32_t argsz, flags, pt_id; };
-struct dp_vfio_device_detach_iommufd_pt { uint32_t argsz, flags; };
-
-_Static_assert(sizeof(struct dp_vfio_group_status) == 8, "vfio_group_status");
-_Static_assert(sizeof(struct dp_vfio_iommu_type1_info) == 24, "vfio_iommu_type1_info");
-_Static_assert(offsetof(struct dp_vfio_iommu_type1_info, cap_offset) == 16, "cap_offset");
-_Static_assert(sizeof(struct dp_vfio_iommu_type1_info_cap_iova_range) == 16, "cap_iova_range");
-_Static_assert(sizeof(struct dp_vfio_iommu_type1_dma_map) == 32, "dma_map");
-_Static_assert(sizeof(struct dp_vfio_iommu_type1_dma_unmap) == 24, "dma_unmap");
-_Static_assert(sizeof(struct dp_vfio_device_info) == 24, "device_info");
-_Static_assert(sizeof(struct dp_vfio_region_info) == 32, "region_info");
-_Static_assert(sizeof(struct dp_vfio_device_bind_iommufd) == 16, "bind minsz");
-_Static_assert(sizeof(struct dp_vfio_device_attach_iommufd_pt) == 12, "attach minsz");
-_Static_assert(DP_VFIO_DEVICE_BIND_IOMMUFD == 0x3b76, "VFIO_DEVICE_BIND_IOMMUFD");
-_Static_assert(DP_VFIO_IOMMU_MAP_DMA == 0x3b71, "VFIO_IOMMU_MAP_DMA");
-
-/* ---- ABI: iommufd (include/uapi/linux/iommufd.h) ------------------------------------------------ */
-#define DP_IOMMUFD_TYPE ';'
-#define DP_IOMMU_DESTROY _IO(DP_IOMMUFD_TYPE, 0x80)
-#define DP_IOMMU_IOAS_ALLOC _IO(DP_IOMMUFD_TYPE, 0x81)
-#define DP_IOMMU_IOAS_IOVA_RANGES _IO(DP_IOMMUFD_TYPE, 0x84)
-#define DP_IOMMU_IOAS_MAP _IO(DP_IOMMUFD_TYPE, 0x85)
-#define DP_IOMMU_IOAS_UNMAP _IO(DP_IOMMUFD_TYPE, 0x86)
-#define DP_IOMMU_GET_HW_INFO _IO(DP_IOMMUFD_TYPE, 0x8a)
-#define DP_IOMMU_IOAS_MAP_FIXED_IOVA (1u << 0)
-#define DP_IOMMU_IOAS_MAP_WRITEABLE (1u << 1)
-#define DP_IOMMU_IOAS_MAP_READABLE (1u << 2)
-
-struct dp_iommu_destroy { uint32_t size, id; };
-struct dp_iommu_ioas_alloc { uint32_t size, flags, out_ioas_id; };
-struct dp_iommu_iova_range { uint64_t start, last; };
-struct dp_iommu_ioas_iova_ranges {
-  uint32_t size, ioas_id, num_iovas, reserved;
-  uint64_t allowed_iovas __attribute__((aligned(8)));
-  uint64_t out_iova_alignment __attribute__((aligned(8)));
-};
-struct dp_iommu_ioas_map {
-  uint32_t size, flags, ioas_id, reserved;
-  uint64_t user_va __attribute__((aligned(8)));
-  uint64_t length __attribute__((aligned(8)));
-  uint64_t iova __attribute__((aligned(8)));
-};
-struct dp_iommu_ioas_unmap {
-  uint32_t size, ioas_id;
-  uint64_t iova __attribute__((aligned(8)));
-  uint64_t length __attribute__((aligned(8)));
-};
-struct dp_iommu_hw_info {
-  uint32_t size, flags, dev_id, data_len;
-  uint64_t data_uptr __attribute__((aligned(8)));
-  uint32_t out_data_type;
-  uint8_t out_max_pasid_log2, reserved[3];
-  uint64_t out_capabilities __attribute__((aligned(8)));
-};
-
-_Static_assert(sizeof(struct dp_iommu_destroy) == 8, "iommu_destroy");
-_Static_assert(sizeof(struct dp_iommu_ioas_alloc) == 12, "iommu_ioas_alloc");
-_Static_assert(sizeof(struct dp_iommu_ioas_iova_ranges) == 32, "iommu_ioas_iova_ranges");
-_Static_assert(sizeof(struct dp_iommu_ioas_map) == 40, "iommu_ioas_map");
-_Static_assert(sizeof(struct dp_iommu_ioas_unmap) == 24, "iommu_ioas_unmap");
-_Static_assert(sizeof(struct dp_iommu_hw_info) == 40, "iommu_hw_info");
-_Static_assert(DP_IOMMU_IOAS_MAP == 0x3b85, "IOMMU_IOAS_MAP");
+/* ---- ABI: VFIO and iommufd, shared with the benchmarks' C baseline -------------------------------- */
+#include "../../native/abi/uapi.h"
 
 /* ---- edu (QEMU hw/misc/edu.c) ------------------------------------------------------------------- */
 #define EDU_ID 0x00
@@ -205,11 +91,11 @@ static void bar_write32(uint32_t reg, uint32_t v) {
   if (pwrite(device_fd, &v, 4, (off_t)(bar0_offset + reg)) != 4) fail("bar0 write", errno, NULL);
 }
 
-static void region_info(uint32_t index, struct dp_vfio_region_info *ri, const char *step) {
+static void region_info(uint32_t index, struct vfio_region_info *ri, const char *step) {
   memset(ri, 0, sizeof *ri);
   ri->argsz = sizeof *ri;
   ri->index = index;
-  CHECK(ioctl(device_fd, DP_VFIO_DEVICE_GET_REGION_INFO, ri) == 0, step);
+  CHECK(ioctl(device_fd, VFIO_DEVICE_GET_REGION_INFO, ri) == 0, step);
 }
 
 static void set_bus_master(void) {
@@ -272,30 +158,30 @@ static int container_fd = -1, group_fd = -1, iommufd = -1;
 static uint32_t ioas_id;
 
 static int type1_map(uint64_t vaddr, uint64_t iova, uint64_t size) {
-  struct dp_vfio_iommu_type1_dma_map m = {
-      .argsz = sizeof m, .flags = DP_VFIO_DMA_MAP_FLAG_READ | DP_VFIO_DMA_MAP_FLAG_WRITE,
+  struct vfio_iommu_type1_dma_map m = {
+      .argsz = sizeof m, .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
       .vaddr = vaddr, .iova = iova, .size = size};
-  return ioctl(container_fd, DP_VFIO_IOMMU_MAP_DMA, &m);
+  return ioctl(container_fd, VFIO_IOMMU_MAP_DMA, &m);
 }
 
 static int type1_unmap(uint64_t iova, uint64_t size, uint64_t *unmapped) {
-  struct dp_vfio_iommu_type1_dma_unmap u = {.argsz = sizeof u, .iova = iova, .size = size};
-  int r = ioctl(container_fd, DP_VFIO_IOMMU_UNMAP_DMA, &u);
+  struct vfio_iommu_type1_dma_unmap u = {.argsz = sizeof u, .iova = iova, .size = size};
+  int r = ioctl(container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
   *unmapped = u.size;
   return r;
 }
 
 static int iommufd_map(uint64_t vaddr, uint64_t iova, uint64_t size) {
-  struct dp_iommu_ioas_map m = {
+  struct iommu_ioas_map m = {
       .size = sizeof m,
-      .flags = DP_IOMMU_IOAS_MAP_FIXED_IOVA | DP_IOMMU_IOAS_MAP_READABLE | DP_IOMMU_IOAS_MAP_WRITEABLE,
+      .flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
       .ioas_id = ioas_id, .user_va = vaddr, .length = size, .iova = iova};
-  return ioctl(iommufd, DP_IOMMU_IOAS_MAP, &m);
+  return ioctl(iommufd, IOMMU_IOAS_MAP, &m);
 }
 
 static int iommufd_unmap(uint64_t iova, uint64_t size, uint64_t *unmapped) {
-  struct dp_iommu_ioas_unmap u = {.size = sizeof u, .ioas_id = ioas_id, .iova = iova, .length = size};
-  int r = ioctl(iommufd, DP_IOMMU_IOAS_UNMAP, &u);
+  struct iommu_ioas_unmap u = {.size = sizeof u, .ioas_id = ioas_id, .iova = iova, .length = size};
+  int r = ioctl(iommufd, IOMMU_IOAS_UNMAP, &u);
   *unmapped = u.length;
   return r;
 }
@@ -306,36 +192,36 @@ static void open_type1(const char *bdf) {
   out("\"group\":%d,", group);
   container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
   CHECK(container_fd >= 0, "open /dev/vfio/vfio");
-  int api = ioctl(container_fd, DP_VFIO_GET_API_VERSION);
-  if (api != DP_VFIO_API_VERSION) fail("VFIO_GET_API_VERSION", errno, "unexpected API version");
-  if (ioctl(container_fd, DP_VFIO_CHECK_EXTENSION, DP_VFIO_TYPE1v2_IOMMU) <= 0)
+  int api = ioctl(container_fd, VFIO_GET_API_VERSION);
+  if (api != VFIO_API_VERSION) fail("VFIO_GET_API_VERSION", errno, "unexpected API version");
+  if (ioctl(container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0)
     fail("VFIO_CHECK_EXTENSION", errno, "no TYPE1v2 IOMMU");
   char path[64];
   snprintf(path, sizeof path, "/dev/vfio/%d", group);
   group_fd = open(path, O_RDWR | O_CLOEXEC);
   CHECK(group_fd >= 0, "open group");
-  struct dp_vfio_group_status st = {.argsz = sizeof st};
-  CHECK(ioctl(group_fd, DP_VFIO_GROUP_GET_STATUS, &st) == 0, "VFIO_GROUP_GET_STATUS");
-  if (!(st.flags & DP_VFIO_GROUP_FLAGS_VIABLE)) fail("VFIO_GROUP_GET_STATUS", 0, "group not viable");
-  CHECK(ioctl(group_fd, DP_VFIO_GROUP_SET_CONTAINER, &container_fd) == 0, "VFIO_GROUP_SET_CONTAINER");
-  CHECK(ioctl(container_fd, DP_VFIO_SET_IOMMU, DP_VFIO_TYPE1v2_IOMMU) == 0, "VFIO_SET_IOMMU");
+  struct vfio_group_status st = {.argsz = sizeof st};
+  CHECK(ioctl(group_fd, VFIO_GROUP_GET_STATUS, &st) == 0, "VFIO_GROUP_GET_STATUS");
+  if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) fail("VFIO_GROUP_GET_STATUS", 0, "group not viable");
+  CHECK(ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd) == 0, "VFIO_GROUP_SET_CONTAINER");
+  CHECK(ioctl(container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "VFIO_SET_IOMMU");
 
   /* GET_INFO: the first call tells how big the capability chain is. */
-  struct dp_vfio_iommu_type1_info probe = {.argsz = sizeof probe};
-  CHECK(ioctl(container_fd, DP_VFIO_IOMMU_GET_INFO, &probe) == 0, "VFIO_IOMMU_GET_INFO");
+  struct vfio_iommu_type1_info probe = {.argsz = sizeof probe};
+  CHECK(ioctl(container_fd, VFIO_IOMMU_GET_INFO, &probe) == 0, "VFIO_IOMMU_GET_INFO");
   uint32_t argsz = probe.argsz > sizeof probe ? probe.argsz : (uint32_t)sizeof probe;
-  struct dp_vfio_iommu_type1_info *info = calloc(1, argsz);
+  struct vfio_iommu_type1_info *info = calloc(1, argsz);
   if (!info) fail("calloc", ENOMEM, NULL);
   info->argsz = argsz;
-  CHECK(ioctl(container_fd, DP_VFIO_IOMMU_GET_INFO, info) == 0, "VFIO_IOMMU_GET_INFO");
-  if (info->flags & DP_VFIO_IOMMU_INFO_PGSIZES) out("\"pageSizes\":\"0x%" PRIx64 "\",", info->iova_pgsizes);
+  CHECK(ioctl(container_fd, VFIO_IOMMU_GET_INFO, info) == 0, "VFIO_IOMMU_GET_INFO");
+  if (info->flags & VFIO_IOMMU_INFO_PGSIZES) out("\"pageSizes\":\"0x%" PRIx64 "\",", info->iova_pgsizes);
   out("\"iovaRanges\":[");
-  if ((info->flags & DP_VFIO_IOMMU_INFO_CAPS) && info->cap_offset) {
+  if ((info->flags & VFIO_IOMMU_INFO_CAPS) && info->cap_offset) {
     uint32_t off = info->cap_offset;
-    while (off && off + sizeof(struct dp_vfio_info_cap_header) <= argsz) {
-      struct dp_vfio_info_cap_header *h = (void *)((char *)info + off);
-      if (h->id == DP_VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-        struct dp_vfio_iommu_type1_info_cap_iova_range *c = (void *)h;
+    while (off && off + sizeof(struct vfio_info_cap_header) <= argsz) {
+      struct vfio_info_cap_header *h = (void *)((char *)info + off);
+      if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+        struct vfio_iommu_type1_info_cap_iova_range *c = (void *)h;
         for (uint32_t i = 0; i < c->nr_iovas; i++)
           out("%s{\"start\":\"0x%" PRIx64 "\",\"last\":\"0x%" PRIx64 "\"}", i ? "," : "",
               c->iova_ranges[i].start, c->iova_ranges[i].end);
@@ -345,7 +231,7 @@ static void open_type1(const char *bdf) {
   }
   out("],");
   free(info);
-  device_fd = ioctl(group_fd, DP_VFIO_GROUP_GET_DEVICE_FD, bdf);
+  device_fd = ioctl(group_fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
   CHECK(device_fd >= 0, "VFIO_GROUP_GET_DEVICE_FD");
 }
 
@@ -359,26 +245,26 @@ static void open_iommufd(const char *bdf) {
   snprintf(path, sizeof path, "/dev/vfio/devices/%s", name);
   device_fd = open(path, O_RDWR | O_CLOEXEC);
   CHECK(device_fd >= 0, "open vfio cdev");
-  struct dp_vfio_device_bind_iommufd bind = {.argsz = sizeof bind, .iommufd = iommufd};
-  CHECK(ioctl(device_fd, DP_VFIO_DEVICE_BIND_IOMMUFD, &bind) == 0, "VFIO_DEVICE_BIND_IOMMUFD");
+  struct vfio_device_bind_iommufd bind = {.argsz = sizeof bind, .iommufd = iommufd};
+  CHECK(ioctl(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) == 0, "VFIO_DEVICE_BIND_IOMMUFD");
   out("\"devId\":%u,", bind.out_devid);
-  struct dp_iommu_ioas_alloc alloc = {.size = sizeof alloc};
-  CHECK(ioctl(iommufd, DP_IOMMU_IOAS_ALLOC, &alloc) == 0, "IOMMU_IOAS_ALLOC");
+  struct iommu_ioas_alloc alloc = {.size = sizeof alloc};
+  CHECK(ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc) == 0, "IOMMU_IOAS_ALLOC");
   ioas_id = alloc.out_ioas_id;
   out("\"ioasId\":%u,", ioas_id);
   uint8_t hw[64] = {0};
-  struct dp_iommu_hw_info hi = {.size = sizeof hi, .dev_id = bind.out_devid, .data_len = sizeof hw,
+  struct iommu_hw_info hi = {.size = sizeof hi, .dev_id = bind.out_devid, .data_len = sizeof hw,
                                 .data_uptr = (uintptr_t)hw};
-  CHECK(ioctl(iommufd, DP_IOMMU_GET_HW_INFO, &hi) == 0, "IOMMU_GET_HW_INFO");
+  CHECK(ioctl(iommufd, IOMMU_GET_HW_INFO, &hi) == 0, "IOMMU_GET_HW_INFO");
   out("\"hwInfo\":{\"type\":%u,\"length\":%u,\"capabilities\":\"0x%" PRIx64 "\"},", hi.out_data_type,
       hi.data_len, hi.out_capabilities);
-  struct dp_vfio_device_attach_iommufd_pt at = {.argsz = sizeof at, .pt_id = ioas_id};
-  CHECK(ioctl(device_fd, DP_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) == 0, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+  struct vfio_device_attach_iommufd_pt at = {.argsz = sizeof at, .pt_id = ioas_id};
+  CHECK(ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) == 0, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
   out("\"hwptId\":%u,", at.pt_id);
-  struct dp_iommu_iova_range ranges[16];
-  struct dp_iommu_ioas_iova_ranges rq = {.size = sizeof rq, .ioas_id = ioas_id, .num_iovas = 16,
+  struct iommu_iova_range ranges[16];
+  struct iommu_ioas_iova_ranges rq = {.size = sizeof rq, .ioas_id = ioas_id, .num_iovas = 16,
                                          .allowed_iovas = (uintptr_t)ranges};
-  CHECK(ioctl(iommufd, DP_IOMMU_IOAS_IOVA_RANGES, &rq) == 0, "IOMMU_IOAS_IOVA_RANGES");
+  CHECK(ioctl(iommufd, IOMMU_IOAS_IOVA_RANGES, &rq) == 0, "IOMMU_IOAS_IOVA_RANGES");
   out("\"iovaAlignment\":\"0x%" PRIx64 "\",\"iovaRanges\":[", rq.out_iova_alignment);
   for (uint32_t i = 0; i < rq.num_iovas && i < 16; i++)
     out("%s{\"start\":\"0x%" PRIx64 "\",\"last\":\"0x%" PRIx64 "\"}", i ? "," : "", ranges[i].start,
@@ -420,11 +306,11 @@ int main(int argc, char **argv) {
     be = (struct backend){iommufd_map, iommufd_unmap};
   }
 
-  struct dp_vfio_device_info di = {.argsz = sizeof di};
-  CHECK(ioctl(device_fd, DP_VFIO_DEVICE_GET_INFO, &di) == 0, "VFIO_DEVICE_GET_INFO");
-  struct dp_vfio_region_info bar0, cfg;
-  region_info(DP_VFIO_PCI_BAR0_REGION_INDEX, &bar0, "VFIO_DEVICE_GET_REGION_INFO(BAR0)");
-  region_info(DP_VFIO_PCI_CONFIG_REGION_INDEX, &cfg, "VFIO_DEVICE_GET_REGION_INFO(CONFIG)");
+  struct vfio_device_info di = {.argsz = sizeof di};
+  CHECK(ioctl(device_fd, VFIO_DEVICE_GET_INFO, &di) == 0, "VFIO_DEVICE_GET_INFO");
+  struct vfio_region_info bar0, cfg;
+  region_info(VFIO_PCI_BAR0_REGION_INDEX, &bar0, "VFIO_DEVICE_GET_REGION_INFO(BAR0)");
+  region_info(VFIO_PCI_CONFIG_REGION_INDEX, &cfg, "VFIO_DEVICE_GET_REGION_INFO(CONFIG)");
   bar0_offset = bar0.offset;
   config_offset = cfg.offset;
   out("\"device\":{\"regions\":%u,\"irqs\":%u,\"bar0Size\":\"0x%" PRIx64 "\"},", di.num_regions, di.num_irqs,
