@@ -7,11 +7,11 @@
  */
 import type { NativeAddon, NativeHandle, NativeMemory } from './addon-types.js';
 
-// Slot indices: keep in step with native/binding/hot.h.
+// Slot indices: keep in step with native/binding/hot.h. (u64[3], the result slot the addon fills
+// with the bytes unmapped or the IOVA mapped, is not read here: the backends need neither.)
 const IOVA = 0;
 const OFFSET = 1;
 const LENGTH = 2;
-const RESULT = 3;
 const HANDLE = 8;
 const MEMORY = 9;
 const FLAGS = 10;
@@ -28,12 +28,8 @@ export class HotCalls {
     this.#u32 = new Uint32Array(addon.hotSlots, 0, 12);
   }
 
-  /** The last call's result slot: bytes unmapped, or the IOVA an IOAS map used. */
-  get result(): bigint {
-    return this.#u64[RESULT];
-  }
-
-  #memory(memory: NativeMemory, offset: bigint, length: bigint, iova: bigint): void {
+  /** The slots of a map: [offset, offset + length) of `memory` at `iova`. */
+  #range(iova: bigint, memory: NativeMemory, offset: bigint, length: bigint): void {
     const u64 = this.#u64;
     u64[IOVA] = iova;
     u64[OFFSET] = offset;
@@ -43,13 +39,13 @@ export class HotCalls {
 
   /** addon.dmaMap(container, iova, memory, offset, length, flags). */
   dmaMap(container: NativeHandle, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
-    this.#memory(memory, offset, length, iova);
+    this.#range(iova, memory, offset, length);
     this.#u32[HANDLE] = container.hotId;
     this.#u32[FLAGS] = flags;
     this.#addon.dmaMapHot();
   }
 
-  /** addon.dmaUnmap(...) !== 0n; the byte count is then in `result`. */
+  /** addon.dmaUnmap(...) !== 0n. */
   dmaUnmap(container: NativeHandle, iova: bigint, length: bigint, flags: number): boolean {
     this.#u64[IOVA] = iova;
     this.#u64[LENGTH] = length;
@@ -58,16 +54,16 @@ export class HotCalls {
     return this.#addon.dmaUnmapHot();
   }
 
-  /** addon.ioasMap(iommufd, ioasId, iova, memory, offset, length, flags); the IOVA is then in `result`. */
+  /** addon.ioasMap(iommufd, ioasId, iova, memory, offset, length, flags) with FIXED_IOVA flags. */
   ioasMap(iommufd: NativeHandle, ioasId: number, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
-    this.#memory(memory, offset, length, iova);
+    this.#range(iova, memory, offset, length);
     this.#u32[HANDLE] = iommufd.hotId;
     this.#u32[IOAS] = ioasId;
     this.#u32[FLAGS] = flags;
     this.#addon.ioasMapHot();
   }
 
-  /** addon.ioasUnmap(...) !== 0n; the byte count is then in `result`. */
+  /** addon.ioasUnmap(...) !== 0n. */
   ioasUnmap(iommufd: NativeHandle, ioasId: number, iova: bigint, length: bigint): boolean {
     this.#u64[IOVA] = iova;
     this.#u64[LENGTH] = length;
