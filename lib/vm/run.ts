@@ -87,9 +87,26 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * npm inside the guest. The host root (and so $HOME/.npm) is read-only there, and every `npm` / `npx`
+ * call writes its cache, logs and npx locks, so they go to the guest's own tmpfs /tmp: writable, gone
+ * at power-off, never written to the host. The guest has no network: npm never asks the registry
+ * (offline; a missing package fails at once with ENOTCACHED instead of after retries), and no update
+ * check. No lifecycle scripts: `npx <bin>` in a package's own checkout links that package into the
+ * (fresh, empty) npx cache, which would otherwise run its prepare/install scripts (a TypeScript and
+ * node-gyp rebuild of the shared checkout, minutes under TCG) on every run; the price is that `npm run X`
+ * skips preX/postX. Defaults only: `--env` and passed-through host variables win.
+ */
+export const GUEST_NPM_ENV: Readonly<Record<string, string>> = {
+  npm_config_cache: '/tmp/.npm',
+  npm_config_offline: 'true',
+  npm_config_update_notifier: 'false',
+  npm_config_ignore_scripts: 'true',
+};
+
 /** The environment COMMAND gets. */
 export function guestEnvironment(options: RunInVmOptions, extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...GUEST_NPM_ENV };
   const names = new Set([...PASSED_ENV, ...(options.passEnv ?? [])]);
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;

@@ -3,12 +3,12 @@
  * console, the device nodes each kernel provides, the writable cwd over a read-only host root.
  * Each test boots a guest (~5-15 s under TCG).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runInVm, liveQemuCount, vmInfo } from '../../../lib/vm/index.js';
-import { runCli } from './harness.js';
+import { lastConsoleLines, runCli } from './harness.js';
 
 const nodeCheck = (paths: string[]) =>
   `const fs=require('fs');const p=${JSON.stringify(paths)};` +
@@ -58,6 +58,26 @@ describe('vm run', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(liveQemuCount()).toBe(0);
+  });
+
+  it("npm in the guest: its state on the guest's tmpfs, none under a writable HOME, nothing fetched", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dma-iommu-vm-test-'));
+    try {
+      // HOME is the writable cwd here, so a leak would show as $HOME/.npm on the host.
+      const r = await runInVm({
+        kernel: 'type1',
+        cwd: dir,
+        env: { HOME: dir },
+        command: ['sh', '-c', 'npx dma-iommu-no-such-package; echo "npx exit $?"; stat -f -c %T "$(npm config get cache)"'],
+      });
+      expect(r.error, lastConsoleLines(r)).toBeUndefined();
+      expect(r.exitCode).toBe(0);
+      expect(r.stderr).toMatch(/npm error code ENOTCACHED/);
+      expect(r.stdout).toBe('npx exit 1\ntmpfs\n');
+      expect(existsSync(join(dir, '.npm'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('vm info reports both kernels cached', async () => {

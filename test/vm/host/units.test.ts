@@ -12,6 +12,7 @@ import { acquireLock } from '../../../lib/vm/lock.js';
 import { ensureRequirements } from '../../../lib/vm/deps.js';
 import { parseFragment } from '../../../lib/vm/kernel-build.js';
 import { kernelCommandLine, qemuArgs } from '../../../lib/vm/qemu-args.js';
+import { GUEST_NPM_ENV, guestEnvironment } from '../../../lib/vm/run.js';
 import { silentLogger, VmError } from '../../../lib/vm/index.js';
 import { formatFailures, readVitestFailures } from '../../../lib/vm/vitest-report.js';
 
@@ -68,6 +69,26 @@ describe('vm harness internals', () => {
     expect(args).toContain('path=/a,,b,'); // commas escaped for QEMU
     expect(args).toContain('-no-reboot');
     expect(kernelCommandLine(m)).toMatch(/intel_iommu=on panic=-1/);
+  });
+
+  it("gives COMMAND npm's writable state on the guest tmpfs, offline, without scripts; passed-through and --env values win", () => {
+    const saved = { cache: process.env.npm_config_cache, home: process.env.HOME };
+    process.env.npm_config_cache = '/host/.npm'; // a host npm_config_* is not passed through by default
+    process.env.HOME = '/home/someone';
+    try {
+      const env = guestEnvironment({ command: ['true'] }, { DMA_IOMMU_VM: '1' });
+      expect(env).toMatchObject({ ...GUEST_NPM_ENV, HOME: '/home/someone', DMA_IOMMU_VM: '1' });
+      expect(env.npm_config_cache).toBe('/tmp/.npm');
+      expect(env.npm_config_cache.startsWith('/tmp/')).toBe(true); // the guest's tmpfs, never the host
+      expect(guestEnvironment({ command: ['true'], passEnv: ['npm_config_cache'] }, {}).npm_config_cache).toBe('/host/.npm');
+      const overridden = guestEnvironment({ command: ['true'], env: { npm_config_ignore_scripts: 'false' } }, {});
+      expect(overridden).toMatchObject({ npm_config_ignore_scripts: 'false', npm_config_offline: 'true' });
+    } finally {
+      for (const [k, v] of [['npm_config_cache', saved.cache], ['HOME', saved.home]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('checks every =y line of the kernel fragment', () => {
