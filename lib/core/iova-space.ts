@@ -155,6 +155,7 @@ export class IovaSpace {
     const from = Math.ceil(lo / align) * align;
     let p = from;
     let k = 0; // iv cursor: p only grows, so intervals ending at or below p are behind us
+    let ri = 0; // usable cursor, likewise
     for (;;) {
       if (p + pages - 1 > hi) return -1;
       if (iv !== undefined) {
@@ -164,17 +165,17 @@ export class IovaSpace {
           continue;
         }
       }
-      // inside a usable range?
-      const r = usable.find((u) => u.last >= p);
-      if (!r) return -1;
+      // inside a usable range? (r: the first range ending at or after p)
+      while (ri < usable.length && usable[ri].last < p) ri++;
+      if (ri === usable.length) return -1;
+      const r = usable[ri];
       if (r.start > p) {
         p = Math.ceil(r.start / align) * align;
         continue;
       }
       if (p + pages - 1 > r.last) {
-        const next = usable[usable.indexOf(r) + 1];
-        if (!next) return -1;
-        p = Math.ceil(next.start / align) * align;
+        if (ri + 1 === usable.length) return -1;
+        p = Math.ceil(usable[ri + 1].start / align) * align;
         continue;
       }
       const c = this.conflict(p, pages);
@@ -206,7 +207,11 @@ export class IovaSpace {
       if (iv[j + 1] > t) t = iv[j + 1];
       j += 2;
     }
-    iv.splice(i, j - i, f, t);
+    if (j - i === 2) {
+      // the common case (a run of placements extends one interval): no splice, no garbage
+      iv[i] = f;
+      iv[i + 1] = t;
+    } else iv.splice(i, j - i, f, t);
     if (iv.length > MAX_INTERVALS * 2) iv.length = MAX_INTERVALS * 2;
   }
 
@@ -220,11 +225,17 @@ export class IovaSpace {
         const t = iv[i + 1];
         if (t <= a || f >= end) continue;
         // keep [f, a) and [end, t)
-        const parts: number[] = [];
-        if (f < a) parts.push(f, a);
-        if (end < t) parts.push(end, t);
-        iv.splice(i, 2, ...parts);
-        i += parts.length - 2;
+        if (f < a) {
+          iv[i + 1] = a;
+          if (end < t) {
+            iv.splice(i + 2, 0, end, t);
+            i += 2;
+          }
+        } else if (end < t) iv[i] = end;
+        else {
+          iv.splice(i, 2);
+          i -= 2;
+        }
       }
       if (iv.length === 0) this.proven.delete(pages);
       else if (iv.length > MAX_INTERVALS * 2) iv.length = MAX_INTERVALS * 2;
