@@ -13,44 +13,30 @@
  * freeDomain (handle numbers are still never reused: a number below the next one that has no
  * record was closed or freed), an allocation's at free, a device's at removal.
  */
-import type {
-  AllocateOptions,
-  Arm64DomainConfig,
-  BackendCapabilities,
-  BackendFault,
-  BackendMemory,
-  DeviceEvent,
-  DeviceRegions,
-  DomainGeometry,
-  IommuBackend,
-  IovaRange,
-  MemoryInfo,
-  PciDeviceInfo,
-  PhysicalRun,
-} from '../contract.js';
+import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFault, BackendMemory, DeviceEvent } from '../contract.js';
+import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
 import { alignedPage } from '../../core/u64.js';
 import { BackendError } from '../../errors.js';
+import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachPasid } from './attachments.js';
 import { SimBus } from './bus.js';
-import type { DmaOptions, DmaReadResult, DmaWriteResult, SimulatorTestControls } from './controls.js';
+import { checkDmaRequest, type DmaOptions, type DmaReadResult, type DmaWriteResult, type SimulatorTestControls } from './controls.js';
 import { type DomainEnv, type DomainType, SimDomain } from './domain.js';
 import { DmaEngine, MAX_DMA_BYTES } from './dma-engine.js';
 import type { EduHost } from './edu-model.js';
+import { checkMapArgs, checkRunLengths, unmapGeneral, unmapTypeError } from './map-args.js';
 import { FaultLog, type FaultInput, type SimulatedFault } from './faults.js';
 import { FailureInjector, OP_INDEX, SIM_SYSCALLS, type SimOpName } from './injection.js';
-import { type InspectOptions, type SimInspection, type SimRecordCounts, inspectSimulator } from './inspect.js';
-import { parseOptions, type SimDeviceSpec, type SimDevice, type SimulatedBackendOptions } from './machine.js';
+import { type InspectOptions, type MachineFacts, type SimInspection, inspectSimulator } from './inspect.js';
+import { capabilitiesOf, parseOptions, type SimDeviceSpec, type SimDevice, type SimulatedBackendOptions } from './machine.js';
+import { Listeners } from './listeners.js';
 import { PhysicalMemory } from './physical-memory.js';
 import { DeviceHandle, SimRegions } from './regions.js';
 import { checkArm64Config } from './stage1.js';
-import { checkHandle, checkU64, describe, ERR, fail, hex, normalizeBdf, U64_MAX } from './util.js';
+import { checkHandle, checkU64, describe, ERR, fail } from './util.js';
 
 export { SIM_SYSCALLS, type SimOpName } from './injection.js';
 export type { DmaOptions, DmaReadResult, DmaWriteResult } from './controls.js';
 export type { InspectOptions, SimInspection } from './inspect.js';
-
-const DT_TRANSLATE = 1 << 0;
-const DT_PASSTHROUGH = 1 << 1;
-const DT_UNMANAGED = 1 << 2;
 
 const OP_MAP = OP_INDEX.map;
 const OP_UNMAP = OP_INDEX.unmap;
@@ -80,8 +66,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   #nextHandle = 1;
   /** The domain looked up last (map/unmap's fast path; null after it is freed). */
   #lastDomain: SimDomain | null = null;
-  readonly #faultListeners = new Set<(fault: BackendFault) => void>();
-  readonly #deviceListeners = new Set<(event: DeviceEvent) => void>();
+  readonly #faultListeners = new Listeners<BackendFault>('fault', () => this.listenerErrors++);
+  readonly #deviceListeners = new Listeners<DeviceEvent>('device-event', () => this.listenerErrors++);
   readonly #fail = new FailureInjector();
   #closed = false;
   listenerErrors = 0;
@@ -103,23 +89,13 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       allow1G: (m.pageSizes & (1n << 30n)) !== 0n,
       phys: this.#phys,
     };
-    const domainTypes = DT_TRANSLATE | DT_PASSTHROUGH | (m.arch === 'arm64' ? DT_UNMANAGED : 0);
-    this.capabilities = Object.freeze({
-      domainTypes,
-      passThrough: 'native',
-      faultSource: 'engine',
-      mapBeforeAttach: 'direct',
-      maxAreasPerDomain: null,
-      pasid: true,
-      unmanagedDomains: m.arch === 'arm64',
-      arch: m.arch,
-    } satisfies BackendCapabilities);
+    this.capabilities = capabilitiesOf(m.arch);
     this.#faults = new FaultLog(m.faultLogCapacity);
     this.#eduDelay = m.eduDmaDelayMs;
     this.#engine = new DmaEngine({ arch: m.arch, phys: this.#phys, groupDomain: (dev) => this.#bus.groupDomain(dev) });
     this.#bus = new SimBus(m.devices, {
       reservedRegions: this.reservedRegions,
-      defaultDomainTypes: domainTypes,
+      defaultDomainTypes: this.capabilities.domainTypes,
       eduHost: (d) => this.#eduHost(d),
     });
   }
@@ -156,6 +132,17 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     if (this.#closed) fail(ERR.EBADF, SIM_SYSCALLS[op], 'backend is closed');
   }
 
+  /** A leaf operation off the hot paths: #begin, then `fn`, its errors counted by errno. */
+  #counted<T>(op: SimOpName, fn: () => T): T {
+    this.#begin(op);
+    try {
+      return fn();
+    } catch (e) {
+      this.#fail.countError(e);
+      throw e;
+    }
+  }
+
   #domain(h: unknown, syscall: string): SimDomain {
     checkHandle(h, 'domain');
     const o = this.#objects.get(h);
@@ -177,28 +164,12 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
 
   #raise(input: FaultInput, dev: SimDevice): SimulatedFault {
     const rec = this.#faults.add(this.arch, input);
-    if (dev.handle !== 0) {
-      for (const l of [...this.#faultListeners]) {
-        try {
-          l(rec);
-        } catch (e) {
-          this.listenerErrors++;
-          process.emitWarning(`dma-iommu simulator: a fault listener threw: ${String(e)}`);
-        }
-      }
-    }
+    if (dev.handle !== 0) this.#faultListeners.emit(rec);
     return rec;
   }
 
   #emitDevice(event: DeviceEvent): void {
-    for (const l of [...this.#deviceListeners]) {
-      try {
-        l(event);
-      } catch (e) {
-        this.listenerErrors++;
-        process.emitWarning(`dma-iommu simulator: a device-event listener threw: ${String(e)}`);
-      }
-    }
+    this.#deviceListeners.emit(event);
   }
 
   // ---- devices ----------------------------------------------------------------------------
@@ -209,9 +180,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   openDevice(bdf: string): number {
-    this.#begin('openDevice');
-    const S = SIM_SYSCALLS.openDevice;
-    try {
+    return this.#counted('openDevice', () => {
+      const S = SIM_SYSCALLS.openDevice;
       const d = this.#bus.lookup(bdf, S);
       if (!d.usable) fail(ERR.ENOENT, S, `${d.bdf} has no VFIO device node: ${d.whyNotUsable ?? 'not usable'}`);
       if (d.handle !== 0) fail(ERR.EBUSY, S, `${d.bdf} is already open (handle ${d.handle})`);
@@ -219,10 +189,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       this.#objects.set(h, new DeviceHandle(h, d));
       d.handle = h;
       return h;
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   closeDevice(device: number): void {
@@ -242,7 +209,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     o.closed = true;
     this.#objects.delete(device);
     const d = o.device;
-    this.#detachAll(d, o.handle);
+    detachAll(d, o.handle);
     if (d.handle === o.handle) d.handle = 0;
     // VFIO disables the device on release: bus mastering off
     if (!d.removed) {
@@ -251,66 +218,40 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     }
   }
 
-  #detachAll(d: SimDevice, handle: number): void {
-    if (d.domain !== null) {
-      d.domain.removeAttachment(`d${handle}`);
-      d.domain = null;
-    }
-    for (const [pasid, dom] of d.pasids) dom.removeAttachment(`d${handle}/${pasid}`);
-    d.pasids.clear();
-  }
-
   deviceRegions(device: number): DeviceRegions {
-    this.#begin('deviceRegions');
-    try {
+    return this.#counted('deviceRegions', () => {
       return new SimRegions(() => this.#closed, this.#deviceHandle(device, SIM_SYSCALLS.deviceRegions));
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   availableDomainTypes(device: number): number {
-    this.#begin('availableDomainTypes');
-    try {
+    return this.#counted('availableDomainTypes', () => {
       return this.#deviceHandle(device, SIM_SYSCALLS.availableDomainTypes).device.availableDomainTypes;
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   inputMappingIds(device: number): number[] {
-    this.#begin('inputMappingIds');
-    try {
+    return this.#counted('inputMappingIds', () => {
       const dh = this.#deviceHandle(device, SIM_SYSCALLS.inputMappingIds);
       if (this.arch !== 'arm64') fail(ERR.ENOTSUP, SIM_SYSCALLS.inputMappingIds, 'input mapping IDs exist on arm64 only');
       return [...dh.device.streamIds];
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   // ---- memory -----------------------------------------------------------------------------
 
   allocateMemory(size: bigint, options: AllocateOptions = {}): BackendMemory {
-    this.#begin('allocateMemory');
-    try {
+    return this.#counted('allocateMemory', () => {
       if (typeof size !== 'bigint') throw new TypeError(`size must be a bigint, got ${describe(size)}`);
       if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
       return this.#phys.allocate(size, options);
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   // ---- domains ----------------------------------------------------------------------------
 
   allocDomain(type: 'translate' | 'passthrough' | 'unmanaged'): number {
-    this.#begin('allocDomain');
-    try {
+    return this.#counted('allocDomain', () => {
       if (typeof type !== 'string') throw new TypeError(`type must be a string, got ${describe(type)}`);
       const syscall = type === 'translate' ? 'IOMMU_IOAS_ALLOC' : 'IOMMU_HWPT_ALLOC';
       if (type !== 'translate' && type !== 'passthrough' && type !== 'unmanaged') {
@@ -322,29 +263,21 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       const h = this.#nextHandle++;
       this.#objects.set(h, new SimDomain(h, type as DomainType, this.#env));
       return h;
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   configureDomain(domain: number, config: Arm64DomainConfig): void {
-    this.#begin('configureDomain');
-    const S = SIM_SYSCALLS.configureDomain;
-    try {
+    this.#counted('configureDomain', () => {
+      const S = SIM_SYSCALLS.configureDomain;
       const d = this.#domain(domain, S);
       if (d.type !== 'unmanaged') fail(ERR.EINVAL, S, `domain ${domain} is ${d.type}, not Unmanaged`);
       d.stage1!.configure(checkArm64Config(config, this.#phys, S));
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   flushDomain(domain: number, vaList?: readonly bigint[], lastLevel?: boolean): void {
-    this.#begin('flushDomain');
-    const S = SIM_SYSCALLS.flushDomain;
-    try {
+    return this.#counted('flushDomain', () => {
+      const S = SIM_SYSCALLS.flushDomain;
       const d = this.#domain(domain, S);
       if (d.type !== 'unmanaged') fail(ERR.EINVAL, S, `domain ${domain} is ${d.type}: the kernel owns its tables`);
       if (lastLevel !== undefined && typeof lastLevel !== 'boolean') throw new TypeError('lastLevel must be a boolean');
@@ -358,115 +291,50 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
         return Number(va >> 12n);
       });
       d.stage1!.flush(pages);
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   freeDomain(domain: number): void {
-    this.#begin('freeDomain');
-    const S = SIM_SYSCALLS.freeDomain;
-    try {
+    this.#counted('freeDomain', () => {
+      const S = SIM_SYSCALLS.freeDomain;
       const d = this.#domain(domain, S);
       if (d.attached) fail(ERR.EBUSY, S, `domain ${domain} still has ${d.attachments.size} attachment(s)`);
       d.dropAll();
       this.#objects.delete(domain);
       if (this.#lastDomain === d) this.#lastDomain = null;
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   geometry(domain: number): DomainGeometry {
-    this.#begin('geometry');
-    try {
+    return this.#counted('geometry', () => {
       return this.#domain(domain, SIM_SYSCALLS.geometry).geometry();
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    });
   }
 
   attach(domain: number, device: number): void {
-    this.#begin('attach');
-    const S = SIM_SYSCALLS.attach;
-    try {
-      const d = this.#domain(domain, S);
-      const dh = this.#deviceHandle(device, S);
-      const dev = dh.device;
-      if (dev.domain !== null) fail(ERR.EBUSY, S, `${dev.bdf} is already attached to domain ${dev.domain.handle}`);
-      for (const mate of this.#bus.devices.values()) {
-        if (mate !== dev && mate.iommuGroup === dev.iommuGroup && mate.domain !== null && mate.domain !== d) {
-          fail(ERR.EINVAL, S, `${dev.bdf} shares IOMMU group ${dev.iommuGroup} with ${mate.bdf}, attached to domain ${mate.domain.handle}`);
-        }
-      }
-      d.checkAttach(dev);
-      dev.domain = d;
-      d.addAttachment(`d${dh.handle}`, dev);
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    this.#counted('attach', () => {
+      const S = SIM_SYSCALLS.attach;
+      attachDevice(this.#bus, this.#domain(domain, S), this.#deviceHandle(device, S));
+    });
   }
 
   detach(device: number): void {
-    this.#begin('detach');
-    try {
-      const dh = this.#deviceHandle(device, SIM_SYSCALLS.detach);
-      const dev = dh.device;
-      if (dev.domain === null) return; // the kernel's detach of a detached device is a no-op
-      dev.domain.removeAttachment(`d${dh.handle}`);
-      dev.domain = null;
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
-  }
-
-  #checkPasid(pasid: unknown): asserts pasid is number {
-    if (typeof pasid !== 'number' || !Number.isInteger(pasid)) throw new TypeError(`pasid must be an integer, got ${describe(pasid)}`);
+    this.#counted('detach', () => detachDevice(this.#deviceHandle(device, SIM_SYSCALLS.detach)));
   }
 
   attachPasid(domain: number, device: number, pasid: number): void {
-    this.#begin('attachPasid');
-    const S = SIM_SYSCALLS.attachPasid;
-    try {
-      this.#checkPasid(pasid);
-      const d = this.#domain(domain, S);
-      const dh = this.#deviceHandle(device, S);
-      const dev = dh.device;
-      if (dev.maxPasidLog2 === 0) fail(ERR.EOPNOTSUPP, S, `${dev.bdf} has no PASID capability`);
-      if (pasid < 1 || pasid >= 2 ** dev.maxPasidLog2) {
-        fail(ERR.EINVAL, S, `PASID ${pasid} outside 1..${2 ** dev.maxPasidLog2 - 1} of ${dev.bdf}`);
-      }
-      const cur = dev.pasids.get(pasid);
-      if (cur !== undefined) fail(ERR.EBUSY, S, `PASID ${pasid} of ${dev.bdf} is attached to domain ${cur.handle}`);
-      d.checkAttach(dev);
-      dev.pasids.set(pasid, d);
-      d.addAttachment(`d${dh.handle}/${pasid}`, dev);
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    this.#counted('attachPasid', () => {
+      const S = SIM_SYSCALLS.attachPasid;
+      checkPasid(pasid);
+      attachPasid(this.#domain(domain, S), this.#deviceHandle(device, S), pasid);
+    });
   }
 
   detachPasid(device: number, pasid: number): void {
-    this.#begin('detachPasid');
-    const S = SIM_SYSCALLS.detachPasid;
-    try {
-      this.#checkPasid(pasid);
-      const dh = this.#deviceHandle(device, S);
-      const dev = dh.device;
-      const d = dev.pasids.get(pasid);
-      if (d === undefined) fail(ERR.ENOENT, S, `PASID ${pasid} of ${dev.bdf} is not attached`);
-      dev.pasids.delete(pasid);
-      d.removeAttachment(`d${dh.handle}/${pasid}`);
-    } catch (e) {
-      this.#fail.countError(e);
-      throw e;
-    }
+    this.#counted('detachPasid', () => {
+      checkPasid(pasid);
+      detachPasid(this.#deviceHandle(device, SIM_SYSCALLS.detachPasid), pasid);
+    });
   }
 
   // ---- mappings ---------------------------------------------------------------------------
@@ -504,25 +372,11 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     }
   }
 
-  /** map's checks and work in the general case (kept out of map so V8 can inline its fast path). */
+  /** map's general case (kept out of map so V8 can inline its fast path): checks, in the kernel's order, then the work. */
   #mapGeneral(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
-    if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
-    if (!Array.isArray(runs)) throw new TypeError(`runs must be an array of { pa, length }, got ${describe(runs)}`);
-    if (typeof perms !== 'number' || !Number.isInteger(perms)) throw new TypeError(`perms must be an integer, got ${describe(perms)}`);
-    let length = 0n;
-    for (const r of runs) {
-      if (r === null || typeof r !== 'object') throw new TypeError('each run must be an object { pa: bigint, length: bigint }');
-      if (typeof r.pa !== 'bigint' || typeof r.length !== 'bigint') throw new TypeError('run.pa and run.length must be bigints');
-      if (r.pa < 0n || r.length < 0n) fail(ERR.EINVAL, MAP, 'negative run address or length');
-      length += r.length;
-    }
-    if (iova < 0n) fail(ERR.EINVAL, MAP, `iova is negative (${iova})`);
-    if (iova >= U64_MAX || length >= U64_MAX) fail(ERR.EOVERFLOW, MAP, `iova ${hex(iova)} or length ${hex(length)} ≥ 2^64-1`);
-    if (perms < 0) fail(ERR.EINVAL, MAP, `perms ${perms} is negative`);
-    if ((perms & ~3) !== 0) fail(ERR.EOPNOTSUPP, MAP, `unknown permission bits in ${hex(perms)}`);
-    if ((perms & 3) === 0) fail(ERR.EINVAL, MAP, `perms ${perms} grants neither read nor write`);
+    const length = checkMapArgs(iova, runs, perms);
     const d = this.#domain(domain, MAP);
-    for (const r of runs) if (r.length === 0n) fail(ERR.EINVAL, MAP, 'a run has length 0');
+    checkRunLengths(runs);
     d.mapSlow(iova, length, runs, perms);
   }
 
@@ -531,51 +385,28 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     if (this.#fail.injections.length !== 0) this.#fail.inject('unmap');
     try {
       if (this.#closed) fail(ERR.EBADF, UNMAP, 'backend is closed');
-      if (typeof iova !== 'bigint' || typeof length !== 'bigint') this.#unmapTypeError(iova, length);
+      if (typeof iova !== 'bigint' || typeof length !== 'bigint') unmapTypeError(iova, length);
       const last = this.#lastDomain;
       const d = last !== null && last.handle === domain ? last : this.#domain(domain, UNMAP);
       // Fast path: page-aligned, below 8 TiB, exactly one table area (int32 page numbers).
       const page = alignedPage(iova);
       const pages = alignedPage(length);
       if (page >= 0 && pages > 0 && d.unmapPages(page, pages) >= 0) return length;
-      return this.#unmapGeneral(d, iova, length);
+      return unmapGeneral(d, iova, length);
     } catch (e) {
       this.#fail.countError(e);
       throw e;
     }
   }
 
-  #unmapTypeError(iova: unknown, length: unknown): never {
-    if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
-    throw new TypeError(`length must be a bigint, got ${describe(length)}`);
-  }
-
-  /** unmap's checks and work in the general case (kept out of unmap so V8 can inline its fast path). */
-  #unmapGeneral(d: SimDomain, iova: bigint, length: bigint): bigint {
-    if (iova < 0n || length < 0n) fail(ERR.EINVAL, UNMAP, 'negative iova or length');
-    if (iova === 0n && length === U64_MAX) return d.unmapSlow(0n, U64_MAX, true);
-    if (iova >= U64_MAX || length >= U64_MAX) fail(ERR.EOVERFLOW, UNMAP, `iova ${hex(iova)} or length ${hex(length)} ≥ 2^64-1`);
-    return d.unmapSlow(iova, length);
-  }
-
   // ---- events -----------------------------------------------------------------------------
 
   onFault(listener: (fault: BackendFault) => void): () => void {
-    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-    const l = (f: BackendFault): void => listener(f);
-    this.#faultListeners.add(l);
-    return () => {
-      this.#faultListeners.delete(l);
-    };
+    return this.#faultListeners.add(listener);
   }
 
   onDeviceEvent(listener: (event: DeviceEvent) => void): () => void {
-    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-    const l = (e: DeviceEvent): void => listener(e);
-    this.#deviceListeners.add(l);
-    return () => {
-      this.#deviceListeners.delete(l);
-    };
+    return this.#deviceListeners.add(listener);
   }
 
   close(): void {
@@ -583,7 +414,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     for (const o of this.#objects.values()) {
       if (o instanceof DeviceHandle && !o.closed) {
         o.closed = true;
-        this.#detachAll(o.device, o.handle);
+        detachAll(o.device, o.handle);
         o.device.handle = 0;
       }
     }
@@ -609,13 +440,12 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     const dev = this.#bus.lookup(bdf, 'sysfs');
     dev.removed = true;
     dev.model.stop();
-    this.#detachAll(dev, dev.handle);
+    detachAll(dev, dev.handle);
     this.#bus.devices.delete(dev.bdf);
     dev.availableDomainTypes = 0;
     this.#emitDevice({ bdf: dev.bdf, present: false, availableDomainTypes: 0 });
   }
 
-  /** Change the device's available domain types (a DMA-Guard-like policy change); emits a DeviceEvent. */
   setAvailableDomainTypes(bdf: string, mask: number): void {
     if (this.#closed) fail(ERR.EBADF, 'sysfs', 'backend is closed');
     if (typeof mask !== 'number' || !Number.isInteger(mask) || mask < 0 || mask > 0xffff) {
@@ -634,7 +464,6 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     this.#fail.clear();
   }
 
-  /** Recorded DMA faults, oldest first. */
   faultLog(): SimulatedFault[] {
     return this.#faults.entries();
   }
@@ -643,49 +472,25 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     this.#faults.clear();
   }
 
-  #dmaDevice(bdf: unknown, iova: unknown, length: number, options: DmaOptions | undefined): { dev: SimDevice; pasid: number | undefined } {
-    if (this.#closed) fail(ERR.EBADF, 'DMA', 'backend is closed');
-    if (typeof bdf !== 'string') throw new TypeError(`bdf must be a string, got ${describe(bdf)}`);
-    const n = normalizeBdf(bdf);
-    const dev = n === null ? undefined : this.#bus.devices.get(n);
-    if (dev === undefined) fail(ERR.ENODEV, 'DMA', `no device ${bdf} on the bus`);
-    if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
-    if (iova < 0n || iova + BigInt(length) > U64_MAX + 1n) throw new RangeError('iova+length must stay within 2^64');
-    let pasid: number | undefined;
-    if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-      if (options.pasid !== undefined) {
-        if (typeof options.pasid !== 'number' || !Number.isInteger(options.pasid) || options.pasid < 0 || options.pasid > 0xfffff) {
-          throw new TypeError(`pasid must be an integer in [0, 2^20), got ${describe(options.pasid)}`);
-        }
-        pasid = options.pasid;
-      }
-    }
-    return { dev, pasid };
-  }
-
-  /** The device reads `length` bytes at `iova` (memory → device), through the IOMMU. */
   dmaRead(bdf: string, iova: bigint, length: number, options?: DmaOptions): DmaReadResult {
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_DMA_BYTES) {
       throw new TypeError(`length must be an integer in [0, 1 GiB], got ${describe(length)}`);
     }
-    const { dev, pasid } = this.#dmaDevice(bdf, iova, length, options);
+    const { dev, pasid } = checkDmaRequest(this.#bus, this.#closed, bdf, iova, length, options);
     const r = this.#engine.read(dev, iova, length, pasid);
     if (r instanceof Uint8Array) return { ok: true, data: r };
     return { ok: false, fault: this.#raise(r, dev) };
   }
 
-  /** The device writes `data` at `iova` (device → memory), through the IOMMU. All or nothing. */
   dmaWrite(bdf: string, iova: bigint, data: Uint8Array, options?: DmaOptions): DmaWriteResult {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (data.length > MAX_DMA_BYTES) throw new RangeError('DMA larger than 1 GiB');
-    const { dev, pasid } = this.#dmaDevice(bdf, iova, data.length, options);
+    const { dev, pasid } = checkDmaRequest(this.#bus, this.#closed, bdf, iova, data.length, options);
     const f = this.#engine.write(dev, iova, data, pasid);
     if (f === null) return { ok: true, bytesWritten: data.length };
     return { ok: false, bytesWritten: 0, fault: this.#raise(f, dev) };
   }
 
-  /** What the domain's page table says about one IOVA (null when not mapped). */
   translate(domain: number, iova: bigint): { pa: bigint; perms: number; level: number } | null {
     checkU64(iova, 'iova', 'translate');
     return this.#domain(domain, 'translate').translate(iova);
@@ -702,40 +507,25 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   inspect(options: InspectOptions = {}): SimInspection {
-    const objects = [...this.#objects.values()];
-    const domains = objects.filter((o): o is SimDomain => o instanceof SimDomain);
-    const handles = objects.filter((o): o is DeviceHandle => o instanceof DeviceHandle);
     return inspectSimulator(
       {
-        reason: this.reason,
+        ...this.#machineFacts(),
         closed: this.#closed,
-        capabilities: this.capabilities,
-        arch: this.arch,
-        addressWidth: this.addressWidth,
-        pageTableLevels: this.pageTableLevels,
-        pageSizes: this.pageSizes,
-        reservedRegions: this.reservedRegions,
         phys: this.#phys,
         bus: this.#bus,
-        domains,
-        deviceHandles: handles,
+        objects: [...this.#objects.values()],
         faults: this.#faults,
         engine: this.#engine,
         injector: this.#fail,
         listenerErrors: this.listenerErrors,
-        records: (): SimRecordCounts => ({
-          handles: this.#objects.size,
-          domains: domains.length,
-          openDevices: handles.length,
-          devices: this.#bus.devices.size,
-          allocations: this.#phys.allocations.length,
-          faultRecords: this.#faults.entries().length,
-          faultListeners: this.#faultListeners.size,
-          deviceListeners: this.#deviceListeners.size,
-          injections: this.#fail.injections.length,
-        }),
+        listeners: { fault: this.#faultListeners.size, device: this.#deviceListeners.size },
       },
       options,
     );
+  }
+
+  #machineFacts(): MachineFacts {
+    const { reason, capabilities, arch, addressWidth, pageTableLevels, pageSizes, reservedRegions } = this;
+    return { reason, capabilities, arch, addressWidth, pageTableLevels, pageSizes, reservedRegions };
   }
 }

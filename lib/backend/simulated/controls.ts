@@ -6,9 +6,11 @@
  * not as the class.
  */
 import type { IommuBackend, PciDeviceInfo } from '../contract.js';
+import type { SimBus } from './bus.js';
 import type { SimulatedFault } from './faults.js';
 import type { InspectOptions, SimInspection } from './inspect.js';
-import type { SimDeviceSpec } from './machine.js';
+import type { SimDevice, SimDeviceSpec } from './machine.js';
+import { describe, ERR, fail, normalizeBdf, U64_MAX } from './util.js';
 
 export type DmaReadResult = { readonly ok: true; readonly data: Uint8Array } | { readonly ok: false; readonly fault: SimulatedFault };
 export interface DmaWriteResult {
@@ -63,4 +65,33 @@ export function simulatorControls(backend: IommuBackend): SimulatorTestControls 
     throw new TypeError(`test controls exist on the simulated backend only (this one is ${String((backend as { kind?: unknown } | null)?.kind)})`);
   }
   return backend as unknown as SimulatorTestControls & IommuBackend;
+}
+
+/** dmaRead/dmaWrite's argument checks: the device on the bus, the IOVA range, the PASID. */
+export function checkDmaRequest(
+  bus: SimBus,
+  closed: boolean,
+  bdf: unknown,
+  iova: unknown,
+  length: number,
+  options: DmaOptions | undefined,
+): { dev: SimDevice; pasid: number | undefined } {
+  if (closed) fail(ERR.EBADF, 'DMA', 'backend is closed');
+  if (typeof bdf !== 'string') throw new TypeError(`bdf must be a string, got ${describe(bdf)}`);
+  const n = normalizeBdf(bdf);
+  const dev = n === null ? undefined : bus.devices.get(n);
+  if (dev === undefined) fail(ERR.ENODEV, 'DMA', `no device ${bdf} on the bus`);
+  if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
+  if (iova < 0n || iova + BigInt(length) > U64_MAX + 1n) throw new RangeError('iova+length must stay within 2^64');
+  let pasid: number | undefined;
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    if (options.pasid !== undefined) {
+      if (typeof options.pasid !== 'number' || !Number.isInteger(options.pasid) || options.pasid < 0 || options.pasid > 0xfffff) {
+        throw new TypeError(`pasid must be an integer in [0, 2^20), got ${describe(options.pasid)}`);
+      }
+      pasid = options.pasid;
+    }
+  }
+  return { dev, pasid };
 }

@@ -6,11 +6,11 @@
 import type { BackendCapabilities, IovaRange, PciDeviceInfo } from '../contract.js';
 import type { SimBus } from './bus.js';
 import type { DmaEngine } from './dma-engine.js';
-import type { DomainType, SimDomain } from './domain.js';
+import { type DomainType, SimDomain } from './domain.js';
 import type { FaultLog } from './faults.js';
 import type { FailureInjector } from './injection.js';
 import type { PhysicalMemory } from './physical-memory.js';
-import type { DeviceHandle } from './regions.js';
+import { DeviceHandle } from './regions.js';
 import { hex } from './util.js';
 
 export interface InspectOptions {
@@ -37,29 +37,35 @@ export interface SimRecordCounts {
   injections: number;
 }
 
-/** What inspection reads (the backend's state, read-only). */
-export interface InspectSource {
+/** The machine's fixed facts. */
+export interface MachineFacts {
   readonly reason: string;
-  readonly closed: boolean;
   readonly capabilities: BackendCapabilities;
   readonly arch: 'x86_64' | 'arm64';
   readonly addressWidth: number;
   readonly pageTableLevels: number;
   readonly pageSizes: bigint;
   readonly reservedRegions: readonly IovaRange[];
+}
+
+/** What inspection reads (the backend's state, read-only). */
+export interface InspectSource extends MachineFacts {
+  readonly closed: boolean;
   readonly phys: PhysicalMemory;
   readonly bus: SimBus;
-  readonly domains: Iterable<SimDomain>;
-  readonly deviceHandles: Iterable<DeviceHandle>;
+  /** Live handles: domains and open devices. */
+  readonly objects: ReadonlyArray<SimDomain | DeviceHandle>;
   readonly faults: FaultLog;
   readonly engine: DmaEngine;
   readonly injector: FailureInjector;
   readonly listenerErrors: number;
-  records(): SimRecordCounts;
+  readonly listeners: { readonly fault: number; readonly device: number };
 }
 
 /** Everything as JSON-able data (bigints as hex strings). */
 export function inspectSimulator(s: InspectSource, options: InspectOptions = {}): SimInspection {
+  const domainObjects = s.objects.filter((o): o is SimDomain => o instanceof SimDomain);
+  const deviceHandles = s.objects.filter((o): o is DeviceHandle => o instanceof DeviceHandle);
   const maxAreas = options.maxAreas ?? 1000;
   const maxFaults = options.maxFaults ?? 100;
   const range = (r: IovaRange): { start: string; last: string } => ({ start: hex(r.start), last: hex(r.last) });
@@ -67,12 +73,12 @@ export function inspectSimulator(s: InspectSource, options: InspectOptions = {})
   const groups = new Map<number, string[]>();
   for (const d of devices) if (d.iommuGroup !== null) groups.set(d.iommuGroup, [...(groups.get(d.iommuGroup) ?? []), d.bdf]);
   const domains: SimInspection['domains'] = [];
-  for (const o of s.domains) {
+  for (const o of domainObjects) {
     const g = o.geometry();
     const t = o.table;
     const attached: string[] = [];
     const pasids: Array<{ bdf: string; pasid: number }> = [];
-    for (const dh of s.deviceHandles) {
+    for (const dh of deviceHandles) {
       if (dh.closed) continue;
       if (dh.device.domain === o) attached.push(dh.device.bdf);
       for (const [p, dom] of dh.device.pasids) if (dom === o) pasids.push({ bdf: dh.device.bdf, pasid: p });
@@ -204,7 +210,17 @@ export function inspectSimulator(s: InspectSource, options: InspectOptions = {})
       })),
     },
     counters: s.injector.counters(s.listenerErrors),
-    records: s.records(),
+    records: {
+      handles: s.objects.length,
+      domains: domainObjects.length,
+      openDevices: deviceHandles.length,
+      devices: s.bus.devices.size,
+      allocations: s.phys.allocations.length,
+      faultRecords: faults.length,
+      faultListeners: s.listeners.fault,
+      deviceListeners: s.listeners.device,
+      injections: s.injector.injections.length,
+    },
     injections: s.injector.armed(),
   };
 }

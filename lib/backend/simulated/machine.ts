@@ -15,7 +15,7 @@
  * arm64 (`arch: 'arm64'`): 48-bit address width (4 levels), reserved region = Linux's software
  * MSI window 0x8000000–0x80fffff, RAM from 1 GiB (QEMU virt), stream ID = requester ID.
  */
-import type { IovaRange, PciDeviceInfo } from '../contract.js';
+import type { BackendCapabilities, IovaRange, PciDeviceInfo } from '../contract.js';
 import type { SimDomain } from './domain.js';
 import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
 import { GIB, type RamRange } from './physical-memory.js';
@@ -99,6 +99,24 @@ export function defaultRamRanges(arch: 'x86_64' | 'arm64', top: number): Array<{
     { start: 0, end: holeStart },
     { start: holeEnd, end: top },
   ];
+}
+
+const DT_TRANSLATE = 1 << 0;
+const DT_PASSTHROUGH = 1 << 1;
+const DT_UNMANAGED = 1 << 2;
+
+/** What the simulated platform forces (BackendCapabilities), by architecture. */
+export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
+  return Object.freeze({
+    domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
+    passThrough: 'native',
+    faultSource: 'engine',
+    mapBeforeAttach: 'direct',
+    maxAreasPerDomain: null,
+    pasid: true,
+    unmanagedDomains: arch === 'arm64',
+    arch,
+  } satisfies BackendCapabilities);
 }
 
 /** SimulatedBackendOptions, checked and with the defaults applied. */
