@@ -77,6 +77,7 @@ export function runsToClaimFields(runs: readonly PhysicalRun[]): { pfn: number; 
  * Dropping an interval is always safe (it only costs a longer scan).
  */
 interface Proven {
+  readonly pages: number;
   readonly align: number;
   readonly iv: number[];
 }
@@ -90,6 +91,8 @@ export class IovaSpace {
   private readonly claims = new OrderedIndex<Claim>();
   /** Proven-unallocatable intervals by request size in pages (see Proven). */
   private readonly proven = new Map<number, Proven>();
+  /** The same shapes as a list (iterated on every remove: no iterator garbage). */
+  private shapes: Proven[] = [];
   /** The usable ranges the proofs were made against (a change of geometry voids them). */
   private provenUsable: readonly PageRange[] | null = null;
 
@@ -124,7 +127,7 @@ export class IovaSpace {
 
   remove(c: Claim): void {
     this.claims.delete(c.start);
-    if (this.proven.size !== 0) this.#withdraw(c.start, c.end);
+    if (this.shapes.length !== 0) this.#withdraw(c.start, c.end);
   }
 
   all(): IterableIterator<Claim> {
@@ -143,12 +146,12 @@ export class IovaSpace {
    */
   allocate(pages: number, align: number, lo: number, hi: number, usable: readonly PageRange[]): number {
     if (usable !== this.provenUsable) {
-      if (this.provenUsable === null || !sameRanges(usable, this.provenUsable)) this.proven.clear();
+      if (this.provenUsable === null || !sameRanges(usable, this.provenUsable)) this.#forgetAll();
       this.provenUsable = usable;
     }
     let shape = this.proven.get(pages);
     if (shape !== undefined && shape.align !== align) {
-      this.proven.delete(pages);
+      this.#forget(shape);
       shape = undefined;
     }
     const iv = shape?.iv;
@@ -191,9 +194,10 @@ export class IovaSpace {
   #prove(pages: number, align: number, from: number, to: number): void {
     let shape = this.proven.get(pages);
     if (shape === undefined) {
-      if (this.proven.size >= MAX_SHAPES) this.proven.clear();
-      shape = { align, iv: [] };
+      if (this.shapes.length >= MAX_SHAPES) this.#forgetAll();
+      shape = { pages, align, iv: [] };
       this.proven.set(pages, shape);
+      this.shapes.push(shape);
     }
     const iv = shape.iv;
     // merge [from, to) with every interval it overlaps or touches
@@ -217,8 +221,10 @@ export class IovaSpace {
 
   /** Claim [start, end) is gone: withdraw every start whose block overlapped it. */
   #withdraw(start: number, end: number): void {
-    for (const [pages, shape] of this.proven) {
-      const a = start - pages + 1;
+    const shapes = this.shapes;
+    for (let k = shapes.length - 1; k >= 0; k--) {
+      const shape = shapes[k];
+      const a = start - shape.pages + 1;
       const iv = shape.iv;
       for (let i = 0; i < iv.length; i += 2) {
         const f = iv[i];
@@ -237,9 +243,20 @@ export class IovaSpace {
           i -= 2;
         }
       }
-      if (iv.length === 0) this.proven.delete(pages);
+      if (iv.length === 0) this.#forget(shape);
       else if (iv.length > MAX_INTERVALS * 2) iv.length = MAX_INTERVALS * 2;
     }
+  }
+
+  #forget(shape: Proven): void {
+    this.proven.delete(shape.pages);
+    const i = this.shapes.indexOf(shape);
+    if (i >= 0) this.shapes.splice(i, 1);
+  }
+
+  #forgetAll(): void {
+    this.proven.clear();
+    this.shapes = [];
   }
 }
 
