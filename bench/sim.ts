@@ -16,7 +16,8 @@
  *                            mappings of lazily allocated simulated RAM (a fresh child process).
  *
  * Options: --json (last line is the machine-readable result), --reps N (default 11),
- * --quick (smaller sizes, for a smoke run; the figures are then not the named ones' sizes).
+ * --quick (smaller sizes, for a smoke run; the figures are then not the named ones' sizes),
+ * --only a,b (run the figures whose names contain a or b, e.g. --only buddy).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -298,15 +299,25 @@ function main(): void {
   const big = quick ? 100_000 : 1_000_000;
   const started = nowNs();
   if (!(globalThis as { gc?: unknown }).gc) note('run with --expose-gc for a full GC before each timed run (npm run bench does)');
+  const only = option(argv, '--only');
+  const want = (name: string): boolean => only === undefined || only.split(',').some((o) => name.includes(o));
   const rows: Row[] = [];
-  note('sim-map-unmap-4k-vs-map ...');
-  rows.push(...mapUnmapVsMap(reps));
-  note('sim-scaling ...');
-  rows.push(...scaling(reps, big));
-  note('sim-buddy-map-20k-vs-explicit ...');
-  rows.push(...buddyVsExplicit(reps, quick ? 5_000 : 20_000));
-  note('memory (child processes) ...');
-  rows.push(...memory(big));
+  if (want('sim-map-unmap-4k-vs-map')) {
+    note('sim-map-unmap-4k-vs-map ...');
+    rows.push(...mapUnmapVsMap(reps));
+  }
+  if (want('sim-scaling')) {
+    note('sim-scaling ...');
+    rows.push(...scaling(reps, big));
+  }
+  if (want('sim-buddy-map')) {
+    note('sim-buddy-map-20k-vs-explicit ...');
+    rows.push(...buddyVsExplicit(reps, quick ? 5_000 : 20_000));
+  }
+  if (want('sim-bytes-per-mapping') || want('sim-rss')) {
+    note('memory (child processes) ...');
+    rows.push(...memory(big));
+  }
   const secs = (nowNs() - started) / 1e9;
   printTable(`dma-iommu simulator benchmarks (node ${process.version}, ${reps} interleaved reps, medians; ${secs.toFixed(0)} s)`, rows);
   if (json) printJson(rows);
