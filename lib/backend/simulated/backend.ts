@@ -5,7 +5,8 @@
  * inspection).
  *
  * Here: the contract methods and the handle table. Elsewhere: options and the default machine
- * (machine.ts), the PCI bus (bus.ts), VFIO regions (regions.ts), the operation table, counters and
+ * (machine.ts), the PCI bus (bus.ts), VFIO regions (regions.ts), device DMA (device-dma.ts), the
+ * operation table, counters and
  * failure injection (injection.ts), inspection (inspect.ts), the mapping model (domain.ts,
  * page-table.ts), DMA and faults (dma-engine.ts, faults.ts), the edu device (edu-model.ts).
  *
@@ -19,15 +20,15 @@ import { alignedPage } from '../../core/u64.js';
 import { BackendError } from '../../errors.js';
 import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachPasid } from './attachments.js';
 import { SimBus } from './bus.js';
-import { checkDmaRequest, type DmaOptions, type DmaReadResult, type DmaWriteResult, type SimulatorTestControls } from './controls.js';
+import type { DmaOptions, DmaReadResult, DmaWriteResult, SimulatorTestControls } from './controls.js';
+import { DeviceDma } from './device-dma.js';
 import { type DomainEnv, type DomainType, SimDomain } from './domain.js';
-import { DmaEngine, MAX_DMA_BYTES } from './dma-engine.js';
-import type { EduHost } from './edu-model.js';
+import { DmaEngine } from './dma-engine.js';
 import { checkMapArgs, checkRunLengths, unmapGeneral, unmapTypeError } from './map-args.js';
-import { FaultLog, type FaultInput, type SimulatedFault } from './faults.js';
+import { FaultLog, type SimulatedFault } from './faults.js';
 import { FailureInjector, OP_INDEX, SIM_SYSCALLS, type SimOpName } from './injection.js';
 import { type InspectOptions, type MachineFacts, type SimInspection, inspectSimulator } from './inspect.js';
-import { capabilitiesOf, parseOptions, type SimDeviceSpec, type SimDevice, type SimulatedBackendOptions } from './machine.js';
+import { capabilitiesOf, parseOptions, type SimDeviceSpec, type SimulatedBackendOptions } from './machine.js';
 import { Listeners } from './listeners.js';
 import { PhysicalMemory } from './physical-memory.js';
 import { DeviceHandle, SimRegions } from './regions.js';
@@ -58,7 +59,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly #env: DomainEnv;
   readonly #engine: DmaEngine;
   readonly #faults: FaultLog;
-  readonly #eduDelay: number;
+  readonly #dma: DeviceDma;
   readonly #bus: SimBus;
   /** Live handles (domains and open devices) by number. */
   readonly #objects = new Map<number, SimDomain | DeviceHandle>();
@@ -91,33 +92,21 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     };
     this.capabilities = capabilitiesOf(m.arch);
     this.#faults = new FaultLog(m.faultLogCapacity);
-    this.#eduDelay = m.eduDmaDelayMs;
     this.#engine = new DmaEngine({ arch: m.arch, phys: this.#phys, groupDomain: (dev) => this.#bus.groupDomain(dev) });
+    this.#dma = new DeviceDma({
+      arch: m.arch,
+      engine: this.#engine,
+      faults: this.#faults,
+      listeners: this.#faultListeners,
+      bus: () => this.#bus,
+      closed: () => this.#closed,
+      eduDelayMs: m.eduDmaDelayMs,
+    });
     this.#bus = new SimBus(m.devices, {
       reservedRegions: this.reservedRegions,
       defaultDomainTypes: this.capabilities.domainTypes,
-      eduHost: (d) => this.#eduHost(d),
+      eduHost: (d) => this.#dma.eduHost(d),
     });
-  }
-
-  #eduHost(dev: SimDevice): EduHost {
-    return {
-      delayMs: this.#eduDelay,
-      dmaRead: (iova, length) => {
-        if (dev.removed || this.#closed) return null;
-        const r = this.#engine.read(dev, iova, length, undefined);
-        if (r instanceof Uint8Array) return r;
-        this.#raise(r, dev);
-        return null;
-      },
-      dmaWrite: (iova, data) => {
-        if (dev.removed || this.#closed) return false;
-        const f = this.#engine.write(dev, iova, data, undefined);
-        if (f === null) return true;
-        this.#raise(f, dev);
-        return false;
-      },
-    };
   }
 
   get closed(): boolean {
@@ -160,12 +149,6 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     if (!(o instanceof DeviceHandle)) fail(ERR.ENOENT, syscall, `no device with handle ${String(h)}`);
     if (o.device.removed) fail(ERR.ENODEV, syscall, `${o.device.bdf} was removed`);
     return o;
-  }
-
-  #raise(input: FaultInput, dev: SimDevice): SimulatedFault {
-    const rec = this.#faults.add(this.arch, input);
-    if (dev.handle !== 0) this.#faultListeners.emit(rec);
-    return rec;
   }
 
   #emitDevice(event: DeviceEvent): void {
@@ -473,22 +456,11 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   dmaRead(bdf: string, iova: bigint, length: number, options?: DmaOptions): DmaReadResult {
-    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_DMA_BYTES) {
-      throw new TypeError(`length must be an integer in [0, 1 GiB], got ${describe(length)}`);
-    }
-    const { dev, pasid } = checkDmaRequest(this.#bus, this.#closed, bdf, iova, length, options);
-    const r = this.#engine.read(dev, iova, length, pasid);
-    if (r instanceof Uint8Array) return { ok: true, data: r };
-    return { ok: false, fault: this.#raise(r, dev) };
+    return this.#dma.read(bdf, iova, length, options);
   }
 
   dmaWrite(bdf: string, iova: bigint, data: Uint8Array, options?: DmaOptions): DmaWriteResult {
-    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    if (data.length > MAX_DMA_BYTES) throw new RangeError('DMA larger than 1 GiB');
-    const { dev, pasid } = checkDmaRequest(this.#bus, this.#closed, bdf, iova, data.length, options);
-    const f = this.#engine.write(dev, iova, data, pasid);
-    if (f === null) return { ok: true, bytesWritten: data.length };
-    return { ok: false, bytesWritten: 0, fault: this.#raise(f, dev) };
+    return this.#dma.write(bdf, iova, data, options);
   }
 
   translate(domain: number, iova: bigint): { pa: bigint; perms: number; level: number } | null {
