@@ -6,9 +6,9 @@
  *
  * Here: the contract methods and the handle table. Elsewhere: options and the default machine
  * (machine.ts), the PCI bus (bus.ts), VFIO regions (regions.ts), device DMA (device-dma.ts), the
- * operation table, counters and
- * failure injection (injection.ts), inspection (inspect.ts), the mapping model (domain.ts,
- * page-table.ts), DMA and faults (dma-engine.ts, faults.ts), the edu device (edu-model.ts).
+ * operation table, counters and failure injection (injection.ts), inspection (inspect.ts), the
+ * mapping model (domain.ts, page-table.ts), DMA and faults (dma-engine.ts, faults.ts), the edu
+ * device (edu-model.ts).
  *
  * Records live exactly as long as their objects: a handle's record goes at closeDevice /
  * freeDomain (handle numbers are still never reused: a number below the next one that has no
