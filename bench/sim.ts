@@ -6,17 +6,30 @@
  *                            values (the descriptors).
  *   sim-scaling-1m-vs-1k     the same pairs, at random free pages of a domain holding 1,000,000
  *                            live 4 KiB mappings ÷ one holding 1,000.
+ *   sim-buddy-map-20k-vs-explicit
+ *                            20,000 4 KiB MapLogicalRangeEx into an empty Buddy-allocator domain
+ *                            (the OS picks each address) per second ÷ 20,000 explicit-address
+ *                            ones into an empty plain domain: the allocator's cost as its domain fills.
  *   sim-bytes-per-mapping    heap (V8 heap + external) growth per live 4 KiB mapping, 1,000,000
  *                            mappings (a fresh child process).
  *   sim-rss-1tib-2m          VmRSS of a process holding 1 TiB of IOVA mapped as 524,288 2 MiB
  *                            mappings of lazily allocated simulated RAM (a fresh child process).
  *
  * Options: --json (last line is the machine-readable result), --reps N (default 11),
- * --quick (smaller sizes, for a smoke run; the figures are then not the named ones' sizes).
+ * --quick (smaller sizes, for a smoke run; the figures are then not the named ones' sizes),
+ * --only a,b (run the figures whose names contain a or b, e.g. --only buddy).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type IOMMU_MAP_PHYSICAL_ADDRESS, type IommuPlatform, openPlatform } from '../lib/index.js';
+import {
+  DMA_IOMMU_INTERFACE_EX_VERSION_2,
+  DomainTypeTranslate,
+  type IOMMU_MAP_PHYSICAL_ADDRESS,
+  IoGetIommuInterfaceEx,
+  type IommuPlatform,
+  IommuDmaLogicalAllocatorBuddy,
+  openPlatform,
+} from '../lib/index.js';
 import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
 import { openLab } from './lab.js';
 
@@ -170,6 +183,67 @@ function scaling(reps: number, big: number): Row[] {
   ];
 }
 
+// ---- sim-buddy-map-20k-vs-explicit ----------------------------------------------------------
+
+/**
+ * One timed run fills an empty domain with N 4 KiB maps (one page of the buffer each) and the
+ * untimed rest of the run unmaps them again, so every repetition starts from an empty domain.
+ */
+function buddyVsExplicit(reps: number, N: number): Row[] {
+  const platform = openPlatform({ backend: 'simulated' });
+  const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform });
+  if (iface.Version !== 2) throw new Error('expected the V2 table');
+  const V2 = iface.V2;
+  const open = (bdf: string, buddy: boolean) => {
+    const pdo = platform.findDevice(bdf);
+    if (!pdo) throw new Error(`no device ${bdf}`);
+    const dev = V2.CreateDevice(pdo);
+    const config = buddy ? { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 39 } } : null;
+    const domain = V2.CreateDomainEx(DomainTypeTranslate, 0n, config, null);
+    V2.AttachDeviceEx(domain, dev);
+    return domain;
+  };
+  const buddyDomain = open('0000:00:03.0', true);
+  const plainDomain = open('0000:00:04.0', false);
+  const mem = platform.allocateDmaMemory(N * PAGE);
+  const descs: IOMMU_MAP_PHYSICAL_ADDRESS[] = [];
+  const explicit: bigint[] = [];
+  for (let i = 0; i < N; i++) {
+    descs.push(mem.asContiguousRange(BigInt(i * PAGE), BigInt(PAGE)));
+    explicit.push(0x40000000n + BigInt(i * PAGE));
+  }
+  const placed: bigint[] = new Array<bigint>(N);
+  const buddy = (): Sample => {
+    const t0 = nowNs();
+    for (let i = 0; i < N; i++) placed[i] = V2.MapLogicalRangeEx(buddyDomain, 3, descs[i], null, null, null);
+    const s = { ops: N, ns: nowNs() - t0 };
+    for (let i = 0; i < N; i++) V2.UnmapLogicalRange(buddyDomain, placed[i], 1n);
+    return s;
+  };
+  const plain = (): Sample => {
+    const t0 = nowNs();
+    for (let i = 0; i < N; i++) V2.MapLogicalRangeEx(plainDomain, 3, descs[i], explicit[i], null, null);
+    const s = { ops: N, ns: nowNs() - t0 };
+    for (let i = 0; i < N; i++) V2.UnmapLogicalRange(plainDomain, explicit[i], 1n);
+    return s;
+  };
+  buddy();
+  plain();
+  const c = compare(reps, buddy, plain, fullGc);
+  platform.close();
+  const name = N === 20_000 ? 'sim-buddy-map-20k-vs-explicit' : `sim-buddy-map-${N}-vs-explicit`;
+  return [
+    {
+      name,
+      value: c.ratio,
+      unit: 'ratio',
+      target: '≥ 0.5',
+      met: c.ratio >= 0.5,
+      detail: `Buddy ${fmtRate(c.a, 'maps/s')} (${(N / c.a).toFixed(3)} s per ${N}) vs explicit ${fmtRate(c.b, 'maps/s')} (${(N / c.b).toFixed(3)} s); ${reps} reps into an empty domain`,
+    },
+  ];
+}
+
 // ---- memory (child processes) -------------------------------------------------------------
 
 interface ChildResult {
@@ -225,13 +299,25 @@ function main(): void {
   const big = quick ? 100_000 : 1_000_000;
   const started = nowNs();
   if (!(globalThis as { gc?: unknown }).gc) note('run with --expose-gc for a full GC before each timed run (npm run bench does)');
+  const only = option(argv, '--only');
+  const want = (name: string): boolean => only === undefined || only.split(',').some((o) => name.includes(o));
   const rows: Row[] = [];
-  note('sim-map-unmap-4k-vs-map ...');
-  rows.push(...mapUnmapVsMap(reps));
-  note('sim-scaling ...');
-  rows.push(...scaling(reps, big));
-  note('memory (child processes) ...');
-  rows.push(...memory(big));
+  if (want('sim-map-unmap-4k-vs-map')) {
+    note('sim-map-unmap-4k-vs-map ...');
+    rows.push(...mapUnmapVsMap(reps));
+  }
+  if (want('sim-scaling')) {
+    note('sim-scaling ...');
+    rows.push(...scaling(reps, big));
+  }
+  if (want('sim-buddy-map')) {
+    note('sim-buddy-map-20k-vs-explicit ...');
+    rows.push(...buddyVsExplicit(reps, quick ? 5_000 : 20_000));
+  }
+  if (want('sim-bytes-per-mapping') || want('sim-rss')) {
+    note('memory (child processes) ...');
+    rows.push(...memory(big));
+  }
   const secs = (nowNs() - started) / 1e9;
   printTable(`dma-iommu simulator benchmarks (node ${process.version}, ${reps} interleaved reps, medians; ${secs.toFixed(0)} s)`, rows);
   if (json) printJson(rows);

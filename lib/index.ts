@@ -29,7 +29,7 @@ export { DmaMemory } from './core/physical.js';
 export { IommuDmaDevice, IommuDmaDomain, IommuDmaPasidDevice, LogicalAddressToken, PhysicalDeviceObject } from './core/objects.js';
 export type * from './backend/contract.js';
 export { selectBackend, type BackendChoice, type SelectOptions } from './backend/select.js';
-export { SimulatedBackend, type SimulatedBackendOptions } from './backend/simulated/index.js';
+export { SimulatedBackend, type SimulatedBackendOptions, type SimulatorTestControls, simulatorControls } from './backend/simulated/index.js';
 export { EduDevice } from './devices/edu.js';
 
 export interface OpenOptions extends SelectOptions, PlatformOptions {}

@@ -15,7 +15,7 @@
  *  - `map` installs one *area* at a fixed IOVA. The range must be inside `geometry().ranges`,
  *    aligned to `geometry().alignment`, non-empty, must not wrap 2^64 and must not overlap an
  *    existing area (EEXIST). `perms` is non-zero (read=1, write=2). PAs must come from
- *    `allocateMemory` (or, on the simulator, from machine RAM); else EFAULT.
+ *    `allocateMemory` and not freed since (the simulator checks the same); else EFAULT.
  *  - `unmap(iova, length)` removes whole areas only: a range that cuts an area → ENOENT
  *    (iommufd semantics; type1 backends translate their EINVAL), nothing mapped → ENOENT. It
  *    returns the number of bytes unmapped. The core never asks for a cut.

@@ -68,10 +68,33 @@ export function runsToClaimFields(runs: readonly PhysicalRun[]): { pfn: number; 
   return { pfn: -1, runs: runs.slice() };
 }
 
+/**
+ * What the allocator has proven about one request shape (`pages` pages aligned to `align`):
+ * disjoint page intervals, sorted, flat as [from0, to0, from1, to1, ...], such that no aligned
+ * start p inside any [from, to) is allocatable (the block [p, p+pages) overlaps a claim or does
+ * not lie inside one usable range). The allocator's scan jumps over them; a scan that succeeds
+ * records what it stepped over; removing a claim withdraws the starts whose block overlapped it.
+ * Dropping an interval is always safe (it only costs a longer scan).
+ */
+interface Proven {
+  readonly pages: number;
+  readonly align: number;
+  readonly iv: number[];
+}
+
+/** Request shapes remembered at once; more are forgotten (all of them: safe, rare). */
+const MAX_SHAPES = 64;
+/** Intervals kept per shape; the highest are dropped first (the lowest serve lowest-first). */
+const MAX_INTERVALS = 32;
+
 export class IovaSpace {
   private readonly claims = new OrderedIndex<Claim>();
-  /** Lowest page that may be free, for the allocator's low-first scan. */
-  private lowHint = 0;
+  /** Proven-unallocatable intervals by request size in pages (see Proven). */
+  private readonly proven = new Map<number, Proven>();
+  /** The same shapes as a list (iterated on every remove: no iterator garbage). */
+  private shapes: Proven[] = [];
+  /** The usable ranges the proofs were made against (a change of geometry voids them). */
+  private provenUsable: readonly PageRange[] | null = null;
 
   get size(): number {
     return this.claims.size;
@@ -104,7 +127,7 @@ export class IovaSpace {
 
   remove(c: Claim): void {
     this.claims.delete(c.start);
-    if (c.start < this.lowHint) this.lowHint = c.start;
+    if (this.shapes.length !== 0) this.#withdraw(c.start, c.end);
   }
 
   all(): IterableIterator<Claim> {
@@ -114,34 +137,133 @@ export class IovaSpace {
   /**
    * Lowest start page p with p ≡ 0 (mod align), lo ≤ p, p + pages - 1 ≤ hi, [p, p+pages) free
    * and inside one usable range; or -1.
+   *
+   * A scan from lo's aligned start, jumping over what is proven unallocatable for this shape,
+   * past each conflicting claim's end, and across unusable gaps: every start it steps over is
+   * unallocatable, so the first start it stops at is the lowest. What it stepped over is
+   * remembered, so a run of same-sized requests costs O(log n) each instead of a walk over every
+   * claim below the answer.
    */
   allocate(pages: number, align: number, lo: number, hi: number, usable: readonly PageRange[]): number {
-    // Invariant: every page below lowHint is claimed, so the scan may start there.
-    let p = Math.max(lo, this.lowHint);
-    p = Math.ceil(p / align) * align;
+    if (usable !== this.provenUsable) {
+      if (this.provenUsable === null || !sameRanges(usable, this.provenUsable)) this.#forgetAll();
+      this.provenUsable = usable;
+    }
+    let shape = this.proven.get(pages);
+    if (shape !== undefined && shape.align !== align) {
+      this.#forget(shape);
+      shape = undefined;
+    }
+    const iv = shape?.iv;
+    const from = Math.ceil(lo / align) * align;
+    let p = from;
+    let k = 0; // iv cursor: p only grows, so intervals ending at or below p are behind us
+    let ri = 0; // usable cursor, likewise
     for (;;) {
       if (p + pages - 1 > hi) return -1;
-      // inside a usable range?
-      const r = usable.find((u) => u.last >= p);
-      if (!r) return -1;
+      if (iv !== undefined) {
+        while (k < iv.length && iv[k + 1] <= p) k += 2;
+        if (k < iv.length && iv[k] <= p) {
+          p = Math.ceil(iv[k + 1] / align) * align;
+          continue;
+        }
+      }
+      // inside a usable range? (r: the first range ending at or after p)
+      while (ri < usable.length && usable[ri].last < p) ri++;
+      if (ri === usable.length) return -1;
+      const r = usable[ri];
       if (r.start > p) {
         p = Math.ceil(r.start / align) * align;
         continue;
       }
       if (p + pages - 1 > r.last) {
-        const next = usable[usable.indexOf(r) + 1];
-        if (!next) return -1;
-        p = Math.ceil(next.start / align) * align;
+        if (ri + 1 === usable.length) return -1;
+        p = Math.ceil(usable[ri + 1].start / align) * align;
         continue;
       }
       const c = this.conflict(p, pages);
       if (!c) {
-        if (p === this.lowHint) this.lowHint = p + pages;
+        if (p > from) this.#prove(pages, align, from, p);
         return p;
       }
       p = Math.ceil(c.end / align) * align;
     }
   }
+
+  /** Record that no aligned start of shape (pages, align) in [from, to) is allocatable. */
+  #prove(pages: number, align: number, from: number, to: number): void {
+    let shape = this.proven.get(pages);
+    if (shape === undefined) {
+      if (this.shapes.length >= MAX_SHAPES) this.#forgetAll();
+      shape = { pages, align, iv: [] };
+      this.proven.set(pages, shape);
+      this.shapes.push(shape);
+    }
+    const iv = shape.iv;
+    // merge [from, to) with every interval it overlaps or touches
+    let i = 0;
+    while (i < iv.length && iv[i + 1] < from) i += 2;
+    let j = i;
+    let f = from;
+    let t = to;
+    while (j < iv.length && iv[j] <= t) {
+      if (iv[j] < f) f = iv[j];
+      if (iv[j + 1] > t) t = iv[j + 1];
+      j += 2;
+    }
+    if (j - i === 2) {
+      // the common case (a run of placements extends one interval): no splice, no garbage
+      iv[i] = f;
+      iv[i + 1] = t;
+    } else iv.splice(i, j - i, f, t);
+    if (iv.length > MAX_INTERVALS * 2) iv.length = MAX_INTERVALS * 2;
+  }
+
+  /** Claim [start, end) is gone: withdraw every start whose block overlapped it. */
+  #withdraw(start: number, end: number): void {
+    const shapes = this.shapes;
+    for (let k = shapes.length - 1; k >= 0; k--) {
+      const shape = shapes[k];
+      const a = start - shape.pages + 1;
+      const iv = shape.iv;
+      for (let i = 0; i < iv.length; i += 2) {
+        const f = iv[i];
+        const t = iv[i + 1];
+        if (t <= a || f >= end) continue;
+        // keep [f, a) and [end, t)
+        if (f < a) {
+          iv[i + 1] = a;
+          if (end < t) {
+            iv.splice(i + 2, 0, end, t);
+            i += 2;
+          }
+        } else if (end < t) iv[i] = end;
+        else {
+          iv.splice(i, 2);
+          i -= 2;
+        }
+      }
+      if (iv.length === 0) this.#forget(shape);
+      else if (iv.length > MAX_INTERVALS * 2) iv.length = MAX_INTERVALS * 2;
+    }
+  }
+
+  #forget(shape: Proven): void {
+    this.proven.delete(shape.pages);
+    const i = this.shapes.indexOf(shape);
+    if (i >= 0) this.shapes.splice(i, 1);
+  }
+
+  #forgetAll(): void {
+    this.proven.clear();
+    this.shapes = [];
+  }
+}
+
+function sameRanges(a: readonly PageRange[], b: readonly PageRange[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].start !== b[i].start || a[i].last !== b[i].last) return false;
+  return true;
 }
 
 /** A usable IOVA range in pages, inclusive. */

@@ -13,7 +13,8 @@
  *
  * Errors (checked in the kernel's order, before any change: every failure leaves the domain as
  * it was): EINVAL zero length, misalignment, outside the usable ranges (aperture or reserved
- * region); EOVERFLOW iova+length wraps 2^64; EEXIST overlap; EFAULT a PA that is not RAM;
+ * region); EOVERFLOW iova+length wraps 2^64; EEXIST overlap; EFAULT a PA outside the live
+ * allocations (freed or never allocated memory: the kernel cannot pin it);
  * unmap: ENOENT when the range cuts an area or holds none. Unlike the kernel, an unmap that fails
  * on a cut area unmaps nothing (the kernel may already have removed the areas before the cut).
  */
@@ -88,6 +89,11 @@ class LooseAreas {
   insert(a: LooseArea): void {
     this.items.splice(this.#firstEndingFrom(a.start), 0, a);
   }
+}
+
+/** EFAULT for a map of physical memory that is not (all) in live allocations. */
+function notOwned(pa: number | bigint, len: number | bigint): never {
+  fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not memory this process allocated (freed, or never handed out)`);
 }
 
 export function mergeRanges(ranges: readonly IovaRange[]): IovaRange[] {
@@ -226,7 +232,7 @@ export class SimDomain {
     const phys = this.#phys;
     const pa = pfn * PAGE_SIZE;
     const len = pages * PAGE_SIZE;
-    if (pages === 1 && this.loose.size === 0 && phys.isRam(pa, len)) {
+    if (pages === 1 && this.loose.size === 0 && phys.owns(pa, len)) {
       // one leaf: check-and-insert in a single walk
       if (!table.tryInsert4K(page, pa + perms)) this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
     } else this.#mapTableRun(table, page, pages, pfn, perms);
@@ -255,7 +261,7 @@ export class SimDomain {
       this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
     }
     const pa = pfn * PAGE_SIZE;
-    if (!this.#phys.isRam(pa, len)) fail(ERR.EFAULT, MAP, `PA ${hex(pa)}+${hex(len)} is not RAM`);
+    if (!this.#phys.owns(pa, len)) notOwned(pa, len);
     table.mapRun(page, pfn, pages, perms, page, pages);
   }
 
@@ -295,9 +301,7 @@ export class SimDomain {
     const phys = this.#phys;
     const top = BigInt(phys.top);
     for (const r of runs) {
-      if (r.pa + r.length > top || !phys.isRam(Number(r.pa), Number(r.length))) {
-        fail(ERR.EFAULT, MAP, `PA ${hex(r.pa)}+${hex(r.length)} is not RAM`);
-      }
+      if (r.pa + r.length > top || !phys.owns(Number(r.pa), Number(r.length))) notOwned(r.pa, r.length);
     }
     let aligned = ((iova | length) & 0xfffn) === 0n && p1 < table.reach;
     for (const r of runs) if (((r.pa | r.length) & 0xfffn) !== 0n) aligned = false;

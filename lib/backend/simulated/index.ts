@@ -12,6 +12,8 @@ export {
   type InspectOptions,
   type SimInspection,
 } from './backend.js';
+export { simulatorControls, type SimulatorTestControls } from './controls.js';
+export type { SimRecordCounts } from './inspect.js';
 export {
   DEFAULT_DEVICES,
   DEFAULT_PAGE_SIZES,

@@ -1,5 +1,6 @@
 /**
- * The simulated machine: options, the default device set, and the device objects.
+ * The simulated machine: options (checked by `parseOptions`), the default device set, and the
+ * device objects.
  *
  * Default machine (x86_64), mirroring the project's QEMU q35 + intel-iommu VM plus a PASID pair:
  *   0000:00:03.0  edu 1234:11e8 rev 0x10 class 0x00ff00, IOMMU group 3, no PASID
@@ -14,11 +15,11 @@
  * arm64 (`arch: 'arm64'`): 48-bit address width (4 levels), reserved region = Linux's software
  * MSI window 0x8000000–0x80fffff, RAM from 1 GiB (QEMU virt), stream ID = requester ID.
  */
-import type { IovaRange, PciDeviceInfo } from '../contract.js';
+import type { BackendCapabilities, IovaRange, PciDeviceInfo } from '../contract.js';
 import type { SimDomain } from './domain.js';
 import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
-import { GIB } from './physical-memory.js';
-import { normalizeBdf, parseBdf } from './util.js';
+import { GIB, type RamRange } from './physical-memory.js';
+import { describe, normalizeBdf, parseBdf, TWO_POW_52, U64_MAX } from './util.js';
 
 export interface SimDeviceSpec {
   /** PCI address 'dddd:bb:dd.f' (the domain part may be omitted). */
@@ -98,6 +99,102 @@ export function defaultRamRanges(arch: 'x86_64' | 'arm64', top: number): Array<{
     { start: 0, end: holeStart },
     { start: holeEnd, end: top },
   ];
+}
+
+const DT_TRANSLATE = 1 << 0;
+const DT_PASSTHROUGH = 1 << 1;
+const DT_UNMANAGED = 1 << 2;
+
+/** What the simulated platform forces (BackendCapabilities), by architecture. */
+export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
+  return Object.freeze({
+    domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
+    passThrough: 'native',
+    faultSource: 'engine',
+    mapBeforeAttach: 'direct',
+    maxAreasPerDomain: null,
+    pasid: true,
+    unmanagedDomains: arch === 'arm64',
+    arch,
+  } satisfies BackendCapabilities);
+}
+
+/** SimulatedBackendOptions, checked and with the defaults applied. */
+export interface MachineConfig {
+  readonly arch: 'x86_64' | 'arm64';
+  readonly reason: string;
+  readonly addressWidth: number;
+  readonly pageTableLevels: number;
+  readonly pageSizes: bigint;
+  readonly reservedRegions: readonly IovaRange[];
+  readonly ram: RamRange[];
+  readonly faultLogCapacity: number;
+  readonly eduDmaDelayMs: number;
+  readonly devices: readonly SimDeviceSpec[];
+}
+
+/** Check the options (TypeError / RangeError naming the option) and apply the defaults. */
+export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const arch = options.arch ?? 'x86_64';
+  if (arch !== 'x86_64' && arch !== 'arm64') throw new RangeError(`arch must be 'x86_64' or 'arm64', got ${describe(arch)}`);
+  const reason = options.reason ?? 'simulated backend requested';
+  if (typeof reason !== 'string') throw new TypeError('reason must be a string');
+  const width = options.addressWidth ?? (arch === 'arm64' ? 48 : 39);
+  if (!Number.isInteger(width) || width < 32 || width > 57) throw new RangeError(`addressWidth must be an integer in 32..57, got ${describe(width)}`);
+  const pageSizes = options.pageSizes ?? DEFAULT_PAGE_SIZES;
+  if (typeof pageSizes !== 'bigint' || (pageSizes & (1n << 12n)) === 0n || (pageSizes & ~DEFAULT_PAGE_SIZES) !== 0n) {
+    throw new RangeError('pageSizes must be a bitmap of 4 KiB (required), 2 MiB and 1 GiB');
+  }
+  const reserved = options.reservedRegions ?? [arch === 'arm64' ? ARM64_SW_MSI_WINDOW : X86_MSI_WINDOW];
+  if (!Array.isArray(reserved)) throw new TypeError('reservedRegions must be an array');
+  const reservedRegions = reserved.map((r: IovaRange) => {
+    if (r === null || typeof r !== 'object' || typeof r.start !== 'bigint' || typeof r.last !== 'bigint' || r.start < 0n || r.last < r.start || r.last > U64_MAX) {
+      throw new RangeError('reservedRegions: expected { start: bigint, last: bigint } with start ≤ last');
+    }
+    return { start: r.start, last: r.last };
+  });
+  const ram = ramRanges(options, arch);
+  const cap = options.faultLogCapacity ?? 4096;
+  if (!Number.isInteger(cap) || cap < 1) throw new RangeError('faultLogCapacity must be a positive integer');
+  const delay = options.eduDmaDelayMs ?? 0;
+  if (typeof delay !== 'number' || !(delay >= 0)) throw new RangeError('eduDmaDelayMs must be ≥ 0');
+  const devices = options.devices ?? DEFAULT_DEVICES;
+  if (!Array.isArray(devices)) throw new TypeError('devices must be an array');
+  return {
+    arch,
+    reason,
+    addressWidth: width,
+    pageTableLevels: Math.ceil((width - 12) / 9),
+    pageSizes,
+    reservedRegions,
+    ram,
+    faultLogCapacity: cap,
+    eduDmaDelayMs: delay,
+    devices,
+  };
+}
+
+function ramRanges(options: SimulatedBackendOptions, arch: 'x86_64' | 'arm64'): RamRange[] {
+  if (options.ramRanges !== undefined) {
+    if (!Array.isArray(options.ramRanges)) throw new TypeError('ramRanges must be an array');
+    return options.ramRanges.map((r) => {
+      const start = toNumber(r.start, 'ramRanges.start');
+      return { start, end: start + toNumber(r.length, 'ramRanges.length') };
+    });
+  }
+  const top = toNumber(options.ramSize ?? 64n * BigInt(GIB), 'ramSize');
+  if (top % 4096 !== 0 || top < 16 * 1024 * 1024) throw new RangeError('ramSize must be page aligned and at least 16 MiB');
+  return defaultRamRanges(arch, top);
+}
+
+function toNumber(v: bigint | number, what: string): number {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > BigInt(TWO_POW_52)) throw new RangeError(`${what} out of range`);
+    return Number(v);
+  }
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new TypeError(`${what} must be a non-negative integer`);
+  return v;
 }
 
 function checkRange(r: IovaRange, what: string): IovaRange {

@@ -7,8 +7,11 @@
  * object per page that was ever written, so untouched memory costs nothing. Non-lazy allocations
  * (≤ 1 GiB) own one real `Uint8Array`: that array IS the RAM the DMA engine reads and writes.
  *
- * Every allocation counts the IOMMU pages mapping it (`mappedPages`); `free()` refuses with EBUSY
- * while that count is non-zero (the kernel keeps mapped memory pinned).
+ * Only live allocations can be mapped (`owns`; anything else is EFAULT, as for a process whose
+ * pages the kernel cannot pin). Every allocation counts the IOMMU pages mapping it
+ * (`mappedPages`); `free()` refuses with EBUSY while that count is non-zero (the kernel keeps
+ * mapped memory pinned). Together: a freed page is never mapped, so it can be handed to the next
+ * allocation without a stale IOVA reaching it.
  */
 import type { AllocateOptions, BackendMemory, PhysicalRun } from '../contract.js';
 import { ERR, fail, hex, PAGE_SIZE, TWO_POW_52 } from './util.js';
@@ -199,7 +202,7 @@ export class PhysicalMemory {
   #byId = new Map<number, SimMemory>();
   #nextId = 1;
   #last: SimMemory | null = null;
-  /** RAM that belongs to no allocation (reachable by pass-through DMA or raw-PA maps): pfn → page. */
+  /** RAM that belongs to no allocation (reachable by pass-through DMA only; maps need an allocation): pfn → page. */
   #loose = new Map<number, Uint8Array>();
 
   constructor(ranges: readonly RamRange[]) {
@@ -247,6 +250,33 @@ export class PhysicalMemory {
       if (pa >= r.start && end <= r.end) return true;
     }
     return false;
+  }
+
+  /**
+   * True when every byte of [pa, pa+len) belongs to a live allocation (one, or several adjacent
+   * ones): what a process may map. The kernel pins the pages of the process's own memory and
+   * answers anything else with EFAULT: RAM that was freed, or never handed out, is not mappable.
+   */
+  owns(pa: number, len: number): boolean {
+    const m = this.find(pa);
+    if (m === null) return false;
+    const end = pa + len;
+    return end <= m.pa + m.length || this.#ownsSpanning(m.pa + m.length, end);
+  }
+
+  /** owns() past the first allocation: each next one must start where the last one ended. */
+  #ownsSpanning(from: number, end: number): boolean {
+    let i = this.#upper(from) - 1;
+    const allocs = this.#allocs;
+    while (from < end) {
+      if (i < 0 || i >= allocs.length || allocs[i].pa !== from) {
+        i = this.#upper(from) - 1;
+        if (i < 0 || allocs[i].pa + allocs[i].length <= from) return false;
+      }
+      from = allocs[i].pa + allocs[i].length;
+      i++;
+    }
+    return true;
   }
 
   allocate(size: bigint, options: AllocateOptions): SimMemory {
