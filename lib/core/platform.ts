@@ -28,7 +28,9 @@ import type {
 } from '../wdk/types.js';
 import type { IommuDmaDevice, IommuDmaDomain, IommuDmaPasidDevice, LogicalAddressToken, PhysicalDeviceObject } from './objects.js';
 import type { DmaMemory } from './physical.js';
-import { PlatformContext } from './platform/context.js';
+import { PlatformContext, warnHandlerError } from './platform/context.js';
+import { viaBackend } from './platform/backend-call.js';
+import { describe, invalidOption, isAbsent } from './platform/validate.js';
 import * as devices from './platform/devices.js';
 import * as domains from './platform/domains.js';
 import * as faults from './platform/faults.js';
@@ -56,14 +58,18 @@ export class IommuPlatform {
   readonly #unsubscribe: () => void;
 
   constructor(backend: IommuBackend, options: PlatformOptions = {}) {
+    const op = 'IommuPlatform';
+    if (backend === null || typeof backend !== 'object' || typeof backend.onFault !== 'function' || typeof backend.onDeviceEvent !== 'function') {
+      throw invalidOption(op, 'backend', 'must be an IommuBackend (from selectBackend() or new SimulatedBackend())');
+    }
+    if (!isAbsent(options) && typeof options !== 'object') throw invalidOption(op, 'options', `must be a PlatformOptions object (got ${describe(options)})`);
+    const hook = options?.onHandlerError;
+    if (!isAbsent(hook) && typeof hook !== 'function') throw invalidOption(op, 'options.onHandlerError', `must be a function (got ${describe(hook)})`);
     this.backend = backend;
-    const hook =
-      options.onHandlerError ??
-      ((error, where) => process.emitWarning(`dma-iommu: ${where} threw: ${(error as Error)?.stack ?? String(error)}`));
-    const ctx = new PlatformContext(backend, hook);
+    const ctx = new PlatformContext(backend, hook ?? warnHandlerError);
     this.#ctx = ctx;
-    const unsubFault = backend.onFault((f) => faults.onBackendFault(ctx, f));
-    const unsubDevice = backend.onDeviceEvent((e) => callbacks.onDeviceEvent(ctx, e));
+    const unsubFault = viaBackend(op, () => backend.onFault((f) => faults.onBackendFault(ctx, f)));
+    const unsubDevice = viaBackend(op, () => backend.onDeviceEvent((e) => callbacks.onDeviceEvent(ctx, e)));
     this.#unsubscribe = () => {
       unsubFault();
       unsubDevice();
@@ -109,9 +115,9 @@ export class IommuPlatform {
     return this.#ctx.faultLog.all();
   }
 
-  /** Resolve with the next fault for `bdf` (or any), or reject after `timeoutMs`. */
+  /** Resolve with the next fault for `bdf` (or any); reject after `timeoutMs` (STATUS_TIMEOUT) or at close() (STATUS_INVALID_DEVICE_REQUEST). */
   waitForFault(filter: { bdf?: string; iova?: bigint } = {}, timeoutMs = 5000): Promise<FaultRecord> {
-    return this.#ctx.faultLog.wait(filter, timeoutMs);
+    return faults.waitForFault(this.#ctx, filter, timeoutMs);
   }
 
   // ==== devices ================================================================================

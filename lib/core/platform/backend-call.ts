@@ -23,8 +23,17 @@ export function viaBackend<T>(operation: string, fn: () => T, overrides: Partial
   }
 }
 
-export function toIommuError(e: unknown, operation: string, overrides: Partial<Record<string, StatusName>> = {}, extra: ErrorExtra = {}): unknown {
-  if (!isBackendError(e)) return e;
+/**
+ * Any failure as an IommuError: an IommuError as is; a BackendError with its errno's status; a
+ * TypeError/RangeError (a backend's own argument check the core should have made first) as
+ * STATUS_INVALID_PARAMETER; anything else as STATUS_UNSUCCESSFUL. The original is the `cause`.
+ */
+export function toIommuError(e: unknown, operation: string, overrides: Partial<Record<string, StatusName>> = {}, extra: ErrorExtra = {}): IommuError {
+  if (e instanceof IommuError) return e;
+  if (!isBackendError(e)) {
+    const code: StatusName = e instanceof TypeError || e instanceof RangeError ? 'STATUS_INVALID_PARAMETER' : 'STATUS_UNSUCCESSFUL';
+    return new IommuError(code, extra.message ?? safeMessage(e), { operation, cause: e });
+  }
   const be = e as BackendError;
   const code = overrides[errnoLabel(be.errno)] ?? statusForErrno(be.errno);
   return IommuError.fromErrno(be.errno, be.syscall, {
@@ -43,5 +52,15 @@ function errnoLabel(errno: number): string {
     return getSystemErrorName(errno < 0 ? errno : -errno);
   } catch {
     return String(errno);
+  }
+}
+
+/** `e.message` or a description of a thrown non-Error, without ever throwing. */
+export function safeMessage(e: unknown): string {
+  try {
+    if (e instanceof Error) return String(e.message);
+    return `threw ${typeof e === 'object' && e !== null ? 'an object' : String(e)}`;
+  } catch {
+    return 'threw a value that cannot be described';
   }
 }

@@ -18,6 +18,8 @@ export class PlatformContext {
   readonly pdos = new Map<string, PhysicalDeviceObject>();
   /** The device state opened for a PDO (CreateDevice or a V1 member). */
   readonly byPdo = new Map<PhysicalDeviceObject, DeviceState>();
+  /** PDOs whose device was removed: they name their old state only, never a new device. */
+  readonly stalePdos = new WeakSet<PhysicalDeviceObject>();
   readonly memory = new Set<DmaMemory>();
   readonly faultLog = new FaultLog();
   closed = false;
@@ -29,6 +31,18 @@ export class PlatformContext {
     readonly backend: IommuBackend,
     readonly onHandlerError: HandlerErrorHook,
   ) {}
+
+  /**
+   * Hand a handler's exception to the hook. Nothing the handler threw, and nothing the hook
+   * throws, may stop the caller (fault delivery to waiters, the next callback).
+   */
+  reportHandlerError(error: unknown, where: string): void {
+    try {
+      this.onHandlerError(error, where);
+    } catch {
+      /* a throwing hook must not break fault delivery */
+    }
+  }
 
   /** STATUS_INVALID_DEVICE_REQUEST once the platform is closed. */
   live(op: string): void {
@@ -50,5 +64,25 @@ export class PlatformContext {
       this.lastDomain = null;
       this.lastDomainState = null;
     }
+  }
+}
+
+/** The default hook: a process warning with the handler's stack (or a description of what it threw). */
+export function warnHandlerError(error: unknown, where: string): void {
+  process.emitWarning(`dma-iommu: ${where} threw: ${describeThrown(error)}`);
+}
+
+/** The stack or text of a thrown value; never throws (a `.stack` getter may). */
+export function describeThrown(error: unknown): string {
+  try {
+    const stack = (error as { stack?: unknown } | null)?.stack;
+    if (typeof stack === 'string') return stack;
+  } catch {
+    /* fall through */
+  }
+  try {
+    return String(error);
+  } catch {
+    return `a thrown ${typeof error} that cannot be described`;
   }
 }

@@ -17,12 +17,13 @@ import { IommuDmaDevice, PhysicalDeviceObject } from '../objects.js';
 import { viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { DeviceState } from './state.js';
-import { invalidArg, statusError } from './validate.js';
+import { describe, invalidArg, invalidOption, isAbsent, linkedList, statusError } from './validate.js';
 
 /** The PCI functions of the platform, as PDOs usable wherever the WDK takes one. */
 export function enumerateDevices(ctx: PlatformContext): PhysicalDeviceObject[] {
-  ctx.live('enumerateDevices');
-  return ctx.backend.enumerateDevices().map((info) => pdoFor(ctx, info));
+  const op = 'enumerateDevices';
+  ctx.live(op);
+  return viaBackend(op, () => ctx.backend.enumerateDevices()).map((info) => pdoFor(ctx, info));
 }
 
 function pdoFor(ctx: PlatformContext, info: PciDeviceInfo): PhysicalDeviceObject {
@@ -36,7 +37,9 @@ function pdoFor(ctx: PlatformContext, info: PciDeviceInfo): PhysicalDeviceObject
 }
 
 /** The PDO for a BDF ('0000:00:03.0' or '00:03.0'), or undefined. */
-export function findDevice(ctx: PlatformContext, bdf: string): PhysicalDeviceObject | undefined {
+export function findDevice(ctx: PlatformContext, bdf: unknown): PhysicalDeviceObject | undefined {
+  ctx.live('findDevice');
+  if (typeof bdf !== 'string') throw invalidOption('findDevice', 'bdf', `must be a PCI address string such as '0000:00:03.0' (got ${describe(bdf)})`);
   const full = /^[0-9a-f]{4}:/i.test(bdf) ? bdf.toLowerCase() : `0000:${bdf.toLowerCase()}`;
   return enumerateDevices(ctx).find((d) => d.bdf === full);
 }
@@ -46,6 +49,9 @@ export function checkPdo(ctx: PlatformContext, pdo: unknown, op: string, n: numb
   if (!(pdo instanceof PhysicalDeviceObject)) throw invalidArg(op, n, 'PhysicalDeviceObject', 'is not a device object from enumerateDevices()');
   if (ctx.pdos.get(pdo.bdf) !== pdo && !ctx.byPdo.has(pdo)) {
     throw invalidArg(op, n, 'PhysicalDeviceObject', 'belongs to another platform (or is stale: enumerate again)');
+  }
+  if (ctx.stalePdos.has(pdo) && !ctx.byPdo.has(pdo)) {
+    throw invalidArg(op, n, 'PhysicalDeviceObject', `is stale: ${pdo.bdf} was removed (enumerate again for a device that appeared there since)`);
   }
   return pdo;
 }
@@ -74,17 +80,9 @@ export function openDevice(ctx: PlatformContext, pdo: PhysicalDeviceObject, op: 
 
 /** The device configurations of CreateDevice as a list (a single one, a linked list or an array). */
 function configList(DeviceConfig: unknown, op: string): IOMMU_DEVICE_CREATION_CONFIGURATION[] {
-  const configs: IOMMU_DEVICE_CREATION_CONFIGURATION[] = [];
-  if (Array.isArray(DeviceConfig)) configs.push(...DeviceConfig);
-  else if (DeviceConfig) {
-    const seen = new Set<unknown>();
-    for (let c: IOMMU_DEVICE_CREATION_CONFIGURATION | null | undefined = DeviceConfig as IOMMU_DEVICE_CREATION_CONFIGURATION; c; c = c.NextConfiguration) {
-      if (seen.has(c)) throw invalidArg(op, 2, 'DeviceConfig', 'configuration list is circular');
-      seen.add(c);
-      configs.push(c);
-    }
-  }
-  return configs;
+  if (isAbsent(DeviceConfig)) return [];
+  if (Array.isArray(DeviceConfig)) return [...DeviceConfig];
+  return linkedList<IOMMU_DEVICE_CREATION_CONFIGURATION>(DeviceConfig, 'NextConfiguration', op, 2, 'DeviceConfig');
 }
 
 /** IOMMU_DEVICE_CREATE. */
@@ -96,6 +94,7 @@ export function createDevice(
   const op = 'CreateDevice';
   ctx.live(op);
   const pdo = checkPdo(ctx, DeviceObject, op, 1);
+  if (ctx.stalePdos.has(pdo)) throw invalidArg(op, 1, 'DeviceObject', `is stale: ${pdo.bdf} was removed (DeleteDevice its old device, enumerate again)`);
   let tagged = false;
   let suppress = false;
   const arch = ctx.backend.capabilities.arch;
@@ -144,13 +143,13 @@ export function deleteDevice(ctx: PlatformContext, DmaDevice: IommuDmaDevice): v
   if (d.domain) throw statusError('STATUS_RESOURCE_IN_USE', op, `${d.pdo.bdf} is still attached to a domain: DetachDeviceEx first`);
   if (d.pasids.size > 0) throw statusError('STATUS_RESOURCE_IN_USE', op, `${d.pdo.bdf} still has ${d.pasids.size} PASID device(s): DeletePasidDevice first`);
   if (d.callback) throw statusError('STATUS_RESOURCE_IN_USE', op, `${d.pdo.bdf} still has an interface state-change callback: UnregisterInterfaceStateChangeCallback first`);
-  closeDevice(ctx, d);
+  closeDevice(ctx, d, op);
 }
 
-/** Close the backend's device and forget it (throws the backend's error after forgetting). */
-export function closeDevice(ctx: PlatformContext, d: DeviceState): void {
+/** Close the backend's device and forget it (throws the backend's error, as `op`'s IommuError, after forgetting). */
+export function closeDevice(ctx: PlatformContext, d: DeviceState, op: string): void {
   try {
-    ctx.backend.closeDevice(d.id);
+    viaBackend(op, () => ctx.backend.closeDevice(d.id));
   } finally {
     d.deleted = true;
     d.fault = null;

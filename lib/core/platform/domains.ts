@@ -19,12 +19,13 @@ import type {
 } from '../../wdk/types.js';
 import { Claim, ClaimKind } from '../iova-space.js';
 import { IommuDmaDomain, type IommuDmaDevice, type PhysicalDeviceObject } from '../objects.js';
-import { viaBackend } from './backend-call.js';
+import type { IommuError } from '../../errors.js';
+import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { availableDomainTypes, checkPdo, v1Device } from './devices.js';
 import { installClaim } from './mapping.js';
 import { type AllocatorState, type DeviceState, type DomainKind, DomainState } from './state.js';
-import { PAGE, PAGE_MASK, U64_MAX, hex, invalidArg, statusError } from './validate.js';
+import { PAGE, PAGE_MASK, U64_MAX, booleanField, countOf, describe, hex, invalidArg, isAbsent, isZeroFlags, linkedList, statusError } from './validate.js';
 
 interface ReservedRegion {
   base: bigint;
@@ -46,7 +47,7 @@ export function createDomainEx(
     throw invalidArg(op, 1, 'DomainType', `must be an IOMMU_DMA_DOMAIN_TYPE 0..${DomainTypeMax - 1} (got ${String(DomainType)})`);
   }
   const flags = typeof Flags === 'object' && Flags !== null ? Flags.AsUlonglong : Flags;
-  if ((typeof flags !== 'bigint' && typeof flags !== 'number') || BigInt(flags) !== 0n) {
+  if (!isZeroFlags(flags)) {
     throw invalidArg(op, 2, 'Flags', 'IOMMU_DMA_DOMAIN_CREATION_FLAGS are all reserved and must be 0');
   }
   const kind = domainKind(ctx, DomainType, op);
@@ -81,7 +82,8 @@ export function createDomainEx(
 }
 
 function allocatorConfig(config: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null | undefined, DomainType: number, op: string): AllocatorState | null {
-  if (!config) return null;
+  if (isAbsent(config)) return null;
+  if (typeof config !== 'object') throw invalidArg(op, 3, 'LogicalAllocatorConfig', `must be an IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG or null (got ${describe(config)})`);
   const t = config.LogicalAllocatorType;
   if (t === IommuDmaLogicalAllocatorBuddy) {
     const w = config.BuddyAllocatorConfig?.AddressWidth;
@@ -120,24 +122,16 @@ function domainKind(ctx: PlatformContext, type: number, op: string): DomainKind 
 
 function reservedRegions(list: IOMMU_DMA_RESERVED_REGION | readonly IOMMU_DMA_RESERVED_REGION[] | null | undefined, op: string): ReservedRegion[] {
   const out: ReservedRegion[] = [];
-  if (!list) return out;
-  const items: IOMMU_DMA_RESERVED_REGION[] = [];
-  if (Array.isArray(list)) items.push(...list);
-  else {
-    const seen = new Set<unknown>();
-    for (let r: IOMMU_DMA_RESERVED_REGION | null | undefined = list as IOMMU_DMA_RESERVED_REGION; r; r = r.RegionNext) {
-      if (seen.has(r)) throw invalidArg(op, 4, 'ReservedRegions', 'list is circular');
-      seen.add(r);
-      items.push(r);
-    }
-  }
+  if (isAbsent(list)) return out;
+  const items: IOMMU_DMA_RESERVED_REGION[] = Array.isArray(list) ? [...list] : linkedList<IOMMU_DMA_RESERVED_REGION>(list, 'RegionNext', op, 4, 'ReservedRegions');
   for (const r of items) {
-    if (!r || typeof r.Base !== 'bigint') throw invalidArg(op, 4, 'ReservedRegions', 'each region needs a bigint Base');
+    if (r === null || typeof r !== 'object' || typeof r.Base !== 'bigint') throw invalidArg(op, 4, 'ReservedRegions', 'each region needs a bigint Base');
+    if (r.Base < 0n || r.Base > U64_MAX) throw invalidArg(op, 4, 'ReservedRegions', `Base ${String(r.Base)} is not within 0..2^64-1`);
     if ((r.Base & PAGE_MASK) !== 0n) throw invalidArg(op, 4, 'ReservedRegions', `Base ${hex(r.Base)} is not page-aligned`);
-    const n = typeof r.NumberOfPages === 'bigint' ? r.NumberOfPages : BigInt(Number.isSafeInteger(r.NumberOfPages) ? r.NumberOfPages : -1);
-    if (n <= 0n) throw invalidArg(op, 4, 'ReservedRegions', 'NumberOfPages must be a positive integer');
+    const n = countOf(r.NumberOfPages);
+    if (n === undefined || n === 0n) throw invalidArg(op, 4, 'ReservedRegions', `NumberOfPages must be a positive integer (got ${describe(r.NumberOfPages)})`);
     if (r.Base + n * PAGE - 1n > U64_MAX) throw invalidArg(op, 4, 'ReservedRegions', `region at ${hex(r.Base)} wraps past 2^64`);
-    out.push({ base: r.Base, pages: Number(n), map: !!r.ShouldMap });
+    out.push({ base: r.Base, pages: Number(n), map: booleanField(r.ShouldMap, op, 4, 'ReservedRegions.ShouldMap') });
   }
   return out;
 }
@@ -202,14 +196,29 @@ export function detachDeviceEx(ctx: PlatformContext, DmaDevice: IommuDmaDevice):
   detach(ctx, d, op, 1);
 }
 
+/**
+ * Detach `d`. A device that was removed (known from a device event, or found by the backend's
+ * ENODEV) is recorded detached all the same, and the call reports STATUS_DEVICE_REMOVED: the
+ * hardware is gone, and the caller's clean-up (DeleteDevice, DeleteDomain, close) must work.
+ */
 function detach(ctx: PlatformContext, d: DeviceState, op: string, n: number): void {
   const dom = d.domain;
   if (!dom) throw invalidArg(op, n, 'DmaDevice', `${d.pdo.bdf} is not attached to any domain`);
-  viaBackend(op, () => ctx.backend.detach(d.id), { ENODEV: 'STATUS_DEVICE_REMOVED' });
+  let failure: IommuError | null = d.removed ? statusError('STATUS_DEVICE_REMOVED', op, `${d.pdo.bdf} was removed; it is now recorded detached`, 'DmaDevice') : null;
+  if (!failure) {
+    try {
+      ctx.backend.detach(d.id);
+    } catch (e) {
+      failure = toIommuError(e, op, { ENODEV: 'STATUS_DEVICE_REMOVED' });
+      if (failure.code !== 'STATUS_DEVICE_REMOVED') throw failure;
+      d.removed = true;
+    }
+  }
   d.domain = null;
   d.fault = null;
   dom.devices.delete(d);
   dom.invalidateGeometry();
+  if (failure) throw failure;
 }
 
 function checkInputMapping(ctx: PlatformContext, v: unknown, expect: number, op: string, n: number, arg: string): void {

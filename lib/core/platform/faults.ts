@@ -12,7 +12,7 @@ import { PhysicalDeviceObject } from '../objects.js';
 import type { PlatformContext } from './context.js';
 import { checkPdo } from './devices.js';
 import type { DeviceState } from './state.js';
-import { invalidArg, statusError } from './validate.js';
+import { U64_MAX, describe, invalidArg, invalidOption, isAbsent, statusError, timeoutMs } from './validate.js';
 
 const FAULT_LOG_LIMIT = 1000;
 
@@ -75,12 +75,18 @@ export function faultAddress(info: FAULT_INFORMATION): bigint {
   return (info.X64?.FaultAddress ?? info.Arm64?.FaultAddress) as bigint;
 }
 
-type Waiter = (r: FaultRecord) => void;
+interface Waiter {
+  readonly filter: { readonly bdf?: string; readonly iova?: bigint };
+  readonly resolve: (r: FaultRecord) => void;
+  readonly reject: (e: IommuError) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
 
 /** The recent faults (bounded) and the promises waiting for the next matching one. */
 export class FaultLog {
   readonly #records: FaultRecord[] = [];
   readonly #waiters = new Set<Waiter>();
+  #closed = false;
 
   get size(): number {
     return this.#records.length;
@@ -95,28 +101,63 @@ export class FaultLog {
     if (this.#records.length > FAULT_LOG_LIMIT) this.#records.shift();
   }
 
-  /** Offer `record` to every waiter. */
+  /** Settle every waiter whose filter matches `record`. */
   wake(record: FaultRecord): void {
-    for (const w of [...this.#waiters]) w(record);
+    const d = record.information.Details;
+    for (const w of [...this.#waiters]) {
+      if (w.filter.bdf !== undefined && d.bdf !== w.filter.bdf) continue;
+      if (w.filter.iova !== undefined && faultAddress(record.information) !== w.filter.iova) continue;
+      this.#settle(w);
+      w.resolve(record);
+    }
   }
 
-  /** Resolve with the next fault for `filter.bdf`/`filter.iova` (or any), or reject after `timeoutMs`. */
+  /** Resolve with the next fault matching `filter`, or reject after `timeoutMs` or at close(). */
   wait(filter: { bdf?: string; iova?: bigint }, timeoutMs: number): Promise<FaultRecord> {
+    if (this.#closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = (r) => {
-        const d = r.information.Details;
-        if (filter.bdf && d.bdf !== filter.bdf) return;
-        if (filter.iova !== undefined && faultAddress(r.information) !== filter.iova) return;
-        clearTimeout(timer);
-        this.#waiters.delete(waiter);
-        resolve(r);
-      };
       const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
+        this.#waiters.delete(w);
         reject(new IommuError('STATUS_TIMEOUT', `no DMA fault${filter.bdf ? ` from ${filter.bdf}` : ''} within ${timeoutMs} ms`, { operation: 'waitForFault' }));
       }, timeoutMs);
-      this.#waiters.add(waiter);
+      const w: Waiter = { filter, resolve, reject, timer };
+      this.#waiters.add(w);
     });
+  }
+
+  /** Reject every pending waiter with STATUS_INVALID_DEVICE_REQUEST (the platform was closed). */
+  close(): void {
+    this.#closed = true;
+    for (const w of [...this.#waiters]) {
+      this.#settle(w);
+      w.reject(closedError());
+    }
+  }
+
+  #settle(w: Waiter): void {
+    clearTimeout(w.timer);
+    this.#waiters.delete(w);
+  }
+}
+
+function closedError(): IommuError {
+  return new IommuError('STATUS_INVALID_DEVICE_REQUEST', 'the platform was closed', { operation: 'waitForFault' });
+}
+
+/** waitForFault's arguments, checked: a filter { bdf?: string, iova?: bigint } and a timeout. */
+export function waitForFault(ctx: PlatformContext, filter: unknown, timeout: unknown): Promise<FaultRecord> {
+  const op = 'waitForFault';
+  try {
+    ctx.live(op);
+    const f = isAbsent(filter) ? {} : filter;
+    if (typeof f !== 'object' || Array.isArray(f)) throw invalidOption(op, 'filter', `must be an object { bdf?, iova? } (got ${describe(filter)})`);
+    const { bdf, iova } = f as { bdf?: unknown; iova?: unknown };
+    if (bdf !== undefined && typeof bdf !== 'string') throw invalidOption(op, 'filter.bdf', `must be a string (got ${describe(bdf)})`);
+    if (iova !== undefined && (typeof iova !== 'bigint' || iova < 0n || iova > U64_MAX)) throw invalidOption(op, 'filter.iova', `must be a bigint within 0..2^64-1 (got ${describe(iova)})`);
+    const ms = timeoutMs(timeout, op, 'timeoutMs');
+    return ctx.faultLog.wait({ ...(bdf !== undefined ? { bdf } : {}), ...(iova !== undefined ? { iova } : {}) }, ms);
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 
@@ -137,7 +178,7 @@ export function onBackendFault(ctx: PlatformContext, f: BackendFault): void {
     try {
       handler.FaultHandler(handler.FaultContext, info);
     } catch (e) {
-      ctx.onHandlerError(e, 'IOMMU_DEVICE_FAULT_HANDLER');
+      ctx.reportHandlerError(e, 'IOMMU_DEVICE_FAULT_HANDLER');
     }
   }
   ctx.faultLog.wake(record);

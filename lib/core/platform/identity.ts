@@ -7,7 +7,7 @@ import type { StatusName } from '../../status.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../../wdk/types.js';
 import { type Claim, ClaimKind } from '../iova-space.js';
 import type { IommuDmaDomain } from '../objects.js';
-import { resolvePhysical } from '../physical.js';
+import { type ResolvedPhysical, resolveMdlArgument, resolvePhysical } from '../physical.js';
 import type { PlatformContext } from './context.js';
 import { checkUsable, claimName } from './logical.js';
 import { installClaim, removeClaim, unmapPages } from './mapping.js';
@@ -25,9 +25,8 @@ function identityDomain(ctx: PlatformContext, Domain: IommuDmaDomain, op: string
   return dom;
 }
 
-function mapIdentity(dom: DomainState, op: string, perms: number, desc: IOMMU_MAP_PHYSICAL_ADDRESS | MDL, nPhys: number): void {
+function mapIdentity(dom: DomainState, op: string, perms: number, phys: ResolvedPhysical, nPhys: number, arg: string): void {
   const code = `STATUS_INVALID_PARAMETER_${nPhys}` as StatusName;
-  const phys = resolvePhysical(desc, code, op, nPhys === 3 ? 'PhysicalAddressToMap' : 'Mdl');
   const pieces = phys.runs.map((r) => ({ start: Number(r.pa >> 12n), pages: Number(r.length >> 12n), run: r }));
   // validate every piece (usable, no overlap with others or each other) before mapping any
   const sorted = pieces.slice().sort((a, b) => a.start - b.start);
@@ -36,7 +35,7 @@ function mapIdentity(dom: DomainState, op: string, perms: number, desc: IOMMU_MA
     if (i > 0 && sorted[i - 1].start + sorted[i - 1].pages > p.start) {
       throw statusError('STATUS_IN_USE', op, `the physical description names page ${hex(BigInt(p.start) * PAGE)} twice`);
     }
-    checkUsable(dom, op, p.start, p.pages, nPhys, 'PhysicalAddressToMap');
+    checkUsable(dom, op, p.start, p.pages, nPhys, arg);
     const c = dom.space.conflict(p.start, p.pages);
     if (c) throw statusError('STATUS_IN_USE', op, `identity range ${hex(p.run.pa)}+${hex(p.run.length)} overlaps ${claimName(c)} at ${hex(BigInt(c.start) * PAGE)}`);
   }
@@ -57,8 +56,7 @@ function mapIdentity(dom: DomainState, op: string, perms: number, desc: IOMMU_MA
   }
 }
 
-function unmapIdentity(dom: DomainState, op: string, desc: IOMMU_MAP_PHYSICAL_ADDRESS | MDL, nPhys: number): void {
-  const phys = resolvePhysical(desc, `STATUS_INVALID_PARAMETER_${nPhys}` as StatusName, op, nPhys === 2 ? 'MappedPhysicalAddress' : 'Mdl');
+function unmapIdentity(dom: DomainState, op: string, phys: ResolvedPhysical): void {
   // validate all pieces first
   for (const r of phys.runs) {
     const start = Number(r.pa >> 12n);
@@ -80,14 +78,16 @@ export function mapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomain,
   const op = 'MapIdentityRangeEx';
   ctx.live(op);
   const dom = identityDomain(ctx, Domain, op);
-  mapIdentity(dom, op, checkPermissions(Permissions, op, 2), PhysicalAddressToMap, 3);
+  const perms = checkPermissions(Permissions, op, 2);
+  mapIdentity(dom, op, perms, resolvePhysical(PhysicalAddressToMap, 'STATUS_INVALID_PARAMETER_3', op, 'PhysicalAddressToMap'), 3, 'PhysicalAddressToMap');
 }
 
 /** IOMMU_UNMAP_IDENTITY_RANGE_EX. */
 export function unmapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomain, MappedPhysicalAddress: IOMMU_MAP_PHYSICAL_ADDRESS): void {
   const op = 'UnmapIdentityRangeEx';
   ctx.live(op);
-  unmapIdentity(identityDomain(ctx, Domain, op), op, MappedPhysicalAddress, 2);
+  const dom = identityDomain(ctx, Domain, op);
+  unmapIdentity(dom, op, resolvePhysical(MappedPhysicalAddress, 'STATUS_INVALID_PARAMETER_2', op, 'MappedPhysicalAddress'));
 }
 
 /** IOMMU_MAP_IDENTITY_RANGE (V1). */
@@ -95,12 +95,14 @@ export function mapIdentityRange(ctx: PlatformContext, Domain: IommuDmaDomain, P
   const op = 'MapIdentityRange';
   ctx.live(op);
   const dom = identityDomain(ctx, Domain, op);
-  mapIdentity(dom, op, checkPermissions(Permissions, op, 2), Mdl, 3);
+  const perms = checkPermissions(Permissions, op, 2);
+  mapIdentity(dom, op, perms, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_3', op, 'Mdl'), 3, 'Mdl');
 }
 
 /** IOMMU_UNMAP_IDENTITY_RANGE (V1). */
 export function unmapIdentityRange(ctx: PlatformContext, Domain: IommuDmaDomain, Mdl: MDL): void {
   const op = 'UnmapIdentityRange';
   ctx.live(op);
-  unmapIdentity(identityDomain(ctx, Domain, op), op, Mdl, 2);
+  const dom = identityDomain(ctx, Domain, op);
+  unmapIdentity(dom, op, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_2', op, 'Mdl'));
 }

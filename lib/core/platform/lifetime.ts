@@ -1,6 +1,8 @@
 /** Closing a platform (everything released in dependency order) and inspecting it. */
+import { isBackendError } from '../../errors.js';
+import { errnoOf } from '../../status.js';
 import { PAGE } from './mapping.js';
-import { toIommuError } from './backend-call.js';
+import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { closeDevice } from './devices.js';
 import { hex } from './validate.js';
@@ -20,11 +22,25 @@ export function closePlatform(ctx: PlatformContext, unsubscribe: () => void): vo
       errors.push(e);
     }
   };
+  // a removed device is already detached by the hardware's departure: nothing to undo, no error
+  const unlessRemoved = (removed: boolean, fn: () => void): void => {
+    if (removed) return;
+    attempt(() => {
+      try {
+        fn();
+      } catch (e) {
+        if (!(isBackendError(e) && e.errno === errnoOf('ENODEV'))) throw e;
+      }
+    });
+  };
   for (const dom of ctx.reg.liveDomains) {
-    for (const p of [...dom.pasids]) attempt(() => ctx.backend.detachPasid(p.device.id, p.pasid));
+    for (const p of [...dom.pasids]) {
+      unlessRemoved(p.device.removed, () => ctx.backend.detachPasid(p.device.id, p.pasid));
+      p.domain = null;
+    }
     dom.pasids.clear();
     for (const d of [...dom.devices]) {
-      attempt(() => ctx.backend.detach(d.id));
+      unlessRemoved(d.removed, () => ctx.backend.detach(d.id));
       d.domain = null;
     }
     dom.devices.clear();
@@ -35,10 +51,11 @@ export function closePlatform(ctx: PlatformContext, unsubscribe: () => void): vo
   ctx.reg.liveDomains.clear();
   ctx.lastDomain = null;
   ctx.lastDomainState = null;
-  for (const d of [...ctx.reg.liveDevices]) attempt(() => closeDevice(ctx, d));
+  for (const d of [...ctx.reg.liveDevices]) attempt(() => closeDevice(ctx, d, 'close'));
   for (const m of ctx.memory) attempt(() => m.backendMemory.freed || m.backendMemory.free());
   ctx.memory.clear();
   unsubscribe();
+  ctx.faultLog.close();
   attempt(() => ctx.backend.close());
   ctx.closed = true;
   if (errors.length > 0) throw toIommuError(errors[0], 'close');
@@ -73,6 +90,6 @@ export function inspectPlatform(ctx: PlatformContext): unknown {
     })),
     memory: [...ctx.memory].filter((m) => !m.freed).map((m) => ({ size: hex(m.size), physicalAddress: hex(m.physicalAddress) })),
     faults: ctx.faultLog.size,
-    backendState: backend.inspect(),
+    backendState: viaBackend('inspect', () => backend.inspect()),
   };
 }

@@ -7,7 +7,7 @@ import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../../wdk/types.js';
 import { Claim, ClaimKind, type PageRange } from '../iova-space.js';
 import type { IommuDmaDomain } from '../objects.js';
-import { resolvePhysical } from '../physical.js';
+import { resolveMdlArgument, resolvePhysical } from '../physical.js';
 import { alignedPage, exactNumber } from '../u64.js';
 import type { PlatformContext } from './context.js';
 import { type MapStatuses, backendMap, backendUnmap, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
@@ -42,8 +42,8 @@ function usable(ranges: readonly PageRange[], start: number, pages: number): boo
 
 /** STATUS_INVALID_PARAMETER_n unless pages [start, start+pages) lie in one usable IOVA range. */
 export function checkUsable(dom: DomainState, op: string, start: number, pages: number, n: number, arg: string): void {
-  if (!usable(dom.geometry().pages, start, pages)) {
-    const g = dom.geometry().geometry.ranges.map((r) => `${hex(r.start)}-${hex(r.last)}`).join(', ');
+  if (!usable(dom.geometry(op).pages, start, pages)) {
+    const g = dom.geometry(op).geometry.ranges.map((r) => `${hex(r.start)}-${hex(r.last)}`).join(', ');
     throw invalidArg(op, n, arg, `range ${hex(BigInt(start) * PAGE)}+${hex(BigInt(pages) * PAGE)} is outside the domain's usable IOVA ranges (${g})`);
   }
 }
@@ -74,7 +74,7 @@ export function placeLogical(
     }
     let align = 1;
     while (align < pages) align *= 2;
-    const p = dom.space.allocate(pages, align, lo, hi, dom.geometry().pages);
+    const p = dom.space.allocate(pages, align, lo, hi, dom.geometry(op).pages);
     if (p < 0) {
       if (min !== undefined || max !== undefined) {
         throw statusError('STATUS_INVALID_PARAMETER_MIX', op, `no free ${hex(length)}-byte range aligned to ${hex(BigInt(align) * PAGE)} between ${hex(BigInt(lo) * PAGE)} and ${hex(BigInt(hi + 1) * PAGE - 1n)}`);
@@ -128,7 +128,7 @@ export function mapLogicalRangeEx(
       const pfn = alignedPage(Base);
       const pages = alignedPage(Size);
       const start = alignedPage(ExplicitLogicalAddress);
-      if (pfn >= 0 && pages > 0 && start >= 0 && usable(dom.geometry().pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
+      if (pfn >= 0 && pages > 0 && start >= 0 && usable(dom.geometry(op).pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
         backendMap(dom, op, ExplicitLogicalAddress, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
         dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
         return ExplicitLogicalAddress;
@@ -152,7 +152,7 @@ export function mapLogicalRange(ctx: PlatformContext, Domain: IommuDmaDomain, Pe
   ctx.live(op);
   const dom = translateDomain(ctx, Domain, op);
   const perms = checkPermissions(Permissions, op, 2);
-  const phys = resolvePhysical(Mdl, 'STATUS_INVALID_PARAMETER_3', op, 'Mdl');
+  const phys = resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_3', op, 'Mdl');
   if (typeof LogicalAddress !== 'bigint') throw invalidArg(op, 4, 'LogicalAddress', 'must be a bigint');
   if (LogicalAddress < 0n || LogicalAddress > U64_MAX) throw invalidArg(op, 4, 'LogicalAddress', 'must be within 0..2^64-1');
   if (dom.allocator) throw statusError('STATUS_NOT_SUPPORTED', op, 'this domain has a Buddy logical allocator, which does not accept explicit addresses', 'LogicalAddress');

@@ -1,7 +1,8 @@
 /** PASID devices (V3): CreatePasidDevice / DeletePasidDevice / AttachPasidDevice / DetachPasidDevice. */
 import type { IommuDmaDevice, IommuDmaDomain } from '../objects.js';
 import { IommuDmaPasidDevice } from '../objects.js';
-import { viaBackend } from './backend-call.js';
+import type { IommuError } from '../../errors.js';
+import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { PasidState } from './state.js';
 import { invalidArg, statusError } from './validate.js';
@@ -60,8 +61,20 @@ export function detachPasidDevice(ctx: PlatformContext, PasidDevice: IommuDmaPas
   const op = 'DetachPasidDevice';
   ctx.live(op);
   const p = ctx.reg.pasid(PasidDevice, op, 1);
-  if (!p.domain) throw invalidArg(op, 1, 'PasidDevice', `PASID ${p.pasid} is not attached`);
-  viaBackend(op, () => ctx.backend.detachPasid(p.device.id, p.pasid));
-  p.domain.pasids.delete(p);
+  const dom = p.domain;
+  if (!dom) throw invalidArg(op, 1, 'PasidDevice', `PASID ${p.pasid} is not attached`);
+  // as DetachDeviceEx: a removed device's PASID is recorded detached, and STATUS_DEVICE_REMOVED reported
+  let failure: IommuError | null = p.device.removed ? statusError('STATUS_DEVICE_REMOVED', op, `${p.device.pdo.bdf} was removed; PASID ${p.pasid} is now recorded detached`, 'PasidDevice') : null;
+  if (!failure) {
+    try {
+      ctx.backend.detachPasid(p.device.id, p.pasid);
+    } catch (e) {
+      failure = toIommuError(e, op, { ENODEV: 'STATUS_DEVICE_REMOVED' });
+      if (failure.code !== 'STATUS_DEVICE_REMOVED') throw failure;
+      p.device.removed = true;
+    }
+  }
+  dom.pasids.delete(p);
   p.domain = null;
+  if (failure) throw failure;
 }

@@ -6,6 +6,7 @@
 import type { DomainGeometry, IommuBackend } from '../../backend/contract.js';
 import type { DEVICE_FAULT_CONFIGURATION, IOMMU_INTERFACE_STATE_CHANGE_CALLBACK } from '../../wdk/types.js';
 import { Claim, IovaSpace, type PageRange, pageRanges } from '../iova-space.js';
+import { toIommuError } from './backend-call.js';
 import { invalidArg } from './validate.js';
 import {
   IommuDmaDevice,
@@ -40,9 +41,15 @@ export class DomainState {
     readonly backend: IommuBackend,
   ) {}
 
-  geometry(): { geometry: DomainGeometry; pages: PageRange[] } {
+  /** The backend's geometry (cached until an attach or detach changes it); its failure as `op`'s IommuError. */
+  geometry(op: string): { geometry: DomainGeometry; pages: PageRange[] } {
     if (!this.geometryCache) {
-      const geometry = this.backend.geometry(this.id);
+      let geometry: DomainGeometry;
+      try {
+        geometry = this.backend.geometry(this.id);
+      } catch (e) {
+        throw toIommuError(e, op);
+      }
       this.geometryCache = { geometry, pages: pageRanges(geometry.ranges) };
     }
     return this.geometryCache;
