@@ -5,7 +5,7 @@
  */
 import type { BackendMemory, PhysicalRun } from '../backend/contract.js';
 import { IommuError, isBackendError } from '../errors.js';
-import { type StatusName, errnoOf } from '../status.js';
+import { type StatusName, negativeErrno } from '../status.js';
 import { pfnRuns } from './pfn-runs.js';
 import { toIommuError } from './platform/backend-call.js';
 import {
@@ -306,7 +306,7 @@ export class DmaMemory {
       try {
         this.#mem.free();
       } catch (e) {
-        const busy = isBackendError(e) && e.errno === errnoOf('EBUSY');
+        const busy = isBackendError(e) && e.errno === negativeErrno('EBUSY');
         throw toIommuError(e, 'DmaMemory.free', { EBUSY: 'STATUS_RESOURCE_IN_USE' }, busy ? { message: 'memory is still mapped in a domain: unmap it first' } : {});
       }
     }

@@ -1,6 +1,6 @@
 /** Closing a platform (everything released in dependency order) and inspecting it. */
 import { isBackendError } from '../../errors.js';
-import { errnoOf } from '../../status.js';
+import { negativeErrno } from '../../status.js';
 import { PAGE } from './mapping.js';
 import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
@@ -29,7 +29,7 @@ export function closePlatform(ctx: PlatformContext, unsubscribe: () => void): vo
       try {
         fn();
       } catch (e) {
-        if (!(isBackendError(e) && e.errno === errnoOf('ENODEV'))) throw e;
+        if (!(isBackendError(e) && e.errno === negativeErrno('ENODEV'))) throw e;
       }
     });
   };

@@ -19,6 +19,7 @@ import {
   MapPhysicalAddressTypeContiguousRange,
   PasidConfigTypeDefaultPasidOnly,
   SimulatedBackend,
+  openPlatform,
 } from '../../../lib/index.js';
 import { type Rig, expectIommu, simRig } from './helpers.js';
 
@@ -184,6 +185,10 @@ describe('JS conversions never escape: bad numbers are argument errors', () => {
     platform.allocateDmaMemory(4096n, undefined).free();
     expectIommu(() => platform.geometry({} as never), 'STATUS_INVALID_PARAMETER', 'domain');
     expectIommu(() => new IommuPlatform(null as never), 'STATUS_INVALID_PARAMETER', 'backend');
+    expectIommu(() => IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform: 7 } as never), 'STATUS_INVALID_PARAMETER', 'options.platform');
+    expectIommu(() => IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, 5 as never), 'STATUS_INVALID_PARAMETER', 'options');
+    expectIommu(() => openPlatform({ backend: 42 } as never), 'STATUS_INVALID_PARAMETER');
+    expectIommu(() => openPlatform({ backend: 'sim', simulator: { arch: 'x' } } as never), 'STATUS_INVALID_PARAMETER');
     expectIommu(() => new IommuPlatform(new SimulatedBackend(), { onHandlerError: 5 } as never), 'STATUS_INVALID_PARAMETER', 'options.onHandlerError');
   });
 });
