@@ -10,6 +10,9 @@
 import type { IommuBackend } from './backend/contract.js';
 import { type SelectOptions, selectBackend } from './backend/select.js';
 import { IommuPlatform, type PlatformOptions } from './core/platform.js';
+import { safeMessage } from './core/platform/backend-call.js';
+import { describe, invalidOption, isAbsent } from './core/platform/validate.js';
+import { IommuError } from './errors.js';
 import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx } from './wdk/interface.js';
 
 export * from './wdk/constants.js';
@@ -36,8 +39,17 @@ export interface OpenOptions extends SelectOptions, PlatformOptions {}
 
 /** Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. */
 export function openPlatform(options: OpenOptions = {}): IommuPlatform {
-  const { backend } = selectBackend(options);
-  return new IommuPlatform(backend, options);
+  const op = 'openPlatform';
+  if (!isAbsent(options) && (typeof options !== 'object' || Array.isArray(options))) throw invalidOption(op, 'options', `must be an options object (got ${describe(options)})`);
+  let backend: IommuBackend;
+  try {
+    backend = selectBackend(options ?? {}).backend;
+  } catch (e) {
+    // a bad backend/simulator option: the backend's own check, as the one public error class
+    if (e instanceof IommuError) throw e;
+    throw new IommuError('STATUS_INVALID_PARAMETER', `options: ${safeMessage(e)}`, { operation: op, argument: 'options', cause: e });
+  }
+  return new IommuPlatform(backend, options ?? {});
 }
 
 let defaultPlatform: IommuPlatform | null = null;
@@ -53,8 +65,12 @@ export interface GetInterfaceOptions extends OpenOptions {
   readonly platform?: IommuPlatform;
 }
 
-function platformFor(options?: GetInterfaceOptions): IommuPlatform {
-  if (options?.platform) return options.platform;
+function platformFor(options: GetInterfaceOptions | undefined, op: string): IommuPlatform {
+  if (!isAbsent(options) && (typeof options !== 'object' || Array.isArray(options))) throw invalidOption(op, 'options', `must be an options object (got ${describe(options)})`);
+  if (!isAbsent(options?.platform)) {
+    if (!(options.platform instanceof IommuPlatform)) throw invalidOption(op, 'options.platform', `must be an IommuPlatform (got ${describe(options.platform)})`);
+    return options.platform;
+  }
   if (options && (options.backend !== undefined || options.simulator !== undefined)) return openPlatform(options);
   return getDefaultPlatform();
 }
@@ -64,12 +80,12 @@ function platformFor(options?: GetInterfaceOptions): IommuPlatform {
  * Without options it uses the process-wide default platform.
  */
 export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 0n, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE_EX {
-  return buildInterfaceEx(platformFor(options), Version, Flags);
+  return buildInterfaceEx(platformFor(options, 'IoGetIommuInterfaceEx'), Version, Flags);
 }
 
 /** IoGetIommuInterface (deprecated in the WDK): DMA_IOMMU_INTERFACE, Version 1. */
 export function IoGetIommuInterface(Version: number, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE {
-  return buildInterface(platformFor(options), Version);
+  return buildInterface(platformFor(options, 'IoGetIommuInterface'), Version);
 }
 
 export type { IommuBackend };

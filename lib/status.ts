@@ -88,6 +88,6 @@ export function statusForErrno(errno: number): StatusName {
 }
 
 /** The negative errno for a name such as 'EEXIST' (Node convention: `err.errno < 0`). */
-export function errnoOf(name: keyof typeof osConstants.errno): number {
+export function negativeErrno(name: keyof typeof osConstants.errno): number {
   return -E[name];
 }

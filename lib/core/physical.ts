@@ -4,9 +4,10 @@
  * describe itself in all three forms.
  */
 import type { BackendMemory, PhysicalRun } from '../backend/contract.js';
-import { IommuError } from '../errors.js';
-import type { StatusName } from '../status.js';
+import { IommuError, isBackendError } from '../errors.js';
+import { type StatusName, negativeErrno } from '../status.js';
 import { pfnRuns } from './pfn-runs.js';
+import { toIommuError } from './platform/backend-call.js';
 import {
   MapPhysicalAddressTypeContiguousRange,
   MapPhysicalAddressTypeMdl,
@@ -128,6 +129,14 @@ export function resolvePhysical(
   }
 }
 
+/** A V1 member's MDL argument: a bare MDL only (an IOMMU_MAP_PHYSICAL_ADDRESS is the Ex members' shape). */
+export function resolveMdlArgument(mdl: unknown, code: StatusName, operation: string, argument: string): ResolvedPhysical {
+  if (mdl === null || typeof mdl !== 'object' || 'MapType' in mdl) {
+    throw bad(code, operation, argument, 'must be an MDL { ByteOffset, ByteCount, PfnArray } (the V1 members take an MDL, not an IOMMU_MAP_PHYSICAL_ADDRESS)');
+  }
+  return resolveMdl(mdl as MDL, code, operation, argument);
+}
+
 /** Slice runs to [offset, offset+length). */
 export function sliceRuns(runs: readonly PhysicalRun[], offset: bigint, length: bigint): PhysicalRun[] {
   const out: PhysicalRun[] = [];
@@ -151,13 +160,18 @@ export function sliceRuns(runs: readonly PhysicalRun[], offset: bigint, length: 
  * and its description as an MDL, a PFN array or (when physically contiguous) a contiguous range.
  * On the simulator it is the simulated RAM the DMA engine reads; on native backends it is this
  * process's own pages, pinned by the kernel while mapped.
+ *
+ * Every failure is an IommuError: a bad offset or length is STATUS_INVALID_PARAMETER naming it;
+ * any use after `free()` (or after the platform closed) is STATUS_INVALID_DEVICE_REQUEST.
  */
 export class DmaMemory {
   readonly #mem: BackendMemory;
+  #onFree: ((m: DmaMemory) => void) | null;
 
-  /** @internal */
-  constructor(mem: BackendMemory) {
+  /** @internal `onFree` tells the owner (the platform) to forget it once freed. */
+  constructor(mem: BackendMemory, onFree: ((m: DmaMemory) => void) | null = null) {
     this.#mem = mem;
+    this.#onFree = onFree;
   }
 
   /** @internal */
@@ -169,8 +183,27 @@ export class DmaMemory {
     return this.#mem.size;
   }
 
+  get freed(): boolean {
+    return this.#mem.freed;
+  }
+
+  #live(op: string): void {
+    if (this.#mem.freed) throw new IommuError('STATUS_INVALID_DEVICE_REQUEST', 'the memory was freed (by free() or by closing its platform)', { operation: op });
+  }
+
+  /** Run a backend memory operation; its failures as IommuError. */
+  #backend<T>(op: string, fn: () => T): T {
+    this.#live(op);
+    try {
+      return fn();
+    } catch (e) {
+      throw toIommuError(e, op);
+    }
+  }
+
   /** The bytes (the same memory devices reach by DMA). Throws for lazy allocations. */
   get bytes(): Uint8Array {
+    this.#live('DmaMemory.bytes');
     const b = this.#mem.bytes;
     if (!b) throw new IommuError('STATUS_INVALID_DEVICE_REQUEST', 'this allocation is lazy: use read()/write()', { operation: 'DmaMemory.bytes' });
     return b;
@@ -178,80 +211,115 @@ export class DmaMemory {
 
   /** Physical address of the first page. */
   get physicalAddress(): bigint {
-    return this.#mem.pageAddress(0);
-  }
-
-  get freed(): boolean {
-    return this.#mem.freed;
+    return this.#backend('DmaMemory.physicalAddress', () => this.#mem.pageAddress(0));
   }
 
   /** Physically contiguous runs of [offset, offset + length). */
-  runs(offset = 0n, length = this.size - offset): PhysicalRun[] {
-    this.#check(offset, length);
-    return this.#mem.runs(offset, length);
+  runs(offset: bigint = 0n, length: bigint = this.size - (typeof offset === 'bigint' ? offset : 0n)): PhysicalRun[] {
+    this.#check('DmaMemory.runs', offset, length);
+    return this.#backend('DmaMemory.runs', () => this.#mem.runs(offset, length));
   }
 
-  #check(offset: bigint, length: bigint): void {
-    if (typeof offset !== 'bigint' || typeof length !== 'bigint') throw new TypeError('offset and length must be bigint');
-    if (offset < 0n || length <= 0n || offset + length > this.size) {
-      throw new RangeError(`range [0x${offset.toString(16)}, +0x${length.toString(16)}) is outside the allocation of 0x${this.size.toString(16)} bytes`);
+  #check(op: string, offset: unknown, length: unknown): asserts offset is bigint {
+    this.#live(op);
+    const size = this.size;
+    if (typeof offset !== 'bigint' || offset < 0n || offset >= size) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `offset must be a bigint within the allocation of 0x${size.toString(16)} bytes (got ${show(offset)})`, { operation: op, argument: 'offset' });
     }
-    if ((offset & PAGE_MASK) !== 0n) throw new RangeError(`offset 0x${offset.toString(16)} is not page-aligned`);
+    if ((offset & PAGE_MASK) !== 0n) throw new IommuError('STATUS_INVALID_PARAMETER', `offset 0x${offset.toString(16)} is not page-aligned`, { operation: op, argument: 'offset' });
+    if (typeof length !== 'bigint' || length <= 0n || offset + length > size) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `length must be a positive bigint with offset + length within the allocation of 0x${size.toString(16)} bytes (got ${show(length)})`, { operation: op, argument: 'length' });
+    }
   }
 
-  #pfns(offset: bigint, length: bigint): BigUint64Array {
-    this.#check(offset, length);
+  #pfns(op: string, offset: bigint, length: bigint): BigUint64Array {
+    this.#check(op, offset, length);
     const pages = Number((length + PAGE_MASK) / PAGE);
     const first = Number(offset / PAGE);
-    const out = new BigUint64Array(pages);
-    for (let i = 0; i < pages; i++) out[i] = this.#mem.pageAddress(first + i) >> 12n;
-    return out;
+    return this.#backend(op, () => {
+      const out = new BigUint64Array(pages);
+      for (let i = 0; i < pages; i++) out[i] = this.#mem.pageAddress(first + i) >> 12n;
+      return out;
+    });
   }
 
   /** An MDL describing [offset, offset + length) (IoAllocateMdl + MmBuildMdlForNonPagedPool). */
-  mdl(offset = 0n, length = this.size - offset): MDL {
-    return { ByteOffset: 0, ByteCount: length, PfnArray: this.#pfns(offset, length) };
+  mdl(offset: bigint = 0n, length: bigint = this.#rest(offset)): MDL {
+    return { ByteOffset: 0, ByteCount: length, PfnArray: this.#pfns('DmaMemory.mdl', offset, length) };
   }
 
   /** IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypeMdl. */
-  asMdl(offset = 0n, length = this.size - offset): IOMMU_MAP_PHYSICAL_ADDRESS {
-    return { MapType: MapPhysicalAddressTypeMdl, Mdl: this.mdl(offset, length) };
+  asMdl(offset: bigint = 0n, length: bigint = this.#rest(offset)): IOMMU_MAP_PHYSICAL_ADDRESS {
+    return { MapType: MapPhysicalAddressTypeMdl, Mdl: { ByteOffset: 0, ByteCount: length, PfnArray: this.#pfns('DmaMemory.asMdl', offset, length) } };
   }
 
   /** IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypePfn. */
-  asPfnArray(offset = 0n, length = this.size - offset): IOMMU_MAP_PHYSICAL_ADDRESS {
-    const pfns = this.#pfns(offset, length);
+  asPfnArray(offset: bigint = 0n, length: bigint = this.#rest(offset)): IOMMU_MAP_PHYSICAL_ADDRESS {
+    const pfns = this.#pfns('DmaMemory.asPfnArray', offset, length);
     return { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: pfns, NumberOfPages: BigInt(pfns.length) } };
   }
 
-  /** IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypeContiguousRange; RangeError when not contiguous. */
-  asContiguousRange(offset = 0n, length = this.size - offset): IOMMU_MAP_PHYSICAL_ADDRESS {
-    const runs = this.runs(offset, length);
+  /** IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypeContiguousRange; STATUS_NOT_SUPPORTED when not contiguous. */
+  asContiguousRange(offset: bigint = 0n, length: bigint = this.#rest(offset)): IOMMU_MAP_PHYSICAL_ADDRESS {
+    const op = 'DmaMemory.asContiguousRange';
+    this.#check(op, offset, length);
+    const runs = this.#backend(op, () => this.#mem.runs(offset, length));
     if (runs.length !== 1) {
-      throw new RangeError(`range is not physically contiguous (${runs.length} runs): use asMdl() or asPfnArray()`);
+      throw new IommuError('STATUS_NOT_SUPPORTED', `range is not physically contiguous (${runs.length} runs): use asMdl() or asPfnArray()`, { operation: op });
     }
     return { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: { Base: runs[0].pa, Size: length } };
   }
 
+  /** The default length: the rest of the allocation from `offset` (a bad offset is reported by the check). */
+  #rest(offset: unknown): bigint {
+    return typeof offset === 'bigint' ? this.size - offset : 0n;
+  }
+
   read(offset: bigint, length: number): Uint8Array {
-    return this.#mem.read(offset, length);
+    const op = 'DmaMemory.read';
+    this.#byteRange(op, offset, length, 'length');
+    return this.#backend(op, () => this.#mem.read(offset, length));
   }
 
   write(offset: bigint, data: Uint8Array): void {
-    this.#mem.write(offset, data);
+    const op = 'DmaMemory.write';
+    if (!(data instanceof Uint8Array)) throw new IommuError('STATUS_INVALID_PARAMETER', `data must be a Uint8Array (got ${show(data)})`, { operation: op, argument: 'data' });
+    this.#byteRange(op, offset, data.length, 'data');
+    this.#backend(op, () => this.#mem.write(offset, data));
+  }
+
+  /** Byte-granular [offset, offset + length) inside the allocation (read/write). */
+  #byteRange(op: string, offset: unknown, length: unknown, lengthArg: string): void {
+    this.#live(op);
+    const size = this.size;
+    if (typeof offset !== 'bigint' || offset < 0n || offset > size) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `offset must be a bigint within the allocation of 0x${size.toString(16)} bytes (got ${show(offset)})`, { operation: op, argument: 'offset' });
+    }
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || offset + BigInt(length) > size) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `${lengthArg} must be a byte count with offset + length within the allocation of 0x${size.toString(16)} bytes`, { operation: op, argument: lengthArg });
+    }
   }
 
   /** Free the memory; STATUS_RESOURCE_IN_USE while any page is still mapped. Idempotent. */
   free(): void {
-    if (this.#mem.freed) return;
-    try {
-      this.#mem.free();
-    } catch (e) {
-      throw new IommuError('STATUS_RESOURCE_IN_USE', 'memory is still mapped in a domain: unmap it first', { operation: 'DmaMemory.free', cause: e });
+    if (!this.#mem.freed) {
+      try {
+        this.#mem.free();
+      } catch (e) {
+        const busy = isBackendError(e) && e.errno === negativeErrno('EBUSY');
+        throw toIommuError(e, 'DmaMemory.free', { EBUSY: 'STATUS_RESOURCE_IN_USE' }, busy ? { message: 'memory is still mapped in a domain: unmap it first' } : {});
+      }
     }
+    const onFree = this.#onFree;
+    this.#onFree = null;
+    onFree?.(this);
   }
 
   [Symbol.dispose](): void {
     this.free();
   }
+}
+
+function show(v: unknown): string {
+  return typeof v === 'bigint' ? `0x${v.toString(16)}` : typeof v === 'number' ? String(v) : typeof v;
 }

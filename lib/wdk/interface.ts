@@ -109,7 +109,7 @@ export function buildInterfaceEx(platform: IommuPlatform, Version: number, Flags
   if (Version < DMA_IOMMU_INTERFACE_EX_VERSION_MIN || Version > DMA_IOMMU_INTERFACE_EX_VERSION_MAX) {
     throw new IommuError('STATUS_NOT_SUPPORTED', `Version ${Version} is not supported: use DMA_IOMMU_INTERFACE_EX_VERSION_1..3`, { operation: op, argument: 'Version' });
   }
-  if ((typeof Flags !== 'bigint' && typeof Flags !== 'number') || BigInt(Flags) !== 0n) {
+  if (Flags !== 0n && Flags !== 0) {
     throw new IommuError('STATUS_INVALID_PARAMETER_2', 'Flags are unused and must be 0', { operation: op, argument: 'Flags' });
   }
   const base = { Size: DMA_IOMMU_INTERFACE_EX_SIZE, Version };

@@ -4,11 +4,13 @@
  * areas, so a partial unmap removes the area and maps the kept head/tail again. Every operation
  * validates fully before its first backend call, so a failure leaves no partial state.
  */
-import type { PhysicalRun } from '../backend/contract.js';
-import type { StatusName } from '../status.js';
-import { Claim, ClaimKind } from './iova-space.js';
-import { sliceRuns } from './physical.js';
-import { type DomainState, fail, translate } from './state.js';
+import type { PhysicalRun } from '../../backend/contract.js';
+import type { StatusName } from '../../status.js';
+import { Claim, ClaimKind } from '../iova-space.js';
+import { sliceRuns } from '../physical.js';
+import { toIommuError } from './backend-call.js';
+import type { DomainState } from './state.js';
+import { statusError } from './validate.js';
 
 export const PAGE = 4096n;
 
@@ -57,7 +59,7 @@ export function backendMap(dom: DomainState, operation: string, iova: bigint, ru
   try {
     dom.backend.map(dom.id, iova, runs, perms);
   } catch (e) {
-    throw translate(e, operation, {
+    throw toIommuError(e, operation, {
       EINVAL: st.address,
       EOVERFLOW: st.address,
       EFAULT: st.physical,
@@ -72,7 +74,7 @@ export function backendUnmap(dom: DomainState, operation: string, iova: bigint, 
   try {
     dom.backend.unmap(dom.id, iova, length);
   } catch (e) {
-    throw translate(e, operation, {}, { iova, length });
+    throw toIommuError(e, operation, {}, { iova, length });
   }
 }
 
@@ -97,7 +99,7 @@ export function unmapPages(dom: DomainState, operation: string, start: number, p
   }
   if (cursor < end || claims.some((c) => c.kind !== kind)) {
     const what = kind === ClaimKind.Identity ? 'identity-mapped' : 'mapped by MapLogicalRange(Ex)';
-    throw fail(
+    throw statusError(
       'STATUS_INVALID_PARAMETER',
       operation,
       `range 0x${(BigInt(start) * PAGE).toString(16)}+0x${(BigInt(pages) * PAGE).toString(16)} is not entirely ${what} (first page not covered: 0x${(BigInt(cursor) * PAGE).toString(16)})`,
@@ -118,7 +120,7 @@ export function unmapPages(dom: DomainState, operation: string, start: number, p
         installClaim(dom, operation, ps, pp, pieceRuns, c.perms, c.kind, REMAP_STATUSES);
       } catch (e) {
         // The kept part could not be mapped again: it is now unmapped, and the error says so.
-        throw fail(
+        throw statusError(
           'STATUS_UNSUCCESSFUL',
           operation,
           `splitting a mapping failed: pages 0x${(BigInt(ps) * PAGE).toString(16)}+0x${(BigInt(pp) * PAGE).toString(16)} could not be mapped again and are now unmapped (${(e as Error).message})`,

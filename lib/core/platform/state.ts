@@ -3,18 +3,18 @@
  * a handle argument into its state (a foreign, forged or deleted handle gives the member's
  * STATUS_INVALID_PARAMETER_n).
  */
-import type { DomainGeometry, IommuBackend } from '../backend/contract.js';
-import { BackendError, IommuError, isBackendError } from '../errors.js';
-import { type StatusName, invalidParameterN, statusForErrno } from '../status.js';
-import type { DEVICE_FAULT_CONFIGURATION, IOMMU_INTERFACE_STATE_CHANGE_CALLBACK } from '../wdk/types.js';
-import { Claim, IovaSpace, type PageRange, pageRanges } from './iova-space.js';
+import type { DomainGeometry, IommuBackend } from '../../backend/contract.js';
+import type { DEVICE_FAULT_CONFIGURATION, IOMMU_INTERFACE_STATE_CHANGE_CALLBACK } from '../../wdk/types.js';
+import { Claim, IovaSpace, type PageRange, pageRanges } from '../iova-space.js';
+import { toIommuError } from './backend-call.js';
+import { invalidArg } from './validate.js';
 import {
   IommuDmaDevice,
   IommuDmaDomain,
   IommuDmaPasidDevice,
   LogicalAddressToken,
   type PhysicalDeviceObject,
-} from './objects.js';
+} from '../objects.js';
 
 export type DomainKind = 'translate' | 'passthrough' | 'unmanaged';
 
@@ -41,9 +41,15 @@ export class DomainState {
     readonly backend: IommuBackend,
   ) {}
 
-  geometry(): { geometry: DomainGeometry; pages: PageRange[] } {
+  /** The backend's geometry (cached until an attach or detach changes it); its failure as `op`'s IommuError. */
+  geometry(op: string): { geometry: DomainGeometry; pages: PageRange[] } {
     if (!this.geometryCache) {
-      const geometry = this.backend.geometry(this.id);
+      let geometry: DomainGeometry;
+      try {
+        geometry = this.backend.geometry(this.id);
+      } catch (e) {
+        throw toIommuError(e, op);
+      }
       this.geometryCache = { geometry, pages: pageRanges(geometry.ranges) };
     }
     return this.geometryCache;
@@ -103,83 +109,29 @@ export class Registry {
 
   domain(h: unknown, op: string, n: number, arg = 'Domain'): DomainState {
     const s = h instanceof IommuDmaDomain ? this.domains.get(h) : undefined;
-    if (!s) throw invalid(op, n, arg, h instanceof IommuDmaDomain ? 'belongs to another platform' : 'is not an IOMMU_DMA_DOMAIN handle');
-    if (s.deleted) throw invalid(op, n, arg, 'was deleted (use after DeleteDomain)');
+    if (!s) throw invalidArg(op, n, arg, h instanceof IommuDmaDomain ? 'belongs to another platform' : 'is not an IOMMU_DMA_DOMAIN handle');
+    if (s.deleted) throw invalidArg(op, n, arg, 'was deleted (use after DeleteDomain)');
     return s;
   }
 
   device(h: unknown, op: string, n: number, arg = 'DmaDevice'): DeviceState {
     const s = h instanceof IommuDmaDevice ? this.devices.get(h) : undefined;
-    if (!s) throw invalid(op, n, arg, h instanceof IommuDmaDevice ? 'belongs to another platform' : 'is not an IOMMU_DMA_DEVICE handle');
-    if (s.deleted) throw invalid(op, n, arg, 'was deleted (use after DeleteDevice)');
+    if (!s) throw invalidArg(op, n, arg, h instanceof IommuDmaDevice ? 'belongs to another platform' : 'is not an IOMMU_DMA_DEVICE handle');
+    if (s.deleted) throw invalidArg(op, n, arg, 'was deleted (use after DeleteDevice)');
     return s;
   }
 
   pasid(h: unknown, op: string, n: number, arg = 'PasidDevice'): PasidState {
     const s = h instanceof IommuDmaPasidDevice ? this.pasids.get(h) : undefined;
-    if (!s) throw invalid(op, n, arg, 'is not an IOMMU_DMA_PASID_DEVICE handle of this platform');
-    if (s.deleted) throw invalid(op, n, arg, 'was deleted (use after DeletePasidDevice)');
+    if (!s) throw invalidArg(op, n, arg, 'is not an IOMMU_DMA_PASID_DEVICE handle of this platform');
+    if (s.deleted) throw invalidArg(op, n, arg, 'was deleted (use after DeletePasidDevice)');
     return s;
   }
 
   token(h: unknown, op: string, n: number, arg = 'LogicalAddressToken'): TokenState {
     const s = h instanceof LogicalAddressToken ? this.tokens.get(h) : undefined;
-    if (!s) throw invalid(op, n, arg, 'is not a logical address token of this platform');
-    if (s.freed) throw invalid(op, n, arg, 'was freed (use after FreeReservedLogicalAddressRange)');
+    if (!s) throw invalidArg(op, n, arg, 'is not a logical address token of this platform');
+    if (s.freed) throw invalidArg(op, n, arg, 'was freed (use after FreeReservedLogicalAddressRange)');
     return s;
-  }
-}
-
-export function invalid(operation: string, n: number, argument: string, message: string): IommuError {
-  return new IommuError(invalidParameterN(n), `${argument} ${message}`, { operation, argument });
-}
-
-export function fail(code: StatusName, operation: string, message: string, argument?: string): IommuError {
-  return new IommuError(code, message, { operation, ...(argument ? { argument } : {}) });
-}
-
-/**
- * Run a backend leaf operation; a BackendError becomes an IommuError with the status the member
- * documents for that errno (`overrides`), else the shared errno table's.
- */
-export function kernel<T>(
-  operation: string,
-  fn: () => T,
-  overrides: Partial<Record<string, StatusName>> = {},
-  extra: { iova?: bigint; length?: bigint; message?: string } = {},
-): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw translate(e, operation, overrides, extra);
-  }
-}
-
-export function translate(
-  e: unknown,
-  operation: string,
-  overrides: Partial<Record<string, StatusName>> = {},
-  extra: { iova?: bigint; length?: bigint; message?: string } = {},
-): unknown {
-  if (!isBackendError(e)) return e;
-  const be = e as BackendError;
-  const name = errnoName(be.errno);
-  const code = overrides[name] ?? statusForErrno(be.errno);
-  return IommuError.fromErrno(be.errno, be.syscall, {
-    code,
-    operation,
-    message: extra.message ?? be.message,
-    cause: be,
-    ...(extra.iova !== undefined ? { iova: extra.iova } : {}),
-    ...(extra.length !== undefined ? { length: extra.length } : {}),
-  });
-}
-
-import { getSystemErrorName } from 'node:util';
-function errnoName(errno: number): string {
-  try {
-    return getSystemErrorName(errno < 0 ? errno : -errno);
-  } catch {
-    return String(errno);
   }
 }
