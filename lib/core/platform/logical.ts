@@ -48,6 +48,13 @@ export function checkUsable(dom: DomainState, op: string, start: number, pages: 
   }
 }
 
+/** The Buddy policy's alignment for a claim of `pages` pages: the next power of two. */
+function buddyAlignment(pages: number): number {
+  let align = 1;
+  while (align < pages) align *= 2;
+  return align;
+}
+
 /**
  * Choose or check the logical address of a new claim of `pages` pages.
  * `nAddr` is the position of the explicit address (its misalignment status).
@@ -72,8 +79,7 @@ export function placeLogical(
     if (min !== undefined && max !== undefined && min > max) {
       throw statusError('STATUS_INVALID_PARAMETER_MIX', op, `MinLogicalAddress ${hex(min)} > MaxLogicalAddress ${hex(max)}`);
     }
-    let align = 1;
-    while (align < pages) align *= 2;
+    const align = buddyAlignment(pages);
     const p = dom.space.allocate(pages, align, lo, hi, dom.geometry(op).pages);
     if (p < 0) {
       if (min !== undefined || max !== undefined) {
@@ -108,12 +114,11 @@ export function mapLogicalRangeEx(
   const op = 'MapLogicalRangeEx';
   ctx.live(op);
   const dom = translateDomain(ctx, Domain, op);
-  // Fast path: a valid explicit-address map of one contiguous range, all in exact numbers. Any
+  // Fast path: a valid map of one contiguous range at an explicit address (domain without an
+  // allocator) or at the Buddy allocator's choice (no Explicit/Min/Max), all in exact numbers. Any
   // doubt falls through to the general path below, which checks (and fails) in the WDK's order.
   if (
-    dom.allocator === null &&
     (Permissions === 3 || Permissions === 1 || Permissions === 2) &&
-    typeof ExplicitLogicalAddress === 'bigint' &&
     (MinLogicalAddress === undefined || MinLogicalAddress === null) &&
     (MaxLogicalAddress === undefined || MaxLogicalAddress === null) &&
     PhysicalAddressToMap !== null &&
@@ -127,11 +132,23 @@ export function mapLogicalRangeEx(
       // page numbers (int32: addresses below 8 TiB, page-aligned), or -1
       const pfn = alignedPage(Base);
       const pages = alignedPage(Size);
-      const start = alignedPage(ExplicitLogicalAddress);
-      if (pfn >= 0 && pages > 0 && start >= 0 && usable(dom.geometry(op).pages, start, pages) && dom.space.conflict(start, pages) === undefined) {
-        backendMap(dom, op, ExplicitLogicalAddress, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
+      let start = -1;
+      if (pfn >= 0 && pages > 0) {
+        if (dom.allocator === null) {
+          if (typeof ExplicitLogicalAddress === 'bigint') {
+            const s = alignedPage(ExplicitLogicalAddress);
+            if (s >= 0 && usable(dom.geometry(op).pages, s, pages) && dom.space.conflict(s, pages) === undefined) start = s;
+          }
+        } else if (ExplicitLogicalAddress === undefined || ExplicitLogicalAddress === null) {
+          // -1 when nothing fits: the general path places again and reports why
+          start = dom.space.allocate(pages, buddyAlignment(pages), 1, dom.allocator.maxPage, dom.geometry(op).pages);
+        }
+      }
+      if (start >= 0) {
+        const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
+        backendMap(dom, op, iova, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
         dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
-        return ExplicitLogicalAddress;
+        return iova;
       }
     }
   }
