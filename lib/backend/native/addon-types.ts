@@ -55,10 +55,6 @@ export interface NativeConstants {
   readonly IOMMU_IOAS_MAP_FIXED_IOVA: number;
   readonly IOMMU_IOAS_MAP_WRITEABLE: number;
   readonly IOMMU_IOAS_MAP_READABLE: number;
-  readonly IOMMU_OPTION_RLIMIT_MODE: number;
-  readonly IOMMU_OPTION_HUGE_PAGES: number;
-  readonly IOMMU_OPTION_OP_SET: number;
-  readonly IOMMU_OPTION_OP_GET: number;
   readonly IOMMU_HWPT_ALLOC_NEST_PARENT: number;
   readonly IOMMU_HWPT_ALLOC_DIRTY_TRACKING: number;
   readonly IOMMU_HW_INFO_TYPE_INTEL_VTD: number;
