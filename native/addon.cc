@@ -4,9 +4,12 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <string>
 #include <vector>
 
 #include "binding/addon.h"
+#include "binding/errors.h"
 #include "ioctl/memory.h"
 
 namespace dmaiommu::binding {
@@ -37,25 +40,52 @@ Napi::Object Addon::NewHandle(Napi::Env env, std::shared_ptr<HandleState> state)
   return obj;
 }
 
+namespace {
+// The finalize hint of a Memory view. napi_create_external_arraybuffer may run the finalizer
+// itself when it fails (Node 20 makes a Buffer and frees it at once above buffer.constants
+// .MAX_LENGTH, 4 GiB), and node-addon-api's ArrayBuffer::New then frees its own finalizer data a
+// second time: the double free that aborted 4 GiB + 4 KiB allocations. So the call is made raw and
+// the hint tells a failed creation (`live` still false: we keep ownership) from a real finalize.
+struct ViewHint {
+  std::shared_ptr<Region> region;
+  bool live = false;
+};
+
+void FinalizeView(napi_env env, void*, void* hint) {
+  auto* h = static_cast<ViewHint*>(hint);
+  if (!h->live) return;  // creation failed: NewMemory still owns the hint
+  Region& r = *h->region;
+  if (r.accounted && r.owner && !r.owner->torn_down()) {
+    r.owner->AdjustExternal(Napi::Env(env), -static_cast<int64_t>(r.size));
+    r.accounted = false;
+  }
+  delete h;
+}
+}  // namespace
+
 Napi::Object Addon::NewMemory(Napi::Env env, std::shared_ptr<Region> region, bool view) {
-  Napi::Object obj = memory_ctor.New({Napi::External<void>::New(env, this)});
-  MemoryWrap* w = MemoryWrap::Unwrap(obj);
+  napi_value ab = nullptr;
   if (view) {
     // The ArrayBuffer's finalizer holds a share of the region: the bytes stay mapped as long as
     // any JS view can reach them, even if the Memory object itself is collected first.
-    auto* hint = new std::shared_ptr<Region>(region);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, region->addr, region->size,
-        [](Napi::Env e, void*, std::shared_ptr<Region>* h) {
-          std::shared_ptr<Region>& r = *h;
-          if (r->accounted && r->owner && !r->owner->torn_down()) {
-            r->owner->AdjustExternal(e, -static_cast<int64_t>(r->size));
-            r->accounted = false;
-          }
-          delete h;
-        },
-        hint);
-    w->buffer = Napi::Persistent(ab);
+    auto* hint = new ViewHint{region};
+    napi_status st = napi_create_external_arraybuffer(env, region->addr, region->size, FinalizeView, hint, &ab);
+    if (st != napi_ok) {
+      delete hint;
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+      ThrowErrno(env, -ENOMEM, "mmap", "no ArrayBuffer of " + std::to_string(region->size) + " bytes can be made in this Node.js (allocate lazily, or less)");
+    }
+    hint->live = true;
+  }
+  Napi::Object obj = memory_ctor.New({Napi::External<void>::New(env, this)});
+  MemoryWrap* w = MemoryWrap::Unwrap(obj);
+  if (view) {
+    w->buffer = Napi::Persistent(Napi::ArrayBuffer(env, ab));
     region->accounted = true;
     AdjustExternal(env, static_cast<int64_t>(region->size));
   }
@@ -104,7 +134,6 @@ void Addon::Cleanup() {
   auto rank = [](HandleKind k) {
     switch (k) {
       case HandleKind::kDevice: return 0;  // stop DMA first
-      case HandleKind::kFault:
       case HandleKind::kKmsg:
       case HandleKind::kFile: return 1;
       case HandleKind::kGroup: return 2;

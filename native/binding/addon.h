@@ -19,6 +19,8 @@ class Addon : public Napi::Addon<Addon> {
   ~Addon();
 
   Napi::Object NewHandle(Napi::Env env, std::shared_ptr<HandleState> state);
+  // A Memory wrap over `region`; with `view`, also an external ArrayBuffer over its bytes (throws
+  // ENOMEM, region untouched, when this Node cannot make an ArrayBuffer that large).
   Napi::Object NewMemory(Napi::Env env, std::shared_ptr<Region> region, bool view);
   void TrackRegion(Region* r) { regions_.insert(r); }
   void ForgetRegion(Region* r) { regions_.erase(r); }
@@ -32,8 +34,8 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::FunctionReference handle_ctor;
   Napi::FunctionReference memory_ctor;
+  Napi::FunctionReference error_class;  // setErrorClass (errors.h); empty until the loader sets it
   std::shared_ptr<HotRegistry> hot = std::make_shared<HotRegistry>();
-  Napi::Reference<Napi::ArrayBuffer> hot_slots;
 
  private:
   std::list<std::weak_ptr<HandleState>> handles_;
@@ -44,6 +46,8 @@ class Addon : public Napi::Addon<Addon> {
 
 class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
  public:
+  static const napi_type_tag kTag;
+  static constexpr const char* kClassName = "NativeHandle";
   static Napi::Function Define(Napi::Env env);
   explicit HandleWrap(const Napi::CallbackInfo& info);
   ~HandleWrap() override;  // last-resort close of a leaked fd (no JS access)
@@ -64,6 +68,8 @@ class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
 
 class MemoryWrap : public Napi::ObjectWrap<MemoryWrap> {
  public:
+  static const napi_type_tag kTag;
+  static constexpr const char* kClassName = "NativeMemory";
   static Napi::Function Define(Napi::Env env);
   explicit MemoryWrap(const Napi::CallbackInfo& info);
   ~MemoryWrap() override;
@@ -100,10 +106,10 @@ void RegisterIommufd(Napi::Env env, Napi::Object exports);
 void RegisterVfio(Napi::Env env, Napi::Object exports);
 void RegisterMisc(Napi::Env env, Napi::Object exports);
 
-// The map/unmap operations behind both the argument-taking exports and the hot ones (hot.h).
+// The map/unmap operations behind the hot exports (hot.h); the unmaps return the bytes unmapped.
 void DmaMapOp(Napi::Env env, HandleState& container, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);
 uint64_t DmaUnmapOp(Napi::Env env, HandleState& container, uint64_t iova, uint64_t length, uint32_t flags);
-uint64_t IoasMapOp(Napi::Env env, HandleState& iommufd, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);
+void IoasMapOp(Napi::Env env, HandleState& iommufd, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);
 uint64_t IoasUnmapOp(Napi::Env env, HandleState& iommufd, uint32_t ioas, uint64_t iova, uint64_t length);
 
 }  // namespace dmaiommu::binding

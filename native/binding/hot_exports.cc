@@ -1,6 +1,7 @@
-// The zero-argument map/unmap exports (see hot.h for why and for the slot layout). They validate
-// what the argument-taking exports validate (ids name live wraps of the right kind, handles are
-// open, memory ranges are inside their allocation) and run the same operations.
+// The zero-argument map/unmap exports (see hot.h for why, for the slot layout and for why every
+// call zeroes the slots). They check that ids name live wraps of the right kind, that handles are
+// open and that memory ranges are inside their allocation, then run the map/unmap operations.
+#include <cstring>
 #include <string>
 
 #include "addon.h"
@@ -12,67 +13,81 @@ namespace {
 
 using Info = const Napi::CallbackInfo&;
 
-HotRegistry& Hot(Napi::Env env) { return *env.GetInstanceData<Addon>()->hot; }
+// The registry of this environment, with its slots zeroed when the call ends (also by a throw).
+class HotCall {
+ public:
+  explicit HotCall(Napi::Env env) : env_(env), h_(*env.GetInstanceData<Addon>()->hot) {}
+  ~HotCall() { std::memset(h_.slots, 0, kHotBytes); }
+  HotCall(const HotCall&) = delete;
+  HotCall& operator=(const HotCall&) = delete;
 
-HandleState& HotHandle(Napi::Env env, HotRegistry& h, const char* name) {
-  auto it = h.handles.find(h.u32[kHotHandle]);
-  if (it == h.handles.end() || !it->second->state) ThrowTypeError(env, std::string(name) + " must be a native handle (hot slot: unknown id)");
-  if (it->second->state->fd < 0) ThrowTypeError(env, std::string(name) + " is closed");
-  return *it->second->state;
-}
+  HotRegistry& slots() { return h_; }
 
-MemoryWrap* HotMemory(Napi::Env env, HotRegistry& h) {
-  auto it = h.memory.find(h.u32[kHotMemory]);
-  if (it == h.memory.end()) ThrowTypeError(env, "memory must be native memory (hot slot: unknown id)");
-  return it->second;
-}
+  HandleState& Handle(const char* name) {
+    uint32_t id = h_.u32[kHotHandle];
+    if (id == 0) ThrowTypeError(env_, std::string(name) + " must be a native handle (hot slot empty: was the slot buffer detached?)");
+    auto it = h_.handles.find(id);
+    if (it == h_.handles.end() || !it->second->state) ThrowTypeError(env_, std::string(name) + " must be a native handle (hot slot: unknown id)");
+    if (it->second->state->fd < 0) ThrowTypeError(env_, std::string(name) + " is closed");
+    return *it->second->state;
+  }
 
-// Stores the exact byte count in the result slot and answers whether anything was unmapped.
-Napi::Value Unmapped(Napi::Env env, HotRegistry& h, uint64_t n) {
-  h.u64[kHotResult] = n;
-  return Napi::Boolean::New(env, n != 0);
-}
+  MemoryWrap* Memory() {
+    uint32_t id = h_.u32[kHotMemory];
+    if (id == 0) ThrowTypeError(env_, "memory must be native memory (hot slot empty: was the slot buffer detached?)");
+    auto it = h_.memory.find(id);
+    if (it == h_.memory.end()) ThrowTypeError(env_, "memory must be native memory (hot slot: unknown id)");
+    return it->second;
+  }
+
+ private:
+  Napi::Env env_;
+  HotRegistry& h_;
+};
 
 Napi::Value DmaMapHot(Info info) {
   Napi::Env env = info.Env();
-  HotRegistry& h = Hot(env);
-  HandleState& c = HotHandle(env, h, "container");
-  DmaMapOp(env, c, h.u64[kHotIova], HotMemory(env, h), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
+  HotCall call(env);
+  HotRegistry& h = call.slots();
+  HandleState& c = call.Handle("container");
+  DmaMapOp(env, c, h.u64[kHotIova], call.Memory(), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
   return env.Undefined();
 }
 
+// Whether anything was unmapped.
 Napi::Value DmaUnmapHot(Info info) {
   Napi::Env env = info.Env();
-  HotRegistry& h = Hot(env);
-  HandleState& c = HotHandle(env, h, "container");
-  return Unmapped(env, h, DmaUnmapOp(env, c, h.u64[kHotIova], h.u64[kHotLength], h.u32[kHotFlags]));
+  HotCall call(env);
+  HotRegistry& h = call.slots();
+  HandleState& c = call.Handle("container");
+  return Napi::Boolean::New(env, DmaUnmapOp(env, c, h.u64[kHotIova], h.u64[kHotLength], h.u32[kHotFlags]) != 0);
 }
 
-// The IOVA mapped (FIXED_IOVA: the one asked for) is in u64[kHotResult].
 Napi::Value IoasMapHot(Info info) {
   Napi::Env env = info.Env();
-  HotRegistry& h = Hot(env);
-  HandleState& fd = HotHandle(env, h, "iommufd");
-  h.u64[kHotResult] =
-      IoasMapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], HotMemory(env, h), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
+  HotCall call(env);
+  HotRegistry& h = call.slots();
+  HandleState& fd = call.Handle("iommufd");
+  IoasMapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], call.Memory(), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
   return env.Undefined();
 }
 
 Napi::Value IoasUnmapHot(Info info) {
   Napi::Env env = info.Env();
-  HotRegistry& h = Hot(env);
-  HandleState& fd = HotHandle(env, h, "iommufd");
-  return Unmapped(env, h, IoasUnmapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], h.u64[kHotLength]));
+  HotCall call(env);
+  HotRegistry& h = call.slots();
+  HandleState& fd = call.Handle("iommufd");
+  return Napi::Boolean::New(env, IoasUnmapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], h.u64[kHotLength]) != 0);
 }
 
 }  // namespace
 
 void RegisterHot(Napi::Env env, Napi::Object exports, Addon& addon) {
-  Addon* a = &addon;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, kHotBytes);
-  a->hot_slots = Napi::Persistent(ab);
-  a->hot->u64 = static_cast<uint64_t*>(ab.Data());
-  a->hot->u32 = static_cast<uint32_t*>(ab.Data());
+  // External view of the registry's own slot memory. The buffer holds a share of the registry, so
+  // the slots outlive any JS that can still reach them (even a copy moved to another thread).
+  auto* keep = new std::shared_ptr<HotRegistry>(addon.hot);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, addon.hot->slots, kHotBytes, [](Napi::Env, void*, std::shared_ptr<HotRegistry>* k) { delete k; }, keep);
   exports.Set("hotSlots", ab);
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   fn("dmaMapHot", DmaMapHot);

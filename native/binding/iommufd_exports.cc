@@ -13,16 +13,14 @@ using Info = const Napi::CallbackInfo&;
 Napi::Value IoasAlloc(Info info) {
   HandleState& h = ArgOpenHandle(info, 0, "iommufd");
   uint32_t id = 0;
-  int r = iommufd::ioas_alloc(h.fd, &id);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_IOAS_ALLOC)");
+  Check(info.Env(), iommufd::ioas_alloc(h.fd, &id), "IOMMU_IOAS_ALLOC");
   return Napi::Number::New(info.Env(), id);
 }
 
 Napi::Value Destroy(Info info) {
   HandleState& h = ArgOpenHandle(info, 0, "iommufd");
   uint32_t id = ArgU32(info, 1, "id");
-  int r = iommufd::destroy(h.fd, id);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_DESTROY)");
+  Check(info.Env(), iommufd::destroy(h.fd, id), "IOMMU_DESTROY");
   h.ClearSpace(id);  // a destroyed IOAS drops its areas (no-op for other object types)
   return info.Env().Undefined();
 }
@@ -33,8 +31,7 @@ Napi::Value IoasIovaRanges(Info info) {
   uint32_t ioas = ArgU32(info, 1, "ioasId");
   std::vector<iommufd::IovaRange> ranges;
   uint64_t alignment = 0;
-  int r = iommufd::ioas_iova_ranges(h.fd, ioas, &ranges, &alignment);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_IOVA_RANGES)");
+  Check(env, iommufd::ioas_iova_ranges(h.fd, ioas, &ranges, &alignment), "IOMMU_IOAS_IOVA_RANGES");
   Napi::Array arr = Napi::Array::New(env, ranges.size());
   for (size_t i = 0; i < ranges.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
@@ -48,50 +45,13 @@ Napi::Value IoasIovaRanges(Info info) {
   return out;
 }
 
-// ioasMap(iommufd, ioasId, iova, memory, offset, length, flags) -> iova
-// The user VA is never taken from JS: it is memory.address + offset, bounds-checked.
-Napi::Value IoasMap(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
-  uint32_t ioas = ArgU32(info, 1, "ioasId");
-  uint64_t iova = ArgU64(info, 2, "iova");
-  MemoryWrap* m = ArgMemory(info, 3, "memory");
-  uint64_t offset = ArgU64(info, 4, "offset");
-  uint64_t length = ArgU64(info, 5, "length");
-  uint32_t flags = ArgU32(info, 6, "flags");
-  return U64(env, IoasMapOp(env, h, ioas, iova, m, offset, length, flags));
-}
-
-Napi::Value IoasUnmap(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
-  uint32_t ioas = ArgU32(info, 1, "ioasId");
-  uint64_t iova = ArgU64(info, 2, "iova");
-  uint64_t length = ArgU64(info, 3, "length");
-  return U64(env, IoasUnmapOp(env, h, ioas, iova, length));
-}
-
-Napi::Value Option(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
-  uint32_t option_id = ArgU32(info, 1, "optionId");
-  uint32_t op = ArgU32(info, 2, "op");
-  uint32_t object_id = ArgU32(info, 3, "objectId");
-  uint64_t val = ArgU64(info, 4, "value");
-  if (op > 0xffff) ThrowRangeError(env, "op must fit 16 bits");
-  int r = iommufd::option(h.fd, option_id, static_cast<uint16_t>(op), object_id, &val);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_OPTION)");
-  return U64(env, val);
-}
-
 Napi::Value HwptAlloc(Info info) {
   HandleState& h = ArgOpenHandle(info, 0, "iommufd");
   uint32_t dev_id = ArgU32(info, 1, "devId");
   uint32_t pt_id = ArgU32(info, 2, "ptId");
   uint32_t flags = ArgU32(info, 3, "flags");
   uint32_t out = 0;
-  int r = iommufd::hwpt_alloc(h.fd, dev_id, pt_id, flags, &out);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(IOMMU_HWPT_ALLOC)");
+  Check(info.Env(), iommufd::hwpt_alloc(h.fd, dev_id, pt_id, flags, &out), "IOMMU_HWPT_ALLOC");
   return Napi::Number::New(info.Env(), out);
 }
 
@@ -100,29 +60,12 @@ Napi::Value GetHwInfo(Info info) {
   HandleState& h = ArgOpenHandle(info, 0, "iommufd");
   uint32_t dev_id = ArgU32(info, 1, "devId");
   iommufd::HwInfo hw{};
-  int r = iommufd::get_hw_info(h.fd, dev_id, &hw);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_GET_HW_INFO)");
+  Check(env, iommufd::get_hw_info(h.fd, dev_id, &hw), "IOMMU_GET_HW_INFO");
   Napi::Object o = Napi::Object::New(env);
   o.Set("type", hw.data_type);
   o.Set("maxPasidLog2", hw.max_pasid_log2);
   o.Set("capabilities", U64(env, hw.capabilities));
   o.Set("data", Napi::Buffer<uint8_t>::Copy(env, hw.data.data(), hw.data.size()));
-  return o;
-}
-
-Napi::Value FaultQueueAlloc(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& h = ArgOpenHandle(info, 0, "iommufd");
-  uint32_t id = 0;
-  int fd = -1;
-  int r = iommufd::fault_queue_alloc(h.fd, &id, &fd);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_FAULT_QUEUE_ALLOC)");
-  auto st = std::make_shared<HandleState>();
-  st->fd = fd;
-  st->kind = HandleKind::kFault;
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("id", id);
-  o.Set("handle", env.GetInstanceData<Addon>()->NewHandle(env, st));
   return o;
 }
 
@@ -134,8 +77,7 @@ Napi::Value DeviceBindIommufd(Info info) {
   int dfd = dw->FdOrThrow(info.Env());
   int ifd = iw->FdOrThrow(info.Env());
   uint32_t dev_id = 0;
-  int r = vfio::device_bind_iommufd(dfd, ifd, &dev_id);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_BIND_IOMMUFD)");
+  Check(info.Env(), vfio::device_bind_iommufd(dfd, ifd, &dev_id), "VFIO_DEVICE_BIND_IOMMUFD");
   // A bound device keeps the iommufd context (and the IOAS mappings in it) alive in the kernel.
   if (!dw->state->parent) {
     dw->state->parent = iw->state;
@@ -148,32 +90,28 @@ Napi::Value DeviceAttachPt(Info info) {
   HandleState& d = ArgOpenHandle(info, 0, "device");
   uint32_t pt = ArgU32(info, 1, "ptId");
   uint32_t out = 0;
-  int r = vfio::device_attach_iommufd_pt(d.fd, pt, &out);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_ATTACH_IOMMUFD_PT)");
+  Check(info.Env(), vfio::device_attach_iommufd_pt(d.fd, pt, &out), "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
   return Napi::Number::New(info.Env(), out);
 }
 
 Napi::Value DeviceDetachPt(Info info) {
   HandleState& d = ArgOpenHandle(info, 0, "device");
-  int r = vfio::device_detach_iommufd_pt(d.fd);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_DETACH_IOMMUFD_PT)");
+  Check(info.Env(), vfio::device_detach_iommufd_pt(d.fd), "VFIO_DEVICE_DETACH_IOMMUFD_PT");
   return info.Env().Undefined();
 }
 
 }  // namespace
 
-uint64_t IoasMapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags) {
+// The user VA is never taken from JS: it is the memory's address + offset, bounds-checked.
+void IoasMapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags) {
   uint8_t* va = m->Span(env, offset, length);
-  int r = iommufd::ioas_map(h.fd, ioas, flags, reinterpret_cast<uintptr_t>(va), length, &iova);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_MAP)");
+  Check(env, iommufd::ioas_map(h.fd, ioas, flags, reinterpret_cast<uintptr_t>(va), length, &iova), "IOMMU_IOAS_MAP");
   h.AddArea(ioas, iova, length, m->region);
-  return iova;
 }
 
 uint64_t IoasUnmapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova, uint64_t length) {
   uint64_t unmapped = 0;
-  int r = iommufd::ioas_unmap(h.fd, ioas, iova, length, &unmapped);
-  if (r < 0) ThrowErrno(env, r, "ioctl(IOMMU_IOAS_UNMAP)");
+  Check(env, iommufd::ioas_unmap(h.fd, ioas, iova, length, &unmapped), "IOMMU_IOAS_UNMAP");
   h.RemoveAreas(ioas, iova, length);
   return unmapped;
 }
@@ -183,12 +121,8 @@ void RegisterIommufd(Napi::Env env, Napi::Object exports) {
   fn("ioasAlloc", IoasAlloc);
   fn("destroy", Destroy);
   fn("ioasIovaRanges", IoasIovaRanges);
-  fn("ioasMap", IoasMap);
-  fn("ioasUnmap", IoasUnmap);
-  fn("option", Option);
   fn("hwptAlloc", HwptAlloc);
   fn("getHwInfo", GetHwInfo);
-  fn("faultQueueAlloc", FaultQueueAlloc);
   fn("deviceBindIommufd", DeviceBindIommufd);
   fn("deviceAttachPt", DeviceAttachPt);
   fn("deviceDetachPt", DeviceDetachPt);

@@ -32,8 +32,7 @@ Napi::Value Open(Info info) {
   std::string path = ArgString(info, 0, "path");
   int32_t flags = ArgI32(info, 1, "flags");
   HandleKind kind = ParseKind(env, ArgString(info, 2, "kind"));
-  int fd = sys::open_fd(path.c_str(), flags);
-  if (fd < 0) ThrowErrno(env, fd, ("open(" + path + ")").c_str());
+  int fd = Check(env, sys::open_fd(path.c_str(), flags), "open", path);
   auto st = std::make_shared<HandleState>();
   st->fd = fd;
   st->kind = kind;
@@ -55,7 +54,9 @@ Napi::Value AllocMemory(Info info) {
   // are not offered by the TS layer either.
   void* addr = nullptr;
   int r = mem::map_anonymous(static_cast<size_t>(size), flags, &addr);
-  if (r < 0) ThrowErrno(env, r, (flags & mem::kLock) && r != -ENOMEM ? "mlock" : "mmap");
+  if (r < 0)
+    ThrowErrno(env, r, (flags & mem::kLock) && r != -ENOMEM ? "mlock" : "mmap",
+               (flags & mem::kHugePages) ? "MAP_HUGETLB (is the hugetlb pool empty?)" : "");
   Addon* a = env.GetInstanceData<Addon>();
   auto region = std::make_shared<Region>();
   region->addr = addr;
@@ -69,8 +70,7 @@ Napi::Value AllocMemory(Info info) {
 
 Napi::Value KmsgOpen(Info info) {
   Napi::Env env = info.Env();
-  int fd = sys::kmsg_open_at_end();
-  if (fd < 0) ThrowErrno(env, fd, "open(/dev/kmsg)");
+  int fd = Check(env, sys::kmsg_open_at_end(), "open", "/dev/kmsg");
   auto st = std::make_shared<HandleState>();
   st->fd = fd;
   st->kind = HandleKind::kKmsg;
@@ -82,13 +82,12 @@ Napi::Value KmsgOpen(Info info) {
 Napi::Value KmsgRead(Info info) {
   Napi::Env env = info.Env();
   HandleState& h = ArgOpenHandle(info, 0, "kmsg");
+  if (h.kind != HandleKind::kKmsg) ThrowTypeError(env, "kmsg must be a handle from kmsgOpen()");
   uint32_t max = ArgU32(info, 1, "max");
   Napi::Array out = Napi::Array::New(env);
   std::string rec;
   for (uint32_t i = 0; i < max; i++) {
-    int r = sys::kmsg_read_record(h.fd, &rec);
-    if (r < 0) ThrowErrno(env, r, "read(/dev/kmsg)");
-    if (r == 0) break;
+    if (Check(env, sys::kmsg_read_record(h.fd, &rec), "read", "/dev/kmsg") == 0) break;
     out.Set(i, Napi::String::New(env, rec));
   }
   return out;
@@ -158,10 +157,6 @@ Napi::Object Constants(Napi::Env env) {
   num("IOMMU_IOAS_MAP_FIXED_IOVA", A::IOMMU_IOAS_MAP_FIXED_IOVA);
   num("IOMMU_IOAS_MAP_WRITEABLE", A::IOMMU_IOAS_MAP_WRITEABLE);
   num("IOMMU_IOAS_MAP_READABLE", A::IOMMU_IOAS_MAP_READABLE);
-  num("IOMMU_OPTION_RLIMIT_MODE", A::IOMMU_OPTION_RLIMIT_MODE);
-  num("IOMMU_OPTION_HUGE_PAGES", A::IOMMU_OPTION_HUGE_PAGES);
-  num("IOMMU_OPTION_OP_SET", A::IOMMU_OPTION_OP_SET);
-  num("IOMMU_OPTION_OP_GET", A::IOMMU_OPTION_OP_GET);
   num("IOMMU_HWPT_ALLOC_NEST_PARENT", A::IOMMU_HWPT_ALLOC_NEST_PARENT);
   num("IOMMU_HWPT_ALLOC_DIRTY_TRACKING", A::IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
   num("IOMMU_HW_INFO_TYPE_INTEL_VTD", A::IOMMU_HW_INFO_TYPE_INTEL_VTD);
@@ -193,6 +188,7 @@ void RegisterMisc(Napi::Env env, Napi::Object exports) {
   fn("kmsgOpen", KmsgOpen);
   fn("kmsgRead", KmsgRead);
   fn("stats", Stats);
+  fn("setErrorClass", SetErrorClass);
   exports.Set("constants", Constants(env));
   exports.Set("abi", Abi(env));
   exports.Set("version", Napi::String::New(env, "1"));

@@ -25,7 +25,6 @@ const char* KindName(HandleKind k) {
     case HandleKind::kContainer: return "container";
     case HandleKind::kGroup: return "group";
     case HandleKind::kKmsg: return "kmsg";
-    case HandleKind::kFault: return "fault";
     case HandleKind::kFile: break;
   }
   return "file";

@@ -34,7 +34,7 @@ struct Area {
   std::shared_ptr<Region> region;
 };
 
-enum class HandleKind { kFile, kIommufd, kDevice, kContainer, kGroup, kKmsg, kFault };
+enum class HandleKind { kFile, kIommufd, kDevice, kContainer, kGroup, kKmsg };
 const char* KindName(HandleKind k);
 
 // One open file description. `file_refs` models the kernel's view: other objects keep a file

@@ -13,8 +13,7 @@ Napi::Value DeviceGetInfo(Info info) {
   Napi::Env env = info.Env();
   HandleState& d = ArgOpenHandle(info, 0, "device");
   vfio::DeviceInfo di{};
-  int r = vfio::device_get_info(d.fd, &di);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_DEVICE_GET_INFO)");
+  Check(env, vfio::device_get_info(d.fd, &di), "VFIO_DEVICE_GET_INFO");
   Napi::Object o = Napi::Object::New(env);
   o.Set("flags", di.flags);
   o.Set("numRegions", di.num_regions);
@@ -27,20 +26,12 @@ Napi::Value DeviceGetRegionInfo(Info info) {
   HandleState& d = ArgOpenHandle(info, 0, "device");
   uint32_t index = ArgU32(info, 1, "index");
   vfio::RegionInfo ri{};
-  int r = vfio::device_get_region_info(d.fd, index, &ri);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_DEVICE_GET_REGION_INFO)");
+  Check(env, vfio::device_get_region_info(d.fd, index, &ri), "VFIO_DEVICE_GET_REGION_INFO");
   Napi::Object o = Napi::Object::New(env);
   o.Set("flags", ri.flags);
   o.Set("size", U64(env, ri.size));
   o.Set("offset", U64(env, ri.offset));
   return o;
-}
-
-Napi::Value DeviceReset(Info info) {
-  HandleState& d = ArgOpenHandle(info, 0, "device");
-  int r = vfio::device_reset(d.fd);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_DEVICE_RESET)");
-  return info.Env().Undefined();
 }
 
 unsigned ArgAccessSize(Info info, size_t i) {
@@ -56,8 +47,7 @@ Napi::Value RegionRead(Info info) {
   uint64_t off = ArgU64(info, 1, "offset");
   unsigned size = ArgAccessSize(info, 2);
   uint64_t v = 0;
-  int r = vfio::region_read(d.fd, off, size, &v);
-  if (r < 0) ThrowErrno(env, r, "pread(vfio region)");
+  Check(env, vfio::region_read(d.fd, off, size, &v), "pread", "VFIO device region");
   if (size == 8) return U64(env, v);
   return Napi::Number::New(env, static_cast<double>(v));
 }
@@ -74,8 +64,7 @@ Napi::Value RegionWrite(Info info) {
     v = ArgU32(info, 3, "value");
     if (size < 4 && v >> (size * 8)) ThrowRangeError(env, "value does not fit the access size");
   }
-  int r = vfio::region_write(d.fd, off, size, v);
-  if (r < 0) ThrowErrno(env, r, "pwrite(vfio region)");
+  Check(env, vfio::region_write(d.fd, off, size, v), "pwrite", "VFIO device region");
   return env.Undefined();
 }
 
@@ -83,32 +72,26 @@ Napi::Value RegionWrite(Info info) {
 
 Napi::Value GetApiVersion(Info info) {
   HandleState& c = ArgOpenHandle(info, 0, "container");
-  int r = vfio::get_api_version(c.fd);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GET_API_VERSION)");
-  return Napi::Number::New(info.Env(), r);
+  return Napi::Number::New(info.Env(), Check(info.Env(), vfio::get_api_version(c.fd), "VFIO_GET_API_VERSION"));
 }
 
 Napi::Value CheckExtension(Info info) {
   HandleState& c = ArgOpenHandle(info, 0, "container");
   int32_t ext = ArgI32(info, 1, "extension");
-  int r = vfio::check_extension(c.fd, ext);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_CHECK_EXTENSION)");
-  return Napi::Number::New(info.Env(), r);
+  return Napi::Number::New(info.Env(), Check(info.Env(), vfio::check_extension(c.fd, ext), "VFIO_CHECK_EXTENSION"));
 }
 
 Napi::Value SetIommu(Info info) {
   HandleState& c = ArgOpenHandle(info, 0, "container");
   int32_t type = ArgI32(info, 1, "iommuType");
-  int r = vfio::set_iommu(c.fd, type);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_SET_IOMMU)");
+  Check(info.Env(), vfio::set_iommu(c.fd, type), "VFIO_SET_IOMMU");
   return info.Env().Undefined();
 }
 
 Napi::Value GroupGetStatus(Info info) {
   HandleState& g = ArgOpenHandle(info, 0, "group");
   uint32_t flags = 0;
-  int r = vfio::group_get_status(g.fd, &flags);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_GET_STATUS)");
+  Check(info.Env(), vfio::group_get_status(g.fd, &flags), "VFIO_GROUP_GET_STATUS");
   return Napi::Number::New(info.Env(), flags);
 }
 
@@ -117,8 +100,7 @@ Napi::Value GroupSetContainer(Info info) {
   HandleWrap* cw = ArgHandle(info, 1, "container");
   int gfd = gw->FdOrThrow(info.Env());
   int cfd = cw->FdOrThrow(info.Env());
-  int r = vfio::group_set_container(gfd, cfd);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_SET_CONTAINER)");
+  Check(info.Env(), vfio::group_set_container(gfd, cfd), "VFIO_GROUP_SET_CONTAINER");
   gw->state->LeaveContainer();  // (never set here: the kernel refuses a second SET with EINVAL)
   gw->state->JoinContainer(cw->state);
   return info.Env().Undefined();
@@ -126,8 +108,7 @@ Napi::Value GroupSetContainer(Info info) {
 
 Napi::Value GroupUnsetContainer(Info info) {
   HandleState& g = ArgOpenHandle(info, 0, "group");
-  int r = vfio::group_unset_container(g.fd);
-  if (r < 0) ThrowErrno(info.Env(), r, "ioctl(VFIO_GROUP_UNSET_CONTAINER)");
+  Check(info.Env(), vfio::group_unset_container(g.fd), "VFIO_GROUP_UNSET_CONTAINER");
   g.LeaveContainer();
   return info.Env().Undefined();
 }
@@ -137,8 +118,7 @@ Napi::Value GroupGetDeviceFd(Info info) {
   HandleWrap* gw = ArgHandle(info, 0, "group");
   int gfd = gw->FdOrThrow(env);
   std::string name = ArgString(info, 1, "name");
-  int fd = vfio::group_get_device_fd(gfd, name);
-  if (fd < 0) ThrowErrno(env, fd, "ioctl(VFIO_GROUP_GET_DEVICE_FD)");
+  int fd = Check(env, vfio::group_get_device_fd(gfd, name), "VFIO_GROUP_GET_DEVICE_FD", name);
   auto st = std::make_shared<HandleState>();
   st->fd = fd;
   st->kind = HandleKind::kDevice;
@@ -152,8 +132,7 @@ Napi::Value IommuGetInfo(Info info) {
   Napi::Env env = info.Env();
   HandleState& c = ArgOpenHandle(info, 0, "container");
   vfio::IommuInfo ii{};
-  int r = vfio::iommu_get_info(c.fd, &ii);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_GET_INFO)");
+  Check(env, vfio::iommu_get_info(c.fd, &ii), "VFIO_IOMMU_GET_INFO");
   Napi::Object o = Napi::Object::New(env);
   o.Set("flags", ii.flags);
   o.Set("pageSizes", U64(env, ii.iova_pgsizes));
@@ -173,41 +152,17 @@ Napi::Value IommuGetInfo(Info info) {
   return o;
 }
 
-// dmaMap(container, iova, memory, offset, length, flags)
-Napi::Value DmaMap(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& c = ArgOpenHandle(info, 0, "container");
-  uint64_t iova = ArgU64(info, 1, "iova");
-  MemoryWrap* m = ArgMemory(info, 2, "memory");
-  uint64_t offset = ArgU64(info, 3, "offset");
-  uint64_t length = ArgU64(info, 4, "length");
-  uint32_t flags = ArgU32(info, 5, "flags");
-  DmaMapOp(env, c, iova, m, offset, length, flags);
-  return env.Undefined();
-}
-
-Napi::Value DmaUnmap(Info info) {
-  Napi::Env env = info.Env();
-  HandleState& c = ArgOpenHandle(info, 0, "container");
-  uint64_t iova = ArgU64(info, 1, "iova");
-  uint64_t length = ArgU64(info, 2, "length");
-  uint32_t flags = ArgU32(info, 3, "flags");
-  return U64(env, DmaUnmapOp(env, c, iova, length, flags));
-}
-
 }  // namespace
 
 void DmaMapOp(Napi::Env env, HandleState& c, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags) {
   uint8_t* va = m->Span(env, offset, length);
-  int r = vfio::iommu_map_dma(c.fd, flags, reinterpret_cast<uintptr_t>(va), iova, length);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_MAP_DMA)");
+  Check(env, vfio::iommu_map_dma(c.fd, flags, reinterpret_cast<uintptr_t>(va), iova, length), "VFIO_IOMMU_MAP_DMA");
   c.AddArea(0, iova, length, m->region);
 }
 
 uint64_t DmaUnmapOp(Napi::Env env, HandleState& c, uint64_t iova, uint64_t length, uint32_t flags) {
   uint64_t unmapped = 0;
-  int r = vfio::iommu_unmap_dma(c.fd, flags, iova, length, &unmapped);
-  if (r < 0) ThrowErrno(env, r, "ioctl(VFIO_IOMMU_UNMAP_DMA)");
+  Check(env, vfio::iommu_unmap_dma(c.fd, flags, iova, length, &unmapped), "VFIO_IOMMU_UNMAP_DMA");
   if (flags & abi::VFIO_DMA_UNMAP_FLAG_ALL)
     c.ClearSpace(0);
   else if (unmapped > 0)
@@ -219,7 +174,6 @@ void RegisterVfio(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   fn("deviceGetInfo", DeviceGetInfo);
   fn("deviceGetRegionInfo", DeviceGetRegionInfo);
-  fn("deviceReset", DeviceReset);
   fn("regionRead", RegionRead);
   fn("regionWrite", RegionWrite);
   fn("getApiVersion", GetApiVersion);
@@ -230,8 +184,6 @@ void RegisterVfio(Napi::Env env, Napi::Object exports) {
   fn("groupUnsetContainer", GroupUnsetContainer);
   fn("groupGetDeviceFd", GroupGetDeviceFd);
   fn("iommuGetInfo", IommuGetInfo);
-  fn("dmaMap", DmaMap);
-  fn("dmaUnmap", DmaUnmap);
 }
 
 }  // namespace dmaiommu::binding

@@ -8,9 +8,11 @@
 
 namespace dmaiommu::binding {
 
-// Type tags (random 128-bit values): unwrap checks them so foreign objects are rejected.
-static const napi_type_tag kHandleTag = {0x6d1e3a0f5c2b4a71ULL, 0x9f0c2d7e41b85a36ULL};
-static const napi_type_tag kMemoryTag = {0x2b7f9c1d3e5a4b60ULL, 0x81d4e6f0a3c2597bULL};
+// Type tags (random 128-bit values): every unwrap checks them so foreign objects are rejected.
+const napi_type_tag HandleWrap::kTag = {0x6d1e3a0f5c2b4a71ULL, 0x9f0c2d7e41b85a36ULL};
+const napi_type_tag MemoryWrap::kTag = {0x2b7f9c1d3e5a4b60ULL, 0x81d4e6f0a3c2597bULL};
+
+constexpr uint32_t kMaxPagemapPages = 1u << 20;
 
 static void RequireToken(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsExternal() ||
@@ -18,22 +20,60 @@ static void RequireToken(const Napi::CallbackInfo& info) {
     ThrowTypeError(info.Env(), "Illegal constructor");
 }
 
+// A value carrying `tag`, unwrapped: napi_typeof (objects only: the tag check would box a
+// primitive), the tag check, napi_unwrap. Raw calls: the checked As<>() conversions of
+// node-addon-api cost a napi_typeof each. nullptr when anything fails.
+static void* UnwrapTagged(napi_env env, napi_value v, const napi_type_tag* tag) {
+  napi_valuetype t;
+  bool tagged = false;
+  void* p = nullptr;
+  if (v == nullptr || napi_typeof(env, v, &t) != napi_ok || t != napi_object) return nullptr;
+  if (napi_check_object_type_tag(env, v, tag, &tagged) != napi_ok || !tagged) return nullptr;
+  if (napi_unwrap(env, v, &p) != napi_ok) return nullptr;
+  return p;
+}
+
+// Every getter and method of both wraps is registered through these: the receiver (`this`) is
+// unwrapped with the type-tag check above, so a getter or method borrowed onto another object
+// (the other wrap, a plain object, a primitive) is a TypeError, never a stray pointer. (ObjectWrap's
+// own InstanceAccessor / InstanceMethod unwrap `this` unchecked.)
+template <typename W, Napi::Value (W::*M)(const Napi::CallbackInfo&)>
+static napi_value Guarded(napi_env env, napi_callback_info cbinfo) {
+  return Napi::details::WrapCallback(env, [&]() -> napi_value {
+    Napi::CallbackInfo info(env, cbinfo);
+    W* self = static_cast<W*>(UnwrapTagged(env, info.This(), &W::kTag));
+    if (!self) ThrowTypeError(env, std::string("Illegal invocation: this is not a ") + W::kClassName);
+    return (self->*M)(info);
+  });
+}
+
+template <typename W, Napi::Value (W::*M)(const Napi::CallbackInfo&)>
+static Napi::ClassPropertyDescriptor<W> Getter(const char* name) {
+  return napi_property_descriptor{name, nullptr, nullptr, Guarded<W, M>, nullptr, nullptr, napi_default, nullptr};
+}
+
+template <typename W, Napi::Value (W::*M)(const Napi::CallbackInfo&)>
+static Napi::ClassPropertyDescriptor<W> Method(const char* name) {
+  return napi_property_descriptor{name, nullptr, Guarded<W, M>, nullptr, nullptr, nullptr, napi_default, nullptr};
+}
+
 // ---- Handle ------------------------------------------------------------------------------------
 
 Napi::Function HandleWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeHandle",
+  using W = HandleWrap;
+  return DefineClass(env, kClassName,
                      {
-                         InstanceAccessor<&HandleWrap::GetFd>("fd"),
-                         InstanceAccessor<&HandleWrap::GetClosed>("closed"),
-                         InstanceAccessor<&HandleWrap::GetKind>("kind"),
-                         InstanceAccessor<&HandleWrap::GetAreas>("areas"),
-                         InstanceMethod<&HandleWrap::Close>("close"),
+                         Getter<W, &W::GetFd>("fd"),
+                         Getter<W, &W::GetClosed>("closed"),
+                         Getter<W, &W::GetKind>("kind"),
+                         Getter<W, &W::GetAreas>("areas"),
+                         Method<W, &W::Close>("close"),
                      });
 }
 
 HandleWrap::HandleWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HandleWrap>(info) {
   RequireToken(info);
-  info.This().As<Napi::Object>().TypeTag(&kHandleTag);
+  info.This().As<Napi::Object>().TypeTag(&kTag);
 }
 
 HandleWrap::~HandleWrap() {
@@ -64,31 +104,14 @@ Napi::Value HandleWrap::GetAreas(const Napi::CallbackInfo& info) {
 
 Napi::Value HandleWrap::Close(const Napi::CallbackInfo& info) {
   if (state && state->fd >= 0) {
-    int r = state->Close();
-    if (r < 0) ThrowErrno(info.Env(), r, "close");
+    Check(info.Env(), state->Close(), "close");
   }
   return info.Env().Undefined();
 }
 
-// An object carrying `tag`, unwrapped: napi_typeof (objects only: the tag check would box a
-// primitive), the tag check, napi_unwrap. Raw calls: the checked As<>() conversions of
-// node-addon-api cost a napi_typeof each on this hot path. nullptr when anything fails.
-static void* UnwrapTagged(const Napi::CallbackInfo& info, size_t i, const napi_type_tag* tag) {
-  if (info.Length() <= i) return nullptr;
-  napi_env env = info.Env();
-  napi_value v = info[i];
-  napi_valuetype t;
-  bool tagged = false;
-  void* p = nullptr;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object) return nullptr;
-  if (napi_check_object_type_tag(env, v, tag, &tagged) != napi_ok || !tagged) return nullptr;
-  if (napi_unwrap(env, v, &p) != napi_ok) return nullptr;
-  return p;
-}
-
 HandleWrap* ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name) {
   // ObjectWrap<T> wraps `this` as a T* (what HandleWrap::Unwrap casts back)
-  HandleWrap* w = static_cast<HandleWrap*>(UnwrapTagged(info, i, &kHandleTag));
+  HandleWrap* w = static_cast<HandleWrap*>(UnwrapTagged(info.Env(), info[i], &HandleWrap::kTag));
   if (!w || !w->state) ThrowTypeError(info.Env(), std::string(name) + " must be a native handle");
   return w;
 }
@@ -102,24 +125,25 @@ HandleState& ArgOpenHandle(const Napi::CallbackInfo& info, size_t i, const char*
 // ---- Memory ------------------------------------------------------------------------------------
 
 Napi::Function MemoryWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeMemory",
+  using W = MemoryWrap;
+  return DefineClass(env, kClassName,
                      {
-                         InstanceAccessor<&MemoryWrap::GetAddress>("address"),
-                         InstanceAccessor<&MemoryWrap::GetSize>("size"),
-                         InstanceAccessor<&MemoryWrap::GetPins>("pins"),
-                         InstanceAccessor<&MemoryWrap::GetFreed>("freed"),
-                         InstanceAccessor<&MemoryWrap::GetBuffer>("buffer"),
-                         InstanceMethod<&MemoryWrap::Read>("read"),
-                         InstanceMethod<&MemoryWrap::Write>("write"),
-                         InstanceMethod<&MemoryWrap::Lock>("lock"),
-                         InstanceMethod<&MemoryWrap::Pagemap>("pagemap"),
-                         InstanceMethod<&MemoryWrap::Free>("free"),
+                         Getter<W, &W::GetAddress>("address"),
+                         Getter<W, &W::GetSize>("size"),
+                         Getter<W, &W::GetPins>("pins"),
+                         Getter<W, &W::GetFreed>("freed"),
+                         Getter<W, &W::GetBuffer>("buffer"),
+                         Method<W, &W::Read>("read"),
+                         Method<W, &W::Write>("write"),
+                         Method<W, &W::Lock>("lock"),
+                         Method<W, &W::Pagemap>("pagemap"),
+                         Method<W, &W::Free>("free"),
                      });
 }
 
 MemoryWrap::MemoryWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryWrap>(info) {
   RequireToken(info);
-  info.This().As<Napi::Object>().TypeTag(&kMemoryTag);
+  info.This().As<Napi::Object>().TypeTag(&kTag);
 }
 
 // The region goes when its last holder lets go.
@@ -179,8 +203,7 @@ Napi::Value MemoryWrap::Lock(const Napi::CallbackInfo& info) {
   uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~(ps - 1);
   uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + length + ps - 1) & ~(ps - 1);
   if (hi > lo) {
-    int r = mem::lock(reinterpret_cast<void*>(lo), hi - lo);
-    if (r < 0) ThrowErrno(info.Env(), r, "mlock");
+    Check(info.Env(), mem::lock(reinterpret_cast<void*>(lo), hi - lo), "mlock");
   }
   return info.Env().Undefined();
 }
@@ -189,11 +212,13 @@ Napi::Value MemoryWrap::Pagemap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t first = ArgU32(info, 0, "firstPage");
   uint32_t count = ArgU32(info, 1, "count");
+  // The entries go into a new BigUint64Array, and V8 aborts the process (not throws) when it
+  // cannot allocate one: keep each call's array small (callers page through larger ranges).
+  if (count > kMaxPagemapPages) ThrowRangeError(env, "count must be at most 2^20 pages per call");
   uint8_t* p = Span(env, static_cast<uint64_t>(first) * 4096, static_cast<uint64_t>(count) * 4096);
   Napi::BigUint64Array out = Napi::BigUint64Array::New(env, count);
   if (count) {
-    int r = mem::pagemap_read(p, count, out.Data());
-    if (r < 0) ThrowErrno(env, r, "pread(/proc/self/pagemap)");
+    Check(env, mem::pagemap_read(p, count, out.Data()), "pread", "/proc/self/pagemap");
   }
   return out;
 }
@@ -226,7 +251,7 @@ Napi::Value MemoryWrap::Free(const Napi::CallbackInfo& info) {
 }
 
 MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  MemoryWrap* w = static_cast<MemoryWrap*>(UnwrapTagged(info, i, &kMemoryTag));
+  MemoryWrap* w = static_cast<MemoryWrap*>(UnwrapTagged(info.Env(), info[i], &MemoryWrap::kTag));
   if (!w) ThrowTypeError(info.Env(), std::string(name) + " must be native memory");
   return w;
 }

@@ -79,18 +79,6 @@ int ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t length, uint64_
   return 0;
 }
 
-int option(int fd, uint32_t option_id, uint16_t op, uint32_t object_id, uint64_t* val64) {
-  auto a = zeroed<abi::iommu_option>();
-  a.option_id = option_id;
-  a.op = op;
-  a.object_id = object_id;
-  a.val64 = *val64;
-  int r = sys::xioctl(fd, abi::IOMMU_OPTION, &a);
-  if (r < 0) return r;
-  *val64 = a.val64;
-  return 0;
-}
-
 int hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t* out_hwpt_id) {
   auto a = zeroed<abi::iommu_hwpt_alloc>();
   a.flags = flags;
@@ -116,15 +104,6 @@ int get_hw_info(int fd, uint32_t dev_id, HwInfo* out) {
   out->capabilities = a.out_capabilities;
   data.resize(a.data_len < data.size() ? a.data_len : data.size());
   out->data = std::move(data);
-  return 0;
-}
-
-int fault_queue_alloc(int fd, uint32_t* out_fault_id, int* out_fault_fd) {
-  auto a = zeroed<abi::iommu_fault_alloc>();
-  int r = sys::xioctl(fd, abi::IOMMU_FAULT_QUEUE_ALLOC, &a);
-  if (r < 0) return r;
-  *out_fault_id = a.out_fault_id;
-  *out_fault_fd = static_cast<int>(a.out_fault_fd);
   return 0;
 }
 

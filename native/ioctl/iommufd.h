@@ -27,10 +27,7 @@ int ioas_iova_ranges(int fd, uint32_t ioas_id, std::vector<IovaRange>* out, uint
 int ioas_map(int fd, uint32_t ioas_id, uint32_t flags, uint64_t user_va, uint64_t length, uint64_t* iova);
 // `*unmapped` receives the number of bytes the kernel removed.
 int ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t length, uint64_t* unmapped);
-// op SET uses *val64 as input; op GET writes it.
-int option(int fd, uint32_t option_id, uint16_t op, uint32_t object_id, uint64_t* val64);
 int hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags, uint32_t* out_hwpt_id);
 int get_hw_info(int fd, uint32_t dev_id, HwInfo* out);
-int fault_queue_alloc(int fd, uint32_t* out_fault_id, int* out_fault_fd);
 
 }  // namespace dmaiommu::iommufd

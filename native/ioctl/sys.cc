@@ -74,7 +74,8 @@ int kmsg_read_record(int fd, std::string* out) {
   char buf[8192];
   for (;;) {
     ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r >= 0) {
+    if (r == 0) return 0;  // end of file: not /dev/kmsg (which never ends), nothing more to read
+    if (r > 0) {
       out->assign(buf, static_cast<size_t>(r));
       return 1;
     }

@@ -22,7 +22,7 @@ int pwrite_exact(int fd, const void* buf, size_t size, uint64_t offset);
 // /dev/kmsg opened non-blocking and positioned at the end (only records logged from now on).
 int kmsg_open_at_end();
 // One record of /dev/kmsg into *out. Returns 1 when a record was read, 0 when none is pending
-// (EAGAIN), -errno on error. EPIPE (records overwritten before we read them) is skipped.
+// (EAGAIN) or at end of file, -errno on error. EPIPE (records overwritten before we read them) is skipped.
 int kmsg_read_record(int fd, std::string* out);
 
 }  // namespace dmaiommu::sys

@@ -62,11 +62,6 @@ int device_get_region_info(int device_fd, uint32_t index, RegionInfo* out) {
   return 0;
 }
 
-int device_reset(int device_fd) {
-  int r = sys::xioctl_int(device_fd, abi::VFIO_DEVICE_RESET, 0);
-  return r < 0 ? r : 0;
-}
-
 int region_read(int device_fd, uint64_t file_offset, unsigned size, uint64_t* value) {
   if (size != 1 && size != 2 && size != 4 && size != 8) return -EINVAL;
   uint8_t buf[8] = {0};

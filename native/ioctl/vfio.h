@@ -1,5 +1,5 @@
 // Thin wrappers over the VFIO ioctls: device cdev (BIND/ATTACH/DETACH), generic device
-// (GET_INFO, GET_REGION_INFO, region pread/pwrite, RESET) and the legacy type1 container/group
+// (GET_INFO, GET_REGION_INFO, region pread/pwrite) and the legacy type1 container/group
 // model. Plain C++ types; 0 / non-negative on success, -errno on failure. No Node-API.
 #pragma once
 
@@ -28,7 +28,6 @@ struct RegionInfo {
 };
 int device_get_info(int device_fd, DeviceInfo* out);
 int device_get_region_info(int device_fd, uint32_t index, RegionInfo* out);
-int device_reset(int device_fd);
 // One access of `size` bytes (1, 2, 4, 8) at the absolute file offset (region offset + offset).
 int region_read(int device_fd, uint64_t file_offset, unsigned size, uint64_t* value);
 int region_write(int device_fd, uint64_t file_offset, unsigned size, uint64_t value);

@@ -1,11 +1,12 @@
 /**
  * The native addon's surface (native/addon.cc + native/binding/), declared once so nothing at the
- * seam is `any`. Every kernel call is synchronous and throws an Error carrying `errno` (negative),
- * `code` ('EEXIST') and `syscall` ('ioctl(IOMMU_IOAS_MAP)'); `native()` in ./util.ts turns it into a
- * BackendError. Misuse (closed handle, wrong type, detached buffer) throws TypeError / RangeError.
+ * seam is `any`. Every kernel call is synchronous; a failed one throws the class handed to
+ * `setErrorClass` (the loader hands it BackendError) as `new cls(errno, syscall, detail?)`: errno
+ * negative, syscall the bare name every backend uses ('IOMMU_IOAS_MAP', 'mmap', 'open'). Misuse
+ * (closed handle, wrong type or receiver, detached buffer, lossy number) throws TypeError / RangeError.
  */
 
-export type HandleKind = 'iommufd' | 'device' | 'container' | 'group' | 'kmsg' | 'fault' | 'file';
+export type HandleKind = 'iommufd' | 'device' | 'container' | 'group' | 'kmsg' | 'file';
 
 /** An fd the addon opened. Closed by `close()`, by the GC as a last resort, or at env teardown. */
 export interface NativeHandle {
@@ -33,7 +34,7 @@ export interface NativeMemory {
   write(offset: bigint, data: Uint8Array): void;
   /** mlock a sub-range (faults it in and keeps it resident). */
   lock(offset: bigint, length: bigint): void;
-  /** Raw /proc/self/pagemap entries of `count` 4 KiB pages from `firstPage`. */
+  /** Raw /proc/self/pagemap entries of `count` (≤ 2^20) 4 KiB pages from `firstPage`. */
   pagemap(firstPage: number, count: number): BigUint64Array;
   free(): void;
 }
@@ -54,10 +55,6 @@ export interface NativeConstants {
   readonly IOMMU_IOAS_MAP_FIXED_IOVA: number;
   readonly IOMMU_IOAS_MAP_WRITEABLE: number;
   readonly IOMMU_IOAS_MAP_READABLE: number;
-  readonly IOMMU_OPTION_RLIMIT_MODE: number;
-  readonly IOMMU_OPTION_HUGE_PAGES: number;
-  readonly IOMMU_OPTION_OP_SET: number;
-  readonly IOMMU_OPTION_OP_GET: number;
   readonly IOMMU_HWPT_ALLOC_NEST_PARENT: number;
   readonly IOMMU_HWPT_ALLOC_DIRTY_TRACKING: number;
   readonly IOMMU_HW_INFO_TYPE_INTEL_VTD: number;
@@ -98,6 +95,8 @@ export interface NativeAddon {
   readonly constants: NativeConstants;
   readonly abi: NativeAbi;
   stats(): NativeStats;
+  /** The class kernel failures are thrown as from now on in this thread (see the top). */
+  setErrorClass(cls: new (errno: number, syscall: string, detail?: string) => Error): void;
 
   open(path: string, flags: number, kind: 'iommufd' | 'device' | 'container' | 'group' | 'file'): NativeHandle;
   allocMemory(size: bigint, flags: number, view: boolean): NativeMemory;
@@ -108,12 +107,8 @@ export interface NativeAddon {
   ioasAlloc(iommufd: NativeHandle): number;
   destroy(iommufd: NativeHandle, id: number): void;
   ioasIovaRanges(iommufd: NativeHandle, ioasId: number): { ranges: NativeIovaRange[]; alignment: bigint };
-  ioasMap(iommufd: NativeHandle, ioasId: number, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): bigint;
-  ioasUnmap(iommufd: NativeHandle, ioasId: number, iova: bigint, length: bigint): bigint;
-  option(iommufd: NativeHandle, optionId: number, op: number, objectId: number, value: bigint): bigint;
   hwptAlloc(iommufd: NativeHandle, devId: number, ptId: number, flags: number): number;
   getHwInfo(iommufd: NativeHandle, devId: number): { type: number; maxPasidLog2: number; capabilities: bigint; data: Uint8Array };
-  faultQueueAlloc(iommufd: NativeHandle): { id: number; handle: NativeHandle };
   deviceBindIommufd(device: NativeHandle, iommufd: NativeHandle): number;
   deviceAttachPt(device: NativeHandle, ptId: number): number;
   deviceDetachPt(device: NativeHandle): void;
@@ -121,7 +116,6 @@ export interface NativeAddon {
   // generic VFIO device
   deviceGetInfo(device: NativeHandle): { flags: number; numRegions: number; numIrqs: number };
   deviceGetRegionInfo(device: NativeHandle, index: number): { flags: number; size: bigint; offset: bigint };
-  deviceReset(device: NativeHandle): void;
   regionRead(device: NativeHandle, offset: bigint, size: 1 | 2 | 4): number;
   regionRead(device: NativeHandle, offset: bigint, size: 8): bigint;
   regionWrite(device: NativeHandle, offset: bigint, size: 1 | 2 | 4, value: number): void;
@@ -136,10 +130,8 @@ export interface NativeAddon {
   groupUnsetContainer(group: NativeHandle): void;
   groupGetDeviceFd(group: NativeHandle, name: string): NativeHandle;
   iommuGetInfo(container: NativeHandle): { flags: number; pageSizes: bigint; ranges: NativeIovaRange[] | null; dmaAvail: number | null };
-  dmaMap(container: NativeHandle, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void;
-  dmaUnmap(container: NativeHandle, iova: bigint, length: bigint, flags: number): bigint;
-  // Hot map/unmap (native/binding/hot.h; use through lib/backend/native/hot.ts): arguments in the
-  // slot buffer `hotSlots`, results in its result slot; unmaps say whether anything was unmapped.
+  // Map/unmap (native/binding/hot.h; use through lib/backend/native/hot.ts): arguments in the slot
+  // buffer `hotSlots` (zeroed by every call), none passed; unmaps say whether anything was unmapped.
   readonly hotSlots: ArrayBuffer;
   dmaMapHot(): void;
   dmaUnmapHot(): boolean;

@@ -1,14 +1,14 @@
 /**
- * The JS side of the addon's hot map/unmap calls (native/binding/hot.h): the arguments go into the
+ * The JS side of the addon's map/unmap calls (native/binding/hot.h): the arguments go into the
  * addon's per-thread slot buffer and the call takes none, so the addon converts and unwraps
  * nothing (handles and memory are named by their `hotId`). The addon checks the ids, handle state
- * and memory bounds exactly as the argument-taking calls do, and runs the same operations.
+ * and memory bounds, runs the ioctl and zeroes the slots, so nothing written for one call can act
+ * in the next (and a slot buffer whose writes no longer arrive makes the next call a TypeError).
  * Used by the backends' kernelMap/kernelUnmap, the calls made once per WDK map and unmap.
  */
 import type { NativeAddon, NativeHandle, NativeMemory } from './addon-types.js';
 
-// Slot indices: keep in step with native/binding/hot.h. (u64[3], the result slot the addon fills
-// with the bytes unmapped or the IOVA mapped, is not read here: the backends need neither.)
+// Slot indices: keep in step with native/binding/hot.h.
 const IOVA = 0;
 const OFFSET = 1;
 const LENGTH = 2;
@@ -24,7 +24,7 @@ export class HotCalls {
 
   constructor(addon: NativeAddon) {
     this.#addon = addon;
-    this.#u64 = new BigUint64Array(addon.hotSlots, 0, 4);
+    this.#u64 = new BigUint64Array(addon.hotSlots, 0, 3);
     this.#u32 = new Uint32Array(addon.hotSlots, 0, 12);
   }
 
@@ -37,7 +37,7 @@ export class HotCalls {
     this.#u32[MEMORY] = memory.hotId;
   }
 
-  /** addon.dmaMap(container, iova, memory, offset, length, flags). */
+  /** VFIO_IOMMU_MAP_DMA of [offset, offset + length) of `memory` at `iova` (flags: VFIO_DMA_MAP_FLAG_*). */
   dmaMap(container: NativeHandle, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
     this.#range(iova, memory, offset, length);
     this.#u32[HANDLE] = container.hotId;
@@ -45,7 +45,7 @@ export class HotCalls {
     this.#addon.dmaMapHot();
   }
 
-  /** addon.dmaUnmap(...) !== 0n. */
+  /** VFIO_IOMMU_UNMAP_DMA (flags: VFIO_DMA_UNMAP_FLAG_*); whether anything was unmapped. */
   dmaUnmap(container: NativeHandle, iova: bigint, length: bigint, flags: number): boolean {
     this.#u64[IOVA] = iova;
     this.#u64[LENGTH] = length;
@@ -54,7 +54,7 @@ export class HotCalls {
     return this.#addon.dmaUnmapHot();
   }
 
-  /** addon.ioasMap(iommufd, ioasId, iova, memory, offset, length, flags) with FIXED_IOVA flags. */
+  /** IOMMU_IOAS_MAP of [offset, offset + length) of `memory` at `iova` (flags: IOMMU_IOAS_MAP_*, with FIXED_IOVA). */
   ioasMap(iommufd: NativeHandle, ioasId: number, iova: bigint, memory: NativeMemory, offset: bigint, length: bigint, flags: number): void {
     this.#range(iova, memory, offset, length);
     this.#u32[HANDLE] = iommufd.hotId;
@@ -63,7 +63,7 @@ export class HotCalls {
     this.#addon.ioasMapHot();
   }
 
-  /** addon.ioasUnmap(...) !== 0n. */
+  /** IOMMU_IOAS_UNMAP; whether anything was unmapped. */
   ioasUnmap(iommufd: NativeHandle, ioasId: number, iova: bigint, length: bigint): boolean {
     this.#u64[IOVA] = iova;
     this.#u64[LENGTH] = length;

@@ -18,7 +18,7 @@ import type { NativeHandle } from './addon-types.js';
 import { type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
 import type { Piece } from './memory.js';
 import { type SysPciDevice, p } from './sysfs.js';
-import { ERR, PAGE, asBackendError, errnoOf, native } from './util.js';
+import { ERR, PAGE, errnoOf } from './util.js';
 
 // perms (bit0 read, bit1 write) → FIXED_IOVA (1) | READABLE (4) | WRITEABLE (2)
 const MAP_FLAGS = [1, 1 | 4, 1 | 2, 1 | 4 | 2] as const;
@@ -47,17 +47,17 @@ export class IommufdBackend extends NativeBackendBase {
   readonly kind = 'iommufd' as const;
   readonly capabilities: BackendCapabilities;
   protected readonly via = 'iommufd' as const;
-  protected readonly mapSyscall = 'ioctl(IOMMU_IOAS_MAP)';
-  protected readonly unmapSyscall = 'ioctl(IOMMU_IOAS_UNMAP)';
+  protected readonly mapSyscall = 'IOMMU_IOAS_MAP';
+  protected readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
   readonly #iommufd: NativeHandle;
 
   constructor(o: NativeBackendOptions) {
     super(o);
-    this.#iommufd = native(() => o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd'));
+    this.#iommufd = o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd');
     try {
       // Prove it is an iommufd context (and that IOAS objects can be made) before promising anything.
-      const probeIoas = native(() => o.addon.ioasAlloc(this.#iommufd));
-      native(() => o.addon.destroy(this.#iommufd, probeIoas));
+      const probeIoas = o.addon.ioasAlloc(this.#iommufd);
+      o.addon.destroy(this.#iommufd, probeIoas);
     } catch (e) {
       this.#iommufd.close();
       throw e;
@@ -84,23 +84,15 @@ export class IommufdBackend extends NativeBackendBase {
   }
 
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
-    try {
-      this.hot.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
-    } catch (e) {
-      throw asBackendError(e);
-    }
+    this.hot.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
   }
 
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
-    try {
-      this.hot.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
-    } catch (e) {
-      throw asBackendError(e);
-    }
+    this.hot.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
   }
 
   protected kernelGeometry(dom: DomainRec): DomainGeometry {
-    const r = native(() => this.addon.ioasIovaRanges(this.#iommufd, this.#dom(dom).ioasId));
+    const r = this.addon.ioasIovaRanges(this.#iommufd, this.#dom(dom).ioasId);
     const alignment = r.alignment > PAGE ? r.alignment : PAGE;
     let pageSizes: bigint | null = null;
     for (const id of dom.devices) {
@@ -114,10 +106,10 @@ export class IommufdBackend extends NativeBackendBase {
   protected kernelOpenDevice(id: number, bdf: string, sys: SysPciDevice): DeviceRec {
     const a = this.addon;
     const node = p(this.paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
-    const handle = native(() => a.open(node, a.constants.O_RDWR, 'device'));
+    const handle = a.open(node, a.constants.O_RDWR, 'device');
     let devId: number;
     try {
-      devId = native(() => a.deviceBindIommufd(handle, this.#iommufd));
+      devId = a.deviceBindIommufd(handle, this.#iommufd);
     } catch (e) {
       handle.close();
       throw e;
@@ -155,16 +147,16 @@ export class IommufdBackend extends NativeBackendBase {
   }
 
   protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
-    const ioasId = native(() => this.addon.ioasAlloc(this.#iommufd));
+    const ioasId = this.addon.ioasAlloc(this.#iommufd);
     const dom: IommufdDomain = { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
     return dom;
   }
 
   protected kernelFreeDomain(d: DomainRec): void {
     const dom = this.#dom(d);
-    if (dom.hwptId !== null) native(() => this.addon.destroy(this.#iommufd, dom.hwptId as number));
+    if (dom.hwptId !== null) this.addon.destroy(this.#iommufd, dom.hwptId as number);
     dom.hwptId = null;
-    native(() => this.addon.destroy(this.#iommufd, dom.ioasId)); // drops every area with it
+    this.addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
   }
 
   protected kernelAttach(d: DomainRec, dv: DeviceRec): void {
@@ -181,21 +173,21 @@ export class IommufdBackend extends NativeBackendBase {
     let out: number;
     if (dom.hwptId !== null) {
       try {
-        out = native(() => this.addon.deviceAttachPt(dev.handle, dom.hwptId as number));
+        out = this.addon.deviceAttachPt(dev.handle, dom.hwptId as number);
       } catch (e) {
         // A device behind another IOMMU instance cannot share this HWPT: give it its own.
         if (errnoOf(e) !== ERR.EINVAL) throw e;
-        out = native(() => this.addon.deviceAttachPt(dev.handle, dom.ioasId));
+        out = this.addon.deviceAttachPt(dev.handle, dom.ioasId);
       }
     } else {
-      out = native(() => this.addon.deviceAttachPt(dev.handle, dom.ioasId));
+      out = this.addon.deviceAttachPt(dev.handle, dom.ioasId);
     }
     dev.attachedPt = out;
   }
 
   protected kernelDetach(_dom: DomainRec, dv: DeviceRec): void {
     const dev = dv as IommufdDevice;
-    native(() => this.addon.deviceDetachPt(dev.handle));
+    this.addon.deviceDetachPt(dev.handle);
     dev.attachedPt = null;
   }
 

@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { markAsUntransferable } from 'node:worker_threads';
+import { BackendError } from '../../errors.js';
 import type { NativeAddon } from './addon-types.js';
 
 export type LoadResult =
@@ -38,7 +40,7 @@ function buildStatusNote(root: string): string {
 
 function isAddon(x: unknown): x is NativeAddon {
   const a = x as NativeAddon;
-  return typeof x === 'object' && x !== null && typeof a.ioasMap === 'function' && typeof a.allocMemory === 'function' && a.hotSlots instanceof ArrayBuffer;
+  return typeof x === 'object' && x !== null && typeof a.ioasMapHot === 'function' && typeof a.allocMemory === 'function' && a.hotSlots instanceof ArrayBuffer && typeof a.setErrorClass === 'function';
 }
 
 /** Load (once) and return the addon or why it is not available. */
@@ -65,6 +67,10 @@ export function loadNative(): LoadResult {
       memo = { ok: false, state: 'broken', message: `${path} loaded but is not the dma_iommu addon` };
       return memo;
     }
+    // Kernel failures come out of the addon as BackendError (errno + bare syscall name) directly.
+    mod.setErrorClass(BackendError);
+    // The hot calls' argument slots must stay with this thread: never detached by a transfer.
+    markAsUntransferable(mod.hotSlots);
     memo = { ok: true, addon: mod, path };
   } catch (e) {
     const err = e as Error & { tries?: string[] };

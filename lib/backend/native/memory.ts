@@ -9,13 +9,16 @@
  * (`MemoryInfo.why` says so); such PAs are only names for this process's pages.
  */
 import type { AllocateOptions, BackendMemory, MemoryInfo, PhysicalRun } from '../contract.js';
+import { constants as bufferConstants } from 'node:buffer';
 import { OrderedIndex } from '../../core/ordered-index.js';
 import { alignedPage } from '../../core/u64.js';
 import type { NativeAddon, NativeMemory } from './addon-types.js';
-import { ERR, PAGE, fail, hex, native } from './util.js';
+import { ERR, PAGE, fail, hex } from './util.js';
 
 const PFN_MASK = (1n << 55n) - 1n;
 const PRESENT = 1n << 63n;
+/** Pages per lock + pagemap call (the addon refuses more: one call's entries stay ≤ 8 MiB). */
+const PAGEMAP_CHUNK = 1 << 20;
 const HUGE = 2n << 20n;
 export const SYNTHETIC_PA_BASE = 1n << 32n;
 
@@ -100,11 +103,16 @@ export class NativeMemoryPool {
     const gran = huge ? HUGE : PAGE;
     const mapSize = ((size + gran - 1n) / gran) * gran;
     const lazy = options.lazy === true;
+    // A non-lazy allocation comes with a view (`bytes`), and an ArrayBuffer cannot be larger than
+    // this Node allows (4 GiB on Node 20): refuse before populating gigabytes (the addon refuses too).
+    if (!lazy && mapSize > BigInt(bufferConstants.MAX_LENGTH)) {
+      fail(ERR.ENOMEM, 'mmap', `${hex(mapSize)} bytes with a view exceed this Node.js's ArrayBuffer limit (${hex(BigInt(bufferConstants.MAX_LENGTH))}); allocate lazily`);
+    }
     const c = this.addon.constants;
     const real = this.info.physicalIsReal;
     let flags = huge ? c.MEM_HUGE_PAGES : 0;
     if (!lazy) flags |= c.MEM_POPULATE | (real ? c.MEM_LOCK : 0);
-    const nm = native(() => this.addon.allocMemory(mapSize, flags, !lazy), huge ? 'MAP_HUGETLB (is the hugetlb pool empty?)' : undefined);
+    const nm = this.addon.allocMemory(mapSize, flags, !lazy);
     const id = this.#nextId++;
     let synthetic: bigint | null = null;
     if (!real) {
@@ -216,7 +224,7 @@ export class NativeMemoryPool {
   release(a: NativeAllocation): void {
     if (a.mapRefs > 0) fail(ERR.EBUSY, 'munmap', `allocation ${a.id} still has ${a.mapRefs} IOMMU mappings`);
     this.hooks.freeing?.(a);
-    native(() => a.native.free());
+    a.native.free();
     this.#dropIndex(a);
     this.allocations.delete(a.id);
   }
@@ -282,13 +290,13 @@ export class NativeAllocation implements BackendMemory {
         continue;
       }
       let j = i;
-      while (j < end && this.#pfns[j] === 0n) j++;
+      while (j < end && j - i < PAGEMAP_CHUNK && this.#pfns[j] === 0n) j++;
       const n = j - i;
-      native(() => this.native.lock(BigInt(i) * PAGE, BigInt(n) * PAGE), 'pinning pages to read their physical addresses');
-      const entries = native(() => this.native.pagemap(i, n));
+      this.native.lock(BigInt(i) * PAGE, BigInt(n) * PAGE);
+      const entries = this.native.pagemap(i, n);
       for (let k = 0; k < n; k++) {
         const e = entries[k];
-        if ((e & PRESENT) === 0n || (e & PFN_MASK) === 0n) fail(ERR.EFAULT, 'pread(/proc/self/pagemap)', `page ${i + k} has no PFN`);
+        if ((e & PRESENT) === 0n || (e & PFN_MASK) === 0n) fail(ERR.EFAULT, 'pread', `page ${i + k} has no PFN`);
         this.#pfns[i + k] = e & PFN_MASK;
       }
       // index the new pages as coalesced runs
@@ -335,7 +343,7 @@ export class NativeAllocation implements BackendMemory {
     if (typeof offset !== 'bigint') throw new TypeError('offset must be a bigint');
     if (offset < 0n || length < 0 || offset + BigInt(length) > this.size) fail(ERR.EINVAL, 'read', 'range outside the allocation');
     if (this.bytes) return this.bytes.slice(Number(offset), Number(offset) + length);
-    return native(() => this.native.read(offset, length));
+    return this.native.read(offset, length);
   }
 
   write(offset: bigint, data: Uint8Array): void {
@@ -344,7 +352,7 @@ export class NativeAllocation implements BackendMemory {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (offset < 0n || offset + BigInt(data.length) > this.size) fail(ERR.EINVAL, 'write', 'range outside the allocation');
     if (this.bytes) this.bytes.set(data, Number(offset));
-    else native(() => this.native.write(offset, data));
+    else this.native.write(offset, data);
   }
 
   free(): void {

@@ -4,7 +4,7 @@
  */
 import type { DeviceRegions } from '../contract.js';
 import type { NativeAddon, NativeHandle } from './addon-types.js';
-import { ERR, fail, native } from './util.js';
+import { ERR, fail } from './util.js';
 
 interface Region {
   readonly offset: bigint;
@@ -30,7 +30,7 @@ export class VfioRegions implements DeviceRegions {
     }
     let r = this.#regions.get(index);
     if (!r) {
-      const info = native(() => this.addon.deviceGetRegionInfo(h, index));
+      const info = this.addon.deviceGetRegionInfo(h, index);
       r = { offset: info.offset, size: info.size };
       this.#regions.set(index, r);
     }
@@ -52,33 +52,33 @@ export class VfioRegions implements DeviceRegions {
 
   configRead(offset: number, size: 1 | 2 | 4): number {
     if (size !== 1 && size !== 2 && size !== 4) throw new RangeError('size must be 1, 2 or 4');
-    const { h, off } = this.#at(this.addon.constants.VFIO_PCI_CONFIG_REGION_INDEX, offset, size, 'pread(vfio config)');
-    return native(() => this.addon.regionRead(h, off, size));
+    const { h, off } = this.#at(this.addon.constants.VFIO_PCI_CONFIG_REGION_INDEX, offset, size, 'pread');
+    return this.addon.regionRead(h, off, size);
   }
 
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
     if (size !== 1 && size !== 2 && size !== 4) throw new RangeError('size must be 1, 2 or 4');
-    const { h, off } = this.#at(this.addon.constants.VFIO_PCI_CONFIG_REGION_INDEX, offset, size, 'pwrite(vfio config)');
-    native(() => this.addon.regionWrite(h, off, size, value >>> 0));
+    const { h, off } = this.#at(this.addon.constants.VFIO_PCI_CONFIG_REGION_INDEX, offset, size, 'pwrite');
+    this.addon.regionWrite(h, off, size, value >>> 0);
   }
 
   barRead32(bar: number, offset: number): number {
-    const { h, off } = this.#at(this.#bar(bar), offset, 4, 'pread(vfio BAR)');
-    return native(() => this.addon.regionRead(h, off, 4));
+    const { h, off } = this.#at(this.#bar(bar), offset, 4, 'pread');
+    return this.addon.regionRead(h, off, 4);
   }
 
   barWrite32(bar: number, offset: number, value: number): void {
-    const { h, off } = this.#at(this.#bar(bar), offset, 4, 'pwrite(vfio BAR)');
-    native(() => this.addon.regionWrite(h, off, 4, value >>> 0));
+    const { h, off } = this.#at(this.#bar(bar), offset, 4, 'pwrite');
+    this.addon.regionWrite(h, off, 4, value >>> 0);
   }
 
   barRead64(bar: number, offset: number): bigint {
-    const { h, off } = this.#at(this.#bar(bar), offset, 8, 'pread(vfio BAR)');
-    return native(() => this.addon.regionRead(h, off, 8));
+    const { h, off } = this.#at(this.#bar(bar), offset, 8, 'pread');
+    return this.addon.regionRead(h, off, 8);
   }
 
   barWrite64(bar: number, offset: number, value: bigint): void {
-    const { h, off } = this.#at(this.#bar(bar), offset, 8, 'pwrite(vfio BAR)');
-    native(() => this.addon.regionWrite(h, off, 8, BigInt.asUintN(64, value)));
+    const { h, off } = this.#at(this.#bar(bar), offset, 8, 'pwrite');
+    this.addon.regionWrite(h, off, 8, BigInt.asUintN(64, value));
   }
 }

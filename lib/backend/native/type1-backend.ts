@@ -23,7 +23,7 @@ import type { NativeHandle } from './addon-types.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
 import type { Piece } from './memory.js';
 import { type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
-import { ERR, PAGE, U64_MAX, asBackendError, fail, native } from './util.js';
+import { ERR, PAGE, U64_MAX, fail } from './util.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -61,8 +61,8 @@ export class Type1Backend extends NativeBackendBase {
   readonly kind = 'vfio-type1' as const;
   readonly capabilities: BackendCapabilities;
   protected readonly via = 'vfio-type1' as const;
-  protected readonly mapSyscall = 'ioctl(VFIO_IOMMU_MAP_DMA)';
-  protected readonly unmapSyscall = 'ioctl(VFIO_IOMMU_UNMAP_DMA)';
+  protected readonly mapSyscall = 'VFIO_IOMMU_MAP_DMA';
+  protected readonly unmapSyscall = 'VFIO_IOMMU_UNMAP_DMA';
   readonly #groups = new Map<number, GroupRec>();
   readonly #parking: Container = { handle: null, groups: new Set() };
   /** Geometry seen from any container with an IOMMU (all groups here share one IOMMU type). */
@@ -72,10 +72,10 @@ export class Type1Backend extends NativeBackendBase {
   constructor(o: NativeBackendOptions) {
     super(o);
     // Fail early (and with the kernel's errno) when there is no usable container node.
-    const probe = native(() => o.addon.open(p(o.paths, 'dev/vfio/vfio'), o.addon.constants.O_RDWR, 'container'));
+    const probe = o.addon.open(p(o.paths, 'dev/vfio/vfio'), o.addon.constants.O_RDWR, 'container');
     try {
-      if (native(() => o.addon.getApiVersion(probe)) !== o.addon.constants.VFIO_API_VERSION) fail(ERR.EINVAL, 'ioctl(VFIO_GET_API_VERSION)', 'unknown VFIO API version');
-      if (native(() => o.addon.checkExtension(probe, o.addon.constants.VFIO_TYPE1v2_IOMMU)) <= 0) fail(ERR.ENOTSUP, 'ioctl(VFIO_CHECK_EXTENSION)', 'no VFIO_TYPE1v2_IOMMU');
+      if (o.addon.getApiVersion(probe) !== o.addon.constants.VFIO_API_VERSION) fail(ERR.EINVAL, 'VFIO_GET_API_VERSION', 'unknown VFIO API version');
+      if (o.addon.checkExtension(probe, o.addon.constants.VFIO_TYPE1v2_IOMMU) <= 0) fail(ERR.ENOTSUP, 'VFIO_CHECK_EXTENSION', 'no VFIO_TYPE1v2_IOMMU');
     } finally {
       probe.close();
     }
@@ -102,30 +102,20 @@ export class Type1Backend extends NativeBackendBase {
 
   protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
     // VFIO_DMA_MAP_FLAG_READ = 1, _WRITE = 2: the contract's bits exactly
-    try {
-      this.hot.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
-    } catch (e) {
-      throw asBackendError(e);
-    }
+    this.hot.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
   }
 
   protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
     const h = this.#dom(dom).handle;
     if (iova === 0n && length === U64_MAX) {
-      native(() => this.addon.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL));
+      this.hot.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL);
       return;
     }
-    let any: boolean;
-    try {
-      any = this.hot.dmaUnmap(h, iova, length, 0);
-    } catch (e) {
-      throw asBackendError(e);
-    }
-    if (!any) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
+    if (!this.hot.dmaUnmap(h, iova, length, 0)) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
   }
 
   #info(h: NativeHandle): DomainGeometry {
-    const info = native(() => this.addon.iommuGetInfo(h));
+    const info = this.addon.iommuGetInfo(h);
     this.#lastDmaAvail = info.dmaAvail;
     const g = geometryFromInfo(info);
     this.#platformGeometry = g;
@@ -146,10 +136,10 @@ export class Type1Backend extends NativeBackendBase {
     let g = this.#groups.get(n);
     if (g) return g;
     const a = this.addon;
-    const handle = native(() => a.open(p(this.paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group'));
+    const handle = a.open(p(this.paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group');
     try {
-      const flags = native(() => a.groupGetStatus(handle));
-      if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'ioctl(VFIO_GROUP_GET_STATUS)', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
+      const flags = a.groupGetStatus(handle);
+      if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'VFIO_GROUP_GET_STATUS', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
     } catch (e) {
       handle.close();
       throw e;
@@ -167,12 +157,12 @@ export class Type1Backend extends NativeBackendBase {
   #join(g: GroupRec, where: Type1Domain | 'parking'): void {
     const a = this.addon;
     const c = this.#containerOf(where);
-    if (!c.handle) c.handle = native(() => a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container'));
+    if (!c.handle) c.handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     const ch = c.handle;
-    native(() => a.groupSetContainer(g.handle, ch));
+    a.groupSetContainer(g.handle, ch);
     const first = c.groups.size === 0;
     try {
-      if (first) native(() => a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU));
+      if (first) a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU);
       if (first && where !== 'parking') this.replay(where);
     } catch (e) {
       try {
@@ -189,7 +179,7 @@ export class Type1Backend extends NativeBackendBase {
   #leave(g: GroupRec): void {
     if (!g.where) return;
     const c = this.#containerOf(g.where);
-    native(() => this.addon.groupUnsetContainer(g.handle));
+    this.addon.groupUnsetContainer(g.handle);
     c.groups.delete(g.group);
     if (c.groups.size === 0 && g.where !== 'parking') this.kernelForgot(g.where); // the kernel dropped every mapping
     g.where = null;
@@ -205,7 +195,7 @@ export class Type1Backend extends NativeBackendBase {
   }
 
   #openDeviceFd(dev: Type1Device, command: number | null): void {
-    dev.handle = native(() => this.addon.groupGetDeviceFd(dev.group.handle, dev.bdf));
+    dev.handle = this.addon.groupGetDeviceFd(dev.group.handle, dev.bdf);
     if (command !== null) {
       try {
         dev.regions.configWrite(PCI_COMMAND, 2, command & 0x0547); // I/O, memory, bus master, parity, SERR, INTx disable
@@ -306,9 +296,9 @@ export class Type1Backend extends NativeBackendBase {
 
   protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
     const a = this.addon;
-    const handle = native(() => a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container'));
+    const handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     try {
-      if (native(() => a.checkExtension(handle, a.constants.VFIO_TYPE1v2_IOMMU)) <= 0) fail(ERR.ENOTSUP, 'ioctl(VFIO_CHECK_EXTENSION)', 'no VFIO_TYPE1v2_IOMMU');
+      if (a.checkExtension(handle, a.constants.VFIO_TYPE1v2_IOMMU) <= 0) fail(ERR.ENOTSUP, 'VFIO_CHECK_EXTENSION', 'no VFIO_TYPE1v2_IOMMU');
     } catch (e) {
       handle.close();
       throw e;

@@ -46,6 +46,20 @@ describe('native memory: synthetic physical addresses', () => {
     b.free();
   });
 
+  it('more than this Node can view (> 4 GiB on Node 20) is ENOMEM up front, not an abort; lazily it works', () => {
+    const big = (1n << 32n) + 4096n; // 4 GiB + 4 KiB aborted the process with a double free
+    const before = pool.allocations.size;
+    expect(errno(() => pool.allocate(big))).toBe(-12);
+    expect(pool.allocations.size).toBe(before);
+    const l = pool.allocate(big, { lazy: true });
+    expect(l.bytes).toBeNull();
+    l.write(big - 1n, Uint8Array.from([5]));
+    expect([...l.read(big - 1n, 1)]).toEqual([5]);
+    l.free();
+    // the addon itself refuses the view cleanly too (no pool in front of it)
+    expect(errno(() => addon.allocMemory(big, 0, true))).toBe(-12);
+  });
+
   it('lazy allocations have no view', () => {
     const l = pool.allocate(2n << 30n, { lazy: true });
     expect(l.bytes).toBeNull();
