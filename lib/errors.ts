@@ -5,6 +5,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 import { NTSTATUS, type StatusName, statusForErrno } from './status.js';
+import { hex } from './util/u64.js';
 
 export interface IommuErrorContext {
   /** Which WDK member or library call failed, e.g. 'MapLogicalRangeEx'. */
@@ -16,10 +17,6 @@ export interface IommuErrorContext {
   iova?: bigint;
   length?: bigint;
   cause?: unknown;
-}
-
-function hex(v: bigint): string {
-  return `0x${v.toString(16)}`;
 }
 
 export class IommuError extends Error {

@@ -2,43 +2,14 @@
  * Helpers every backend shares: negative errno constants, the BackendError thrower, argument
  * checks at the contract boundary, PCI address parsing, hex and value formatting.
  */
-import { constants as osConstants } from 'node:os';
 import { BackendError } from '../errors.js';
+import { ERR, errnoName } from '../util/errno.js';
+import { U64_MAX, hex } from '../util/u64.js';
 
-const E = osConstants.errno;
-
-/** Negative errnos (Node convention), named once so the hot paths do not look them up. */
-export const ERR = {
-  EPERM: -E.EPERM,
-  ENOENT: -E.ENOENT,
-  EIO: -E.EIO,
-  EBADF: -E.EBADF,
-  ENOMEM: -E.ENOMEM,
-  EACCES: -E.EACCES,
-  EFAULT: -E.EFAULT,
-  EBUSY: -E.EBUSY,
-  EEXIST: -E.EEXIST,
-  ENODEV: -E.ENODEV,
-  EINVAL: -E.EINVAL,
-  ENOSPC: -E.ENOSPC,
-  ENOTTY: -E.ENOTTY,
-  ERANGE: -E.ERANGE,
-  EOVERFLOW: -E.EOVERFLOW,
-  EOPNOTSUPP: -E.EOPNOTSUPP,
-  /** Same number as EOPNOTSUPP on Linux. */
-  ENOTSUP: -E.ENOTSUP,
-  EADDRINUSE: -E.EADDRINUSE,
-  ETIMEDOUT: -E.ETIMEDOUT,
-} as const;
-
-export const U64_MAX = (1n << 64n) - 1n;
+export { ERR, U64_MAX, errnoName, hex };
 
 export function fail(errno: number, syscall: string, message?: string): never {
   throw new BackendError(errno, syscall, message);
-}
-
-export function hex(v: bigint | number): string {
-  return `0x${v.toString(16)}`;
 }
 
 /** A handle argument: an integer (TypeError otherwise). Unknown values are the caller's ENOENT. */
@@ -80,14 +51,4 @@ export function normalizeBdf(bdf: string): string | null {
   if (!p) return null;
   const h = (n: number, w: number): string => n.toString(16).padStart(w, '0');
   return `${h(p.segment, 4)}:${h(p.bus, 2)}:${h(p.dev, 2)}.${p.fn}`;
-}
-
-/** errno number → name ('EEXIST'), for counters and messages. */
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, value] of Object.entries(E)) {
-  if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
-}
-ERRNO_NAMES.set(E.EOPNOTSUPP, 'EOPNOTSUPP');
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
 }

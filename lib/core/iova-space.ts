@@ -7,7 +7,7 @@
  * Everything is in 4 KiB page numbers (JS numbers: 2^64 bytes = 2^52 pages, exact in a double).
  */
 import type { IovaRange, PhysicalRun } from '../backend/contract.js';
-import { OrderedIndex } from './ordered-index.js';
+import { OrderedIndex } from '../util/ordered-index.js';
 
 export const enum ClaimKind {
   Logical = 0,

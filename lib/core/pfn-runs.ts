@@ -15,8 +15,8 @@
  */
 import { Buffer } from 'node:buffer';
 import type { PhysicalRun } from '../backend/contract.js';
+import { PAGE } from '../util/u64.js';
 
-const PAGE = 4096n;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;

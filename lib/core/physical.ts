@@ -12,13 +12,9 @@ import {
   MapPhysicalAddressTypeContiguousRange,
   MapPhysicalAddressTypeMdl,
   MapPhysicalAddressTypePfn,
-  PAGE_SIZE,
 } from '../wdk/constants.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../wdk/types.js';
-
-const PAGE = BigInt(PAGE_SIZE);
-const PAGE_MASK = PAGE - 1n;
-const U64_MAX = (1n << 64n) - 1n;
+import { PAGE, PAGE_MASK, PAGE_SIZE, U64_MAX } from '../util/u64.js';
 
 export interface ResolvedPhysical {
   readonly runs: PhysicalRun[];

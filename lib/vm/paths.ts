@@ -1,32 +1,11 @@
 /**
  * Where the VM harness finds its assets (the package's `vm/` folder) and keeps its cache.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 
-let packageRootMemo: string | undefined;
-
-/** The dma-iommu package root (works from `lib/vm/*.ts` under vitest and from `dist/lib/vm/*.js`). */
-export function packageRoot(): string {
-  if (packageRootMemo !== undefined) return packageRootMemo;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
-        if (pkg.name === 'dma-iommu') return (packageRootMemo = dir);
-      } catch {
-        // not ours; keep walking up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('dma-iommu vm: cannot find the package root (package.json named dma-iommu)');
-    dir = parent;
-  }
-}
+export { packageRoot };
 
 /** A file under the package's `vm/` asset folder. */
 export function assetPath(...parts: string[]): string {

@@ -3,7 +3,7 @@
  * and inserts (the shared OrderedIndex, keyed by page number; areas are page-aligned and never
  * overlap), so a domain with hundreds of thousands of live areas stays fast.
  */
-import { OrderedIndex } from '../../core/ordered-index.js';
+import { OrderedIndex } from '../../util/ordered-index.js';
 
 export interface AreaLike {
   readonly iova: bigint;

@@ -5,7 +5,7 @@
  * domains, memory, faults from the kernel log, device enumeration and regions, ordered close.
  * Subclasses supply the kernel operations.
  */
-import { alignedPage } from '../../core/u64.js';
+import { alignedPage } from '../../util/u64.js';
 import { AreaIndex } from './areas.js';
 import type {
   AllocateOptions,

@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { BackendError } from '../../errors.js';
+import { packageRoot } from '../../util/package-root.js';
 import type { NativeAddon } from './addon-types.js';
 
 export type LoadResult =
@@ -17,16 +17,6 @@ export type LoadResult =
 
 const require = createRequire(import.meta.url);
 let memo: LoadResult | undefined;
-
-/** The package root: the directory holding package.json above this file (lib/ or dist/lib/). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
 
 function buildStatusNote(root: string): string {
   try {

@@ -10,8 +10,8 @@
  */
 import type { AllocateOptions, BackendMemory, MemoryInfo, PhysicalRun } from '../contract.js';
 import { constants as bufferConstants } from 'node:buffer';
-import { OrderedIndex } from '../../core/ordered-index.js';
-import { alignedPage } from '../../core/u64.js';
+import { OrderedIndex } from '../../util/ordered-index.js';
+import { alignedPage } from '../../util/u64.js';
 import type { NativeAddon, NativeMemory } from './addon-types.js';
 import { ERR, PAGE, fail, hex } from './util.js';
 

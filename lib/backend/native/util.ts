@@ -1,7 +1,7 @@
 /** Helpers of the native backends; the ones every backend shares come from ../shared.ts. */
 import { BackendError } from '../../errors.js';
 
-export const PAGE = 4096n;
+export { PAGE } from '../../util/u64.js';
 
 /** errno of a BackendError (negative), or undefined. */
 export function errnoOf(e: unknown): number | undefined {

@@ -16,7 +16,7 @@
  */
 import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFault, BackendMemory, DeviceEvent } from '../contract.js';
 import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
-import { alignedPage } from '../../core/u64.js';
+import { alignedPage } from '../../util/u64.js';
 import { BackendError } from '../../errors.js';
 import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachPasid } from './attachments.js';
 import { SimBus } from './bus.js';

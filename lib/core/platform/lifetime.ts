@@ -1,7 +1,7 @@
 /** Closing a platform (everything released in dependency order) and inspecting it. */
 import { isBackendError } from '../../errors.js';
 import { negativeErrno } from '../../status.js';
-import { PAGE } from './mapping.js';
+import { PAGE } from './validate.js';
 import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { closeDevice } from './devices.js';

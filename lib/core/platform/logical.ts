@@ -8,7 +8,7 @@ import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../../wdk/types.js';
 import { Claim, ClaimKind, type PageRange } from '../iova-space.js';
 import type { IommuDmaDomain } from '../objects.js';
 import { resolveMdlArgument, resolvePhysical } from '../physical.js';
-import { alignedPage, exactNumber } from '../u64.js';
+import { alignedPage, exactNumber } from '../../util/u64.js';
 import type { PlatformContext } from './context.js';
 import { type MapStatuses, backendMap, backendUnmap, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
 import type { DomainState } from './state.js';

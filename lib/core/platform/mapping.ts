@@ -10,9 +10,9 @@ import { Claim, ClaimKind } from '../iova-space.js';
 import { sliceRuns } from '../physical.js';
 import { toIommuError } from './backend-call.js';
 import type { DomainState } from './state.js';
-import { statusError } from './validate.js';
+import { PAGE, statusError } from './validate.js';
 
-export const PAGE = 4096n;
+export { PAGE };
 
 /** Statuses a map's kernel errnos turn into, per member (which argument is "the address"). */
 export interface MapStatuses {

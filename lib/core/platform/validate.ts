@@ -6,13 +6,9 @@
 import { IommuError } from '../../errors.js';
 import { type StatusName, invalidParameterN } from '../../status.js';
 
-export const U64_MAX = (1n << 64n) - 1n;
-export const PAGE = 4096n;
-export const PAGE_MASK = PAGE - 1n;
+import { PAGE, PAGE_MASK, U64_MAX, hex } from '../../util/u64.js';
 
-export function hex(v: bigint | number): string {
-  return `0x${v.toString(16)}`;
-}
+export { PAGE, PAGE_MASK, U64_MAX, hex };
 
 /** STATUS_INVALID_PARAMETER_n (n = the argument's WDK position) naming the argument and the rule. */
 export function invalidArg(operation: string, n: number, argument: string, message: string): IommuError {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OrderedIndex } from '../../../lib/core/ordered-index.js';
+import { OrderedIndex } from '../../../lib/util/ordered-index.js';
 
 describe('OrderedIndex', () => {
   it('matches a sorted-array model under random inserts, deletes and queries', () => {

@@ -1,4 +1,22 @@
 /**
+ * 64-bit and page arithmetic shared by every layer (the bottom layer: imports nothing of the
+ * package). The constants, `hex`, and the bigint → number conversions of the hot paths.
+ */
+
+/** 2^64 − 1, the largest u64. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** The 4 KiB page, as a bigint (addresses and sizes at the API are bigints) and as a number. */
+export const PAGE = 4096n;
+export const PAGE_SIZE = 4096;
+/** PAGE − 1: `(x & PAGE_MASK) === 0n` for page-aligned `x`. */
+export const PAGE_MASK = PAGE - 1n;
+
+/** `0x…` of a bigint or number, for messages. */
+export function hex(v: bigint | number): string {
+  return `0x${v.toString(16)}`;
+}
+
+/*
  * bigint → number without `Number(bigint)`, which V8 (11.x) does not inline: it costs a runtime
  * call (~45 ns) where a store into a BigUint64Array and two 32-bit reads cost ~10 ns. Used by
  * the map/unmap hot paths, which take every address as a bigint.
