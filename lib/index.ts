@@ -35,6 +35,7 @@ export { selectBackend, type BackendChoice, type SelectOptions } from './backend
 export { SimulatedBackend, type SimulatedBackendOptions, type SimulatorTestControls, simulatorControls } from './backend/simulated/index.js';
 export { EduDevice } from './devices/edu.js';
 
+/** Options of {@link openPlatform}: the backend choice and the platform options. */
 export interface OpenOptions extends SelectOptions, PlatformOptions {}
 
 /** Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. */
@@ -60,6 +61,7 @@ export function getDefaultPlatform(): IommuPlatform {
   return defaultPlatform;
 }
 
+/** Options of {@link IoGetIommuInterfaceEx} and {@link IoGetIommuInterface} (not WDK parameters). */
 export interface GetInterfaceOptions extends OpenOptions {
   /** Use this platform (else a new one from the options, or the default platform). */
   readonly platform?: IommuPlatform;

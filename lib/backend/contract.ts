@@ -26,14 +26,18 @@
  *  - `close()` is idempotent and releases every kernel object in dependency order.
  */
 
+/** Which backend implements a platform: the simulator, Linux iommufd, or legacy VFIO type1. */
 export type BackendKind = 'simulated' | 'iommufd' | 'vfio-type1';
 
 /** A PCI function as the platform enumerates it; stands in for a WDK PDO. */
 export interface PciDeviceInfo {
   /** Full BDF, e.g. '0000:00:03.0'. */
   readonly bdf: string;
+  /** PCI vendor ID (e.g. 0x1234 for QEMU's edu). */
   readonly vendorId: number;
+  /** PCI device ID (e.g. 0x11e8 for QEMU's edu). */
   readonly deviceId: number;
+  /** PCI class code, 24 bits (class << 16 | subclass << 8 | programming interface). */
   readonly classCode: number;
   /** IOMMU group number, or null when the device is not behind an IOMMU. */
   readonly iommuGroup: number | null;
@@ -49,12 +53,15 @@ export interface PciDeviceInfo {
   readonly maxPasidLog2: number;
 }
 
+/** An inclusive range of logical addresses (IOVAs), in bytes. */
 export interface IovaRange {
+  /** First address of the range. */
   readonly start: bigint;
   /** Inclusive. */
   readonly last: bigint;
 }
 
+/** The logical address space of a domain as the backend sees it (`IommuPlatform.geometry`). */
 export interface DomainGeometry {
   /** Usable IOVA ranges (aperture minus reserved regions such as the MSI window), sorted. */
   readonly ranges: readonly IovaRange[];
@@ -68,10 +75,13 @@ export interface DomainGeometry {
 
 /** A physically contiguous piece of memory in the backend's PA namespace. */
 export interface PhysicalRun {
+  /** Start of the run: a physical address in the backend's namespace. */
   readonly pa: bigint;
+  /** Length of the run in bytes. */
   readonly length: bigint;
 }
 
+/** Options of a backend allocation (the backend form of `allocateDmaMemory`'s options). */
 export interface AllocateOptions {
   /** Back the memory with 2 MiB huge pages (native: MAP_HUGETLB; fails with ENOMEM if none). */
   readonly hugePages?: boolean;
@@ -86,7 +96,9 @@ export interface AllocateOptions {
 
 /** Memory a backend allocated for DMA. Kept alive (and pinned by the kernel) while mapped. */
 export interface BackendMemory {
+  /** Backend-chosen identifier of the allocation (positive). */
   readonly id: number;
+  /** Size of the allocation in bytes (a multiple of 4 KiB). */
   readonly size: bigint;
   /** A view of the whole allocation, or null for lazy allocations. */
   readonly bytes: Uint8Array | null;
@@ -94,13 +106,17 @@ export interface BackendMemory {
   runs(offset: bigint, length: bigint): PhysicalRun[];
   /** PA of the 4 KiB page at `pageIndex`. */
   pageAddress(pageIndex: number): bigint;
+  /** Copy `length` bytes from `offset` out of the allocation (works for lazy allocations too). */
   read(offset: bigint, length: number): Uint8Array;
+  /** Copy `data` into the allocation at `offset`. */
   write(offset: bigint, data: Uint8Array): void;
   /** Release; throws BackendError(EBUSY) while any page is still mapped. Idempotent once released. */
   free(): void;
+  /** True once `free()` succeeded. */
   readonly freed: boolean;
 }
 
+/** What the backend's physical addresses are. */
 export interface MemoryInfo {
   /** True when PAs are real physical addresses (root with pagemap, or the simulator's RAM). */
   readonly physicalIsReal: boolean;
@@ -110,8 +126,11 @@ export interface MemoryInfo {
 
 /** A DMA fault as a backend observed it. */
 export interface BackendFault {
+  /** PCI address of the faulting device. */
   readonly bdf: string;
+  /** The faulting logical address, in bytes. */
   readonly iova: bigint;
+  /** True for a blocked write (device → memory), false for a read. */
   readonly write: boolean;
   /** PASID of the faulting request, when tagged. */
   readonly pasid?: number;
@@ -125,10 +144,13 @@ export interface BackendFault {
   readonly source: 'simulator' | 'kmsg';
   /** Raw record (the kmsg line) when there is one. */
   readonly raw?: string;
+  /** When the fault was observed: milliseconds since the Unix epoch. */
   readonly timestamp: number;
 }
 
+/** A device arrival, removal or policy change, as a backend observed it. */
 export interface DeviceEvent {
+  /** PCI address of the device. */
   readonly bdf: string;
   /** False when the device went away (surprise removal, unbind). */
   readonly present: boolean;
@@ -138,13 +160,21 @@ export interface DeviceEvent {
 
 /** Caller-owned stage-1 table configuration (WDK DOMAIN_CONFIGURATION_ARM64). */
 export interface Arm64DomainConfig {
+  /** Translation table base 0 (physical address). */
   readonly ttbr0: bigint;
+  /** Translation table base 1 (physical address). */
   readonly ttbr1: bigint;
+  /** Memory attribute indirection register 0. */
   readonly mair0: number;
+  /** Memory attribute indirection register 1. */
   readonly mair1: number;
+  /** Input address width (bits) for `ttbr0`. */
   readonly inputSize0: number;
+  /** Input address width (bits) for `ttbr1`. */
   readonly inputSize1: number;
+  /** Table walks are cache-coherent. */
   readonly coherentTableWalks: boolean;
+  /** False: traffic bypasses stage-1 translation. */
   readonly translationEnabled: boolean;
 }
 
@@ -153,12 +183,17 @@ export interface Arm64DomainConfig {
  * config space and BAR regions. The simulator models the same registers.
  */
 export interface DeviceRegions {
+  /** Read `size` bytes of PCI config space at `offset`. */
   configRead(offset: number, size: 1 | 2 | 4): number;
+  /** Write `size` bytes of PCI config space at `offset`. */
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
-  /** Read a BAR register; size 4 or 8 (8 returns bigint). */
+  /** Read a 32-bit register of BAR `bar` at byte `offset`. */
   barRead32(bar: number, offset: number): number;
+  /** Write a 32-bit register of BAR `bar` at byte `offset`. */
   barWrite32(bar: number, offset: number, value: number): void;
+  /** Read a 64-bit register of BAR `bar` at byte `offset`. */
   barRead64(bar: number, offset: number): bigint;
+  /** Write a 64-bit register of BAR `bar` at byte `offset`. */
   barWrite64(bar: number, offset: number, value: bigint): void;
 }
 
@@ -178,11 +213,17 @@ export interface BackendCapabilities {
    * never drops. Intel VT-d's dmar_fault() prints under a static ratelimit (10 messages / 5 s)
    * and spends 3 messages' worth per fault (status line, record, loop exit): 3 faults per 5 s.
    */
-  readonly faultRateLimit?: { readonly faults: number; readonly intervalMs: number } | null;
+  readonly faultRateLimit?: {
+    /** Faults reported per interval. */
+    readonly faults: number;
+    /** The interval, in milliseconds. */
+    readonly intervalMs: number;
+  } | null;
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
   readonly mapBeforeAttach: 'direct' | 'replayed';
   /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */
   readonly maxAreasPerDomain: number | null;
+  /** PASID-capable devices and `CreatePasidDevice` are possible (simulator only). */
   readonly pasid: boolean;
   /** Caller-owned page tables (Unmanaged domains + ConfigureDomain). */
   readonly unmanagedDomains: boolean;
@@ -190,23 +231,38 @@ export interface BackendCapabilities {
   readonly arch: 'x86_64' | 'arm64';
 }
 
+/** One step of backend auto-selection, as `dma-iommu info` prints it. */
 export interface ProbeStep {
+  /** What was checked (e.g. `/dev/iommu`). */
   readonly check: string;
+  /** Whether the check passed. */
   readonly ok: boolean;
+  /** What was found, in words. */
   readonly detail: string;
 }
 
+/**
+ * The backend contract below the WDK layer: the leaf operations of one kernel interface (the
+ * simulator, iommufd or VFIO type1), with the kernel's rules and errnos; {@link IommuPlatform} adds
+ * every Windows rule and status code on top. Reachable as `IommuPlatform.backend`; users read
+ * `kind`, `reason`, `capabilities` and `memoryInfo`, and call the rest only to write a backend.
+ * Every method throws a `BackendError` (errno + syscall), which the platform turns into an `IommuError`.
+ */
 export interface IommuBackend {
+  /** Which kernel interface this is. */
   readonly kind: BackendKind;
   /** Why this backend was chosen (auto-selection writes every step here). */
   readonly reason: string;
+  /** What this backend can and cannot do, as data (the README's capability table). */
   readonly capabilities: BackendCapabilities;
+  /** Whether this backend's physical addresses are real. */
   readonly memoryInfo: MemoryInfo;
 
   /** Devices this platform knows, usable or not. */
   enumerateDevices(): PciDeviceInfo[];
 
   // ---- memory --------------------------------------------------------------------------------
+  /** Allocate page-aligned memory for DMA of at least `size` bytes. ENOMEM when out of memory. */
   allocateMemory(size: bigint, options?: AllocateOptions): BackendMemory;
 
   // ---- devices -------------------------------------------------------------------------------
@@ -214,6 +270,7 @@ export interface IommuBackend {
   openDevice(bdf: string): number;
   /** Close (detaches first if attached). Idempotent. */
   closeDevice(device: number): void;
+  /** Config space and BAR access of an opened device. */
   deviceRegions(device: number): DeviceRegions;
   /** Bitmask of 1 << IOMMU_DMA_DOMAIN_TYPE the device may attach to right now (policy + hardware). */
   availableDomainTypes(device: number): number;
@@ -232,13 +289,17 @@ export interface IommuBackend {
   configureDomain(domain: number, config: Arm64DomainConfig): void;
   /** Unmanaged domains only (else EINVAL): invalidate cached translations (all, or the listed VAs). */
   flushDomain(domain: number, vaList?: readonly bigint[], lastLevel?: boolean): void;
+  /** Free a domain (EBUSY while devices are attached); its areas go with it. */
   freeDomain(domain: number): void;
   /** Geometry of the domain as of now (narrows once a device is attached). */
   geometry(domain: number): DomainGeometry;
+  /** Attach an opened device to a domain (EBUSY if attached; EINVAL if its IOMMU group is elsewhere). */
   attach(domain: number, device: number): void;
+  /** Detach a device from its domain. */
   detach(device: number): void;
   /** Attach a PASID of the device to a domain (V3). ENOTSUP when the device has no PASID. */
   attachPasid(domain: number, device: number, pasid: number): void;
+  /** Detach a PASID of the device from its domain (V3). */
   detachPasid(device: number, pasid: number): void;
 
   // ---- mappings ------------------------------------------------------------------------------
@@ -255,6 +316,8 @@ export interface IommuBackend {
 
   /** Everything as JSON-able data. */
   inspect(): unknown;
+  /** Release every kernel object in dependency order. Idempotent. */
   close(): void;
+  /** True once `close()` ran. */
   readonly closed: boolean;
 }

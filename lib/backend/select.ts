@@ -12,8 +12,13 @@ import { SimulatedBackend, type SimulatedBackendOptions } from './simulated/inde
 
 const debug = debuglog('dma-iommu');
 
+/**
+ * A backend by name: `auto` (iommufd, else VFIO type1, else the simulator), `sim`/`simulated`,
+ * `native` (iommufd, else type1; never the simulator), `iommufd`, `vfio-type1`/`type1`.
+ */
 export type BackendChoice = 'auto' | 'sim' | 'simulated' | 'native' | 'iommufd' | 'vfio-type1' | 'type1';
 
+/** How to choose the backend: this option > the `DMA_IOMMU_BACKEND` environment variable > `auto`. */
 export interface SelectOptions {
   /** A choice, or a backend instance to use as is. */
   readonly backend?: BackendChoice | IommuBackend;
@@ -21,10 +26,13 @@ export interface SelectOptions {
   readonly simulator?: SimulatedBackendOptions;
 }
 
+/** The chosen backend and how it was chosen. */
 export interface Selection {
+  /** The backend, ready to use. */
   readonly backend: IommuBackend;
   /** How the choice was made: 'option', 'env' or 'auto'. */
   readonly by: 'option' | 'env' | 'auto';
+  /** The native probe's steps (empty when the simulator was asked for, or a backend instance given). */
   readonly steps: readonly ProbeStep[];
 }
 
@@ -38,6 +46,13 @@ function normalise(choice: string, source: string): BackendChoice {
   return c as BackendChoice;
 }
 
+/**
+ * Choose and open a backend: `options.backend` > `DMA_IOMMU_BACKEND` > auto. `NODE_DEBUG=dma-iommu`
+ * logs the choice and every probe step.
+ * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (argument `backend`) for an unknown name;
+ * `STATUS_NOT_SUPPORTED` when `native`, `iommufd` or `vfio-type1` was asked for and is not usable
+ * (the message gives every probe step's reason).
+ */
 export function selectBackend(options: SelectOptions = {}): Selection {
   const opt = options.backend;
   if (opt !== undefined && typeof opt === 'object') return { backend: opt, by: 'option', steps: [] };

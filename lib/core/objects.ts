@@ -12,13 +12,17 @@ let nextSerial = 1;
 abstract class Handle {
   /** A process-unique number, for logs. */
   readonly serial = nextSerial++;
+  /** The short tag the handle prints as (`IOMMU_DMA_DOMAIN #3`). */
   protected abstract get tag(): string;
+  /** The handle as a short tag in brackets, for logs: `[IOMMU_DMA_DOMAIN #3]`. */
   toString(): string {
     return `[${this.tag}]`;
   }
+  /** The handle in JSON: its tag (handles carry no other public state). */
   toJSON(): unknown {
     return this.toString();
   }
+  /** What `util.inspect` and `console.log` print: the tag. */
   [inspect.custom](): string {
     return this.toString();
   }
@@ -33,6 +37,7 @@ export class IommuDmaDomain extends Handle {
 
 /** PIOMMU_DMA_DEVICE (from CreateDevice). */
 export class IommuDmaDevice extends Handle {
+  /** @param PhysicalDeviceObject - the PDO the device was created for. */
   constructor(readonly PhysicalDeviceObject: PhysicalDeviceObject) {
     super();
   }
@@ -44,7 +49,9 @@ export class IommuDmaDevice extends Handle {
 /** PIOMMU_DMA_PASID_DEVICE (from CreatePasidDevice). */
 export class IommuDmaPasidDevice extends Handle {
   constructor(
+    /** The device whose PASID this is. */
     readonly DmaDevice: IommuDmaDevice,
+    /** The PASID (address space ID) of the tagged DMA, as `CreatePasidDevice` returned it. */
     readonly Asid: number,
   ) {
     super();
@@ -57,7 +64,9 @@ export class IommuDmaPasidDevice extends Handle {
 /** PIOMMU_DMA_LOGICAL_ADDRESS_TOKEN: a reserved logical range. */
 export class LogicalAddressToken extends Handle {
   constructor(
+    /** First logical address of the reserved range (page-aligned, bytes). */
     readonly LogicalAddressBase: bigint,
+    /** Length of the reserved range in bytes (a multiple of 4 KiB). */
     readonly Size: bigint,
   ) {
     super();
@@ -65,6 +74,7 @@ export class LogicalAddressToken extends Handle {
   protected get tag(): string {
     return `IOMMU_DMA_LOGICAL_ADDRESS_TOKEN #${this.serial} 0x${this.LogicalAddressBase.toString(16)}+0x${this.Size.toString(16)}`;
   }
+  /** The token in JSON: its tag, which includes base and size. */
   override toJSON(): string {
     return this.toString();
   }
@@ -103,7 +113,11 @@ export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
   protected get tag(): string {
     return `PDO ${this.bdf} ${this.vendorId.toString(16).padStart(4, '0')}:${this.deviceId.toString(16).padStart(4, '0')}`;
   }
-  override toJSON(): PciDeviceInfo & { pdo: string } {
+  /** The PDO in JSON: its tag (`pdo`) and every field of the device's identity. */
+  override toJSON(): PciDeviceInfo & {
+    /** The PDO's tag (`[PDO 0000:00:03.0 1234:11e8]`). */
+    pdo: string;
+  } {
     return { pdo: this.toString(), ...this.#info };
   }
 }

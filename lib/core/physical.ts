@@ -175,10 +175,12 @@ export class DmaMemory {
     return this.#mem;
   }
 
+  /** Size of the allocation in bytes (the requested size rounded up to whole 4 KiB pages). */
   get size(): bigint {
     return this.#mem.size;
   }
 
+  /** True once `free()` ran (or its platform closed). */
   get freed(): boolean {
     return this.#mem.freed;
   }
@@ -271,12 +273,22 @@ export class DmaMemory {
     return typeof offset === 'bigint' ? this.size - offset : 0n;
   }
 
+  /**
+   * Copy `length` bytes starting at byte `offset` out of the memory (works for lazy allocations).
+   * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (`offset`, `length`) outside the allocation;
+   * `STATUS_INVALID_DEVICE_REQUEST` after `free()`.
+   */
   read(offset: bigint, length: number): Uint8Array {
     const op = 'DmaMemory.read';
     this.#byteRange(op, offset, length, 'length');
     return this.#backend(op, () => this.#mem.read(offset, length));
   }
 
+  /**
+   * Copy `data` into the memory at byte `offset` (works for lazy allocations).
+   * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (`offset`, `data`) outside the allocation or
+   * not a `Uint8Array`; `STATUS_INVALID_DEVICE_REQUEST` after `free()`.
+   */
   write(offset: bigint, data: Uint8Array): void {
     const op = 'DmaMemory.write';
     if (!(data instanceof Uint8Array)) throw new IommuError('STATUS_INVALID_PARAMETER', `data must be a Uint8Array (got ${show(data)})`, { operation: op, argument: 'data' });
@@ -311,6 +323,7 @@ export class DmaMemory {
     onFree?.(this);
   }
 
+  /** `using` support: the same as `free()`. */
   [Symbol.dispose](): void {
     this.free();
   }

@@ -47,16 +47,37 @@ import * as tables from './platform/tables.js';
 export type { FaultRecord } from './platform/faults.js';
 export { faultAddress, toFaultInformation } from './platform/faults.js';
 
+/** Options of an {@link IommuPlatform} (also accepted by {@link openPlatform} and {@link IoGetIommuInterfaceEx}). */
 export interface PlatformOptions {
   /** Called when a fault or state-change handler throws (default: process.emitWarning). */
   readonly onHandlerError?: (error: unknown, where: string) => void;
 }
 
+/**
+ * The WDK semantics over one backend: every member of `DMA_IOMMU_INTERFACE_V1`/`V2`/`V3` is a
+ * method here, with the WDK's parameter names and order (out-parameters are return values), plus
+ * the platform services the WDK gets elsewhere (devices, DMA memory, faults). The interface tables
+ * of {@link IoGetIommuInterfaceEx} are these methods, bound; `iface.Platform` is this object.
+ *
+ * Calls are synchronous. Addresses and sizes are `bigint` bytes unless a parameter counts pages.
+ * Every method throws {@link IommuError} and nothing else: a bad WDK argument is
+ * `STATUS_INVALID_PARAMETER_n` (n = its position in the WDK prototype), a bad service argument is
+ * `STATUS_INVALID_PARAMETER` with `.argument` naming it, any call after {@link close} is
+ * `STATUS_INVALID_DEVICE_REQUEST`, a removed device is `STATUS_DEVICE_REMOVED`. What each backend
+ * supports is in the README's implementation-status table.
+ */
 export class IommuPlatform {
+  /** The backend under the platform: read `kind`, `reason`, `capabilities` and `memoryInfo`. */
   readonly backend: IommuBackend;
   readonly #ctx: PlatformContext;
   readonly #unsubscribe: () => void;
 
+  /**
+   * Wrap a backend (usually {@link openPlatform} does this).
+   * @param backend - from {@link selectBackend} or `new SimulatedBackend()`; the platform owns it from now on.
+   * @param options - platform options.
+   * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` naming `backend`, `options` or `options.onHandlerError`.
+   */
   constructor(backend: IommuBackend, options: PlatformOptions = {}) {
     const op = 'IommuPlatform';
     if (backend === null || typeof backend !== 'object' || typeof backend.onFault !== 'function' || typeof backend.onDeviceEvent !== 'function') {
@@ -76,6 +97,7 @@ export class IommuPlatform {
     };
   }
 
+  /** True once {@link close} ran. */
   get closed(): boolean {
     return this.#ctx.closed;
   }
@@ -202,7 +224,15 @@ export class IommuPlatform {
   }
 
   /** IOMMU_QUERY_INPUT_MAPPINGS: returns { Buffer, ReturnLength }; BufferLength counts elements. */
-  QueryInputMappings(PhysicalDeviceObject: PhysicalDeviceObject, BufferLength?: number): { Buffer: INPUT_MAPPING_ELEMENT[]; ReturnLength: number } {
+  QueryInputMappings(
+    PhysicalDeviceObject: PhysicalDeviceObject,
+    BufferLength?: number,
+  ): {
+    /** The device's input mappings (at most `BufferLength` of them). */
+    Buffer: INPUT_MAPPING_ELEMENT[];
+    /** How many input mappings the device has. */
+    ReturnLength: number;
+  } {
     return tables.queryInputMappings(this.#ctx, PhysicalDeviceObject, BufferLength);
   }
 
@@ -317,7 +347,12 @@ export class IommuPlatform {
   // ==== PASID (V3) =============================================================================
 
   /** IOMMU_PASID_DEVICE_CREATE: returns { PasidDevice, Asid }. */
-  CreatePasidDevice(DmaDevice: IommuDmaDevice): { PasidDevice: IommuDmaPasidDevice; Asid: number } {
+  CreatePasidDevice(DmaDevice: IommuDmaDevice): {
+    /** The new PASID device. */
+    PasidDevice: IommuDmaPasidDevice;
+    /** Its PASID (address space ID), which the device puts in its tagged DMA. */
+    Asid: number;
+  } {
     return pasid.createPasidDevice(this.#ctx, DmaDevice);
   }
 
@@ -347,6 +382,7 @@ export class IommuPlatform {
     closePlatform(this.#ctx, this.#unsubscribe);
   }
 
+  /** `using` support: the same as {@link close}. */
   [Symbol.dispose](): void {
     this.close();
   }

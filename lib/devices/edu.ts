@@ -58,12 +58,24 @@ function sleep(ms: number): Promise<void> {
   });
 }
 
+/**
+ * A driver for QEMU's `edu` PCI device, written only against {@link DeviceRegions}
+ * (`Platform.deviceRegions(dev)`), so the same code drives the simulator's edu model and a real
+ * edu device inside `dma-iommu vm`. It refuses transfers that would crash QEMU 7.2 (length 1 …
+ * `EDU_MAX_TRANSFER` = 4095 bytes, ending before the 4 KiB buffer's end) and IOVAs outside the DMA
+ * mask (28 bits by default). Call {@link EduDevice.enableBusMaster} before any DMA.
+ */
 export class EduDevice {
   readonly #regions: DeviceRegions;
   readonly #timeoutMs: number;
   readonly #dmaMask: bigint;
   #busy = false;
 
+  /**
+   * @param regions - the device's regions, from `Platform.deviceRegions(dmaDevice)`.
+   * @param options - `timeoutMs` (completion polling limit, default 5000) and `dmaMask` (default 2^28 − 1).
+   * @throws `TypeError` when `regions` is not a `DeviceRegions`; `RangeError` for a bad option.
+   */
   constructor(regions: DeviceRegions, options: EduDeviceOptions = {}) {
     if (regions === null || typeof regions !== 'object' || typeof regions.barRead32 !== 'function') {
       throw new TypeError('EduDevice needs the DeviceRegions of an open edu device');
@@ -83,7 +95,12 @@ export class EduDevice {
   }
 
   /** PCI vendor and device ID from config space. */
-  pciId(): { vendorId: number; deviceId: number } {
+  pciId(): {
+    /** PCI vendor ID (0x1234). */
+    vendorId: number;
+    /** PCI device ID (0x11e8). */
+    deviceId: number;
+  } {
     return { vendorId: this.#regions.configRead(0x00, 2), deviceId: this.#regions.configRead(0x02, 2) };
   }
 
@@ -99,11 +116,13 @@ export class EduDevice {
     this.#regions.configWrite(PCI_COMMAND, 2, cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
   }
 
+  /** Clear bus mastering in the PCI command register: the device can no longer start DMA. */
   disableBusMaster(): void {
     const cmd = this.#regions.configRead(PCI_COMMAND, 2);
     this.#regions.configWrite(PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MASTER);
   }
 
+  /** True when bus mastering is enabled in the PCI command register. */
   get busMaster(): boolean {
     return (this.#regions.configRead(PCI_COMMAND, 2) & PCI_COMMAND_MASTER) !== 0;
   }

@@ -14,6 +14,7 @@ import {
   DMA_IOMMU_INTERFACE_VERSION_1,
 } from './constants.js';
 
+/** The member names of the V1 table (and of the deprecated `DMA_IOMMU_INTERFACE`), in the WDK's field order. */
 export const V1_MEMBERS = [
   'CreateDomain',
   'DeleteDomain',
@@ -30,6 +31,7 @@ export const V1_MEMBERS = [
   'ConfigureDomain',
 ] as const;
 
+/** The member names of the V2 table, in the WDK's field order. */
 export const V2_MEMBERS = [
   'CreateDomainEx',
   'DeleteDomain',
@@ -55,6 +57,7 @@ export const V2_MEMBERS = [
   'DeleteDevice',
 ] as const;
 
+/** The member names of the V3 table: V2's plus the PASID members and `QueryDeviceInfo`. */
 export const V3_MEMBERS = [
   ...V2_MEMBERS,
   'CreatePasidDevice',
@@ -65,25 +68,59 @@ export const V3_MEMBERS = [
 ] as const;
 
 type Bound<K extends keyof IommuPlatform> = IommuPlatform[K];
+/**
+ * WDK `DMA_IOMMU_INTERFACE_V1`: the V1 function table. Each member is the {@link IommuPlatform}
+ * method of the same name, bound to the platform (see it for arguments, results and status codes).
+ */
 export type DMA_IOMMU_INTERFACE_V1 = { readonly [K in (typeof V1_MEMBERS)[number]]: Bound<K> };
+/** WDK `DMA_IOMMU_INTERFACE_V2`: the V2 function table; each member is the bound {@link IommuPlatform} method of the same name. */
 export type DMA_IOMMU_INTERFACE_V2 = { readonly [K in (typeof V2_MEMBERS)[number]]: Bound<K> };
+/** WDK `DMA_IOMMU_INTERFACE_V3`: the V3 function table (V2 plus PASID); each member is the bound {@link IommuPlatform} method of the same name. */
 export type DMA_IOMMU_INTERFACE_V3 = { readonly [K in (typeof V3_MEMBERS)[number]]: Bound<K> };
 
 interface InterfaceBase {
   /** sizeof(DMA_IOMMU_INTERFACE_EX) on x64. */
   readonly Size: number;
+  /** The version asked for (1, 2 or 3): which of `V1`/`V2`/`V3` is present. */
   readonly Version: number;
   /** Not a WDK field: the platform behind the table (devices, DMA memory, backend). */
   readonly Platform: IommuPlatform;
 }
 
+/**
+ * WDK `DMA_IOMMU_INTERFACE_EX`, what {@link IoGetIommuInterfaceEx} returns: `Size`, `Version`, and
+ * the function table of that version (`V1`, `V2` or `V3`), frozen. `Platform` (not enumerable)
+ * is the platform behind the table.
+ */
 export type DMA_IOMMU_INTERFACE_EX =
-  | (InterfaceBase & { readonly Version: 1; readonly V1: DMA_IOMMU_INTERFACE_V1 })
-  | (InterfaceBase & { readonly Version: 2; readonly V2: DMA_IOMMU_INTERFACE_V2 })
-  | (InterfaceBase & { readonly Version: 3; readonly V3: DMA_IOMMU_INTERFACE_V3 });
+  | (InterfaceBase & {
+      /** Version 1. */
+      readonly Version: 1;
+      /** The V1 function table. */
+      readonly V1: DMA_IOMMU_INTERFACE_V1;
+    })
+  | (InterfaceBase & {
+      /** Version 2. */
+      readonly Version: 2;
+      /** The V2 function table. */
+      readonly V2: DMA_IOMMU_INTERFACE_V2;
+    })
+  | (InterfaceBase & {
+      /** Version 3. */
+      readonly Version: 3;
+      /** The V3 function table. */
+      readonly V3: DMA_IOMMU_INTERFACE_V3;
+    });
 
 /** The deprecated DMA_IOMMU_INTERFACE: `Version` and the V1 members at top level. */
-export type DMA_IOMMU_INTERFACE = DMA_IOMMU_INTERFACE_V1 & { readonly Version: 1; readonly Size: number; readonly Platform: IommuPlatform };
+export type DMA_IOMMU_INTERFACE = DMA_IOMMU_INTERFACE_V1 & {
+  /** Always 1 (`DMA_IOMMU_INTERFACE_VERSION_1`). */
+  readonly Version: 1;
+  /** sizeof(DMA_IOMMU_INTERFACE) on x64 (`DMA_IOMMU_INTERFACE_SIZE`). */
+  readonly Size: number;
+  /** Not a WDK field: the platform behind the table (devices, DMA memory, backend). */
+  readonly Platform: IommuPlatform;
+};
 
 function table<const M extends readonly string[]>(platform: IommuPlatform, members: M): Record<M[number], unknown> {
   const t: Record<string, unknown> = {};

@@ -44,15 +44,26 @@ const OP_UNMAP = OP_INDEX.unmap;
 const MAP = SIM_SYSCALLS.map;
 const UNMAP = SIM_SYSCALLS.unmap;
 
+/**
+ * The simulated IOMMU backend: page tables, IOVA apertures and reserved regions, simulated RAM,
+ * and a DMA engine that moves real bytes and faults, with the same errnos and syscall names as the
+ * kernel. Models x86_64 VT-d by default, Arm64 SMMU with `arch: 'arm64'`. Chosen by
+ * `backend: 'sim'` or when no IOMMU is usable; also implements {@link SimulatorTestControls}.
+ */
 export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly kind = 'simulated' as const;
   readonly reason: string;
   readonly capabilities: BackendCapabilities;
   readonly memoryInfo: MemoryInfo = { physicalIsReal: true };
+  /** The architecture modelled. */
   readonly arch: 'x86_64' | 'arm64';
+  /** IOMMU input address width in bits. */
   readonly addressWidth: number;
+  /** Levels of the simulated page tables. */
   readonly pageTableLevels: number;
+  /** Supported page sizes as a bitmap (bit n set = 2^n bytes). */
   readonly pageSizes: bigint;
+  /** Reserved IOVA regions every device brings (the MSI window). */
   readonly reservedRegions: readonly IovaRange[];
 
   readonly #phys: PhysicalMemory;
@@ -71,6 +82,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly #deviceListeners = new Listeners<DeviceEvent>('device-event', () => this.listenerErrors++);
   readonly #fail = new FailureInjector();
   #closed = false;
+  /** How many times a fault or device-event listener threw (the error is reported and delivery goes on). */
   listenerErrors = 0;
 
   constructor(options: SimulatedBackendOptions = {}) {
@@ -463,7 +475,14 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     return this.#dma.write(bdf, iova, data, options);
   }
 
-  translate(domain: number, iova: bigint): { pa: bigint; perms: number; level: number } | null {
+  translate(domain: number, iova: bigint): {
+    /** The physical address the IOVA translates to. */
+    pa: bigint;
+    /** The mapping's permissions: bit 0 read, bit 1 write. */
+    perms: number;
+    /** The page-table level of the leaf entry (1 = 4 KiB page, 2 = 2 MiB, 3 = 1 GiB). */
+    level: number;
+  } | null {
     checkU64(iova, 'iova', 'translate');
     return this.#domain(domain, 'translate').translate(iova);
   }

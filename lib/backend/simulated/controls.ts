@@ -23,6 +23,11 @@ export interface DmaOptions {
   readonly pasid?: number;
 }
 
+/**
+ * The simulator's test controls, beyond the backend contract: hot-plug and surprise removal,
+ * policy changes, failure injection, device DMA through the IOMMU, the fault log and page-table
+ * inspection. Get them with {@link simulatorControls} (or use a {@link SimulatedBackend} directly).
+ */
 export interface SimulatorTestControls {
   /** Hot-plug a device (emits a DeviceEvent). EEXIST when the BDF is present. */
   addDevice(spec: SimDeviceSpec): PciDeviceInfo;
@@ -46,13 +51,21 @@ export interface SimulatorTestControls {
   clearFailures(): void;
   /** Recorded DMA faults, oldest first. */
   faultLog(): SimulatedFault[];
+  /** Empty the fault log. */
   clearFaults(): void;
   /** The device reads `length` bytes at `iova` (memory → device), through the IOMMU. */
   dmaRead(bdf: string, iova: bigint, length: number, options?: DmaOptions): DmaReadResult;
   /** The device writes `data` at `iova` (device → memory), through the IOMMU. All or nothing. */
   dmaWrite(bdf: string, iova: bigint, data: Uint8Array, options?: DmaOptions): DmaWriteResult;
   /** What the domain's page table says about one IOVA (null when not mapped). */
-  translate(domain: number, iova: bigint): { pa: bigint; perms: number; level: number } | null;
+  translate(domain: number, iova: bigint): {
+    /** The physical address the IOVA translates to. */
+    pa: bigint;
+    /** The mapping's permissions: bit 0 read, bit 1 write. */
+    perms: number;
+    /** The page-table level of the leaf entry (1 = 4 KiB page, 2 = 2 MiB, 3 = 1 GiB). */
+    level: number;
+  } | null;
   /** Structural self-check of every page table (tests): null when sound, else the first problem. */
   verifyPageTables(): string | null;
   /** Everything as JSON-able data (bigints as hex strings). */

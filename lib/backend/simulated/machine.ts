@@ -49,6 +49,7 @@ export interface SimDeviceSpec {
   readonly driver?: string | null;
 }
 
+/** Options of a {@link SimulatedBackend}: the simulated machine (`simulator` in {@link SelectOptions}). */
 export interface SimulatedBackendOptions {
   /** Why this backend was chosen (default 'simulated backend requested'). */
   readonly reason?: string;
@@ -57,7 +58,12 @@ export interface SimulatedBackendOptions {
   /** Top of the physical address space in bytes (default 64 GiB); the default holes apply. */
   readonly ramSize?: bigint | number;
   /** Explicit RAM ranges (override ramSize): page-aligned byte ranges below 2^52. */
-  readonly ramRanges?: ReadonlyArray<{ readonly start: bigint | number; readonly length: bigint | number }>;
+  readonly ramRanges?: ReadonlyArray<{
+    /** First byte of the range (page-aligned physical address). */
+    readonly start: bigint | number;
+    /** Length in bytes (a multiple of 4 KiB). */
+    readonly length: bigint | number;
+  }>;
   /** IOMMU input address width, 32..57 (default 39 on x86_64, 48 on arm64). */
   readonly addressWidth?: number;
   /** Reserved IOVA regions every device brings (default: the arch's MSI window). */

@@ -18,7 +18,9 @@ const FAULT_LOG_LIMIT = 1000;
 
 /** A fault as the platform recorded it (whether or not a handler was registered). */
 export interface FaultRecord {
+  /** The fault as the WDK's FAULT_INFORMATION (what a fault handler receives). */
   readonly information: FAULT_INFORMATION;
+  /** True when a fault handler of the device was called for it (reporting was on). */
   readonly delivered: boolean;
 }
 
