@@ -38,7 +38,12 @@ export { EduDevice } from './devices/edu.js';
 /** Options of {@link openPlatform}: the backend choice and the platform options. */
 export interface OpenOptions extends SelectOptions, PlatformOptions {}
 
-/** Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. */
+/**
+ * Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. The caller
+ * owns it: `close()` it (or `using`) when done.
+ * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (argument `options`, `backend`, …) for a bad
+ * option; `STATUS_NOT_SUPPORTED` when a native backend was asked for and is not usable.
+ */
 export function openPlatform(options: OpenOptions = {}): IommuPlatform {
   const op = 'openPlatform';
   if (!isAbsent(options) && (typeof options !== 'object' || Array.isArray(options))) throw invalidOption(op, 'options', `must be an options object (got ${describe(options)})`);
@@ -80,12 +85,23 @@ function platformFor(options: GetInterfaceOptions | undefined, op: string): Iomm
 /**
  * IoGetIommuInterfaceEx: the DMA_IOMMU_INTERFACE_EX for Version 1..3. Flags must be 0.
  * Without options it uses the process-wide default platform.
+ * @param Version - `DMA_IOMMU_INTERFACE_EX_VERSION_1`, `_2` or `_3`: which table (`V1`/`V2`/`V3`) is returned.
+ * @param Flags - reserved: must be 0.
+ * @param options - not a WDK parameter: a platform to use, or a backend choice (a new platform).
+ * @returns `{ Size, Version, V1 | V2 | V3 }`, frozen, with the non-enumerable `Platform`.
+ * @throws {@link IommuError} `STATUS_NOT_SUPPORTED` (Version outside 1..3); `STATUS_INVALID_PARAMETER_1`
+ * (Version not an integer); `STATUS_INVALID_PARAMETER_2` (Flags not 0); `STATUS_INVALID_PARAMETER`
+ * (a bad option, `.argument` names it).
  */
 export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 0n, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE_EX {
   return buildInterfaceEx(platformFor(options, 'IoGetIommuInterfaceEx'), Version, Flags);
 }
 
-/** IoGetIommuInterface (deprecated in the WDK): DMA_IOMMU_INTERFACE, Version 1. */
+/**
+ * IoGetIommuInterface (deprecated in the WDK): DMA_IOMMU_INTERFACE, Version 1: the V1 members at
+ * top level, with `Version` and `Size`.
+ * @throws {@link IommuError} `STATUS_NOT_SUPPORTED` (Version not 1); `STATUS_INVALID_PARAMETER` (a bad option).
+ */
 export function IoGetIommuInterface(Version: number, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE {
   return buildInterface(platformFor(options, 'IoGetIommuInterface'), Version);
 }
