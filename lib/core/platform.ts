@@ -114,12 +114,24 @@ export class IommuPlatform {
     return devices.findDevice(this.#ctx, bdf);
   }
 
-  /** Allocate DMA-able memory (page-aligned, whole pages). */
+  /**
+   * Allocate DMA-able memory (page-aligned, whole pages). Simulator: simulated RAM; native: this
+   * process's own pages, pinned by the kernel while mapped (real physical addresses as root).
+   * @param size - bytes (`bigint` or a safe integer), rounded up to whole 4 KiB pages.
+   * @param options - `hugePages` (2 MiB pages), `contiguous`, `lazy` (no JS view: use
+   *   `read()`/`write()`; needed above 1 GiB).
+   * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (`size`, `options`, `options.*`);
+   *   `STATUS_INSUFFICIENT_RESOURCES` (out of memory or memlock limit); `STATUS_INVALID_DEVICE_REQUEST` (closed).
+   */
   allocateDmaMemory(size: bigint | number, options: AllocateOptions = {}): DmaMemory {
     return services.allocateDmaMemory(this.#ctx, size, options);
   }
 
-  /** PCI config space and BAR access of a created device, for drivers written in JS. */
+  /**
+   * PCI config space and BAR access of a created device, for drivers written in JS (see
+   * {@link EduDevice}). The object answers `STATUS_INVALID_DEVICE_REQUEST` once the device is deleted.
+   * @throws {@link IommuError} `STATUS_INVALID_PARAMETER` (`device`: not a live device of this platform).
+   */
   deviceRegions(device: IommuDmaDevice): DeviceRegions {
     return services.deviceRegions(this.#ctx, device);
   }
@@ -132,12 +144,19 @@ export class IommuPlatform {
     return services.geometry(this.#ctx, domain);
   }
 
-  /** Every fault seen (most recent last; bounded). */
+  /** Every fault seen, delivered to a handler or not (most recent last; the oldest are dropped past 1000). */
   faults(): readonly FaultRecord[] {
     return this.#ctx.faultLog.all();
   }
 
-  /** Resolve with the next fault for `bdf` (or any); reject after `timeoutMs` (STATUS_TIMEOUT) or at close() (STATUS_INVALID_DEVICE_REQUEST). */
+  /**
+   * Resolve with the next fault for `bdf` (or any); reject after `timeoutMs` (STATUS_TIMEOUT) or at close() (STATUS_INVALID_DEVICE_REQUEST).
+   * Works whether or not fault reporting is enabled for the device.
+   * @param filter - `bdf`: only this device's faults; `iova`: only faults at this logical address.
+   * @param timeoutMs - milliseconds to wait (default 5000).
+   * @throws {@link IommuError} (as a rejection) `STATUS_INVALID_PARAMETER` (`filter`, `filter.bdf`,
+   *   `filter.iova`, `timeoutMs`); `STATUS_TIMEOUT`; `STATUS_INVALID_DEVICE_REQUEST`.
+   */
   waitForFault(filter: { bdf?: string; iova?: bigint } = {}, timeoutMs = 5000): Promise<FaultRecord> {
     return faults.waitForFault(this.#ctx, filter, timeoutMs);
   }
