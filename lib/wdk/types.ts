@@ -36,9 +36,10 @@ export interface MDL {
  *   `PfnArray.NumberOfPages`.
  *
  * The memory must be 4 KiB-aligned and a multiple of 4 KiB long. `DmaMemory.asMdl()`,
- * `asPfnArray()` and `asContiguousRange()` build each form. On the native backends the pages must be
- * this process's own DMA memory (from `Platform.allocateDmaMemory`); elsewhere the map call fails with
- * `STATUS_INVALID_PARAMETER_n` (n = this argument's position).
+ * `asPfnArray()` and `asContiguousRange()` build each form. On every backend the pages must be DMA
+ * memory of the same platform (from `Platform.allocateDmaMemory`, not freed; the simulator checks
+ * what the kernel checks): other pages make the map call fail with `STATUS_INVALID_PARAMETER_n`
+ * (n = this argument's position).
  */
 export type IOMMU_MAP_PHYSICAL_ADDRESS =
   | {
