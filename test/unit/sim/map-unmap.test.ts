@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedBackend } from '../../../lib/backend/simulated/index.js';
-import { expectErrno, GiB, MiB, R, rig, run, RW, W } from './helpers.js';
+import { expectErrno, GiB, MiB, rig, run, RW } from './helpers.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 
+// The backend contract (EEXIST, EINVAL, EFAULT, ENOENT, unmap-all, free while mapped, ...) is
+// checked once for every backend in test/contract/suite.ts; these are the simulator's own cases
+// (page tables, inspect, its RAM model, the unattached 64-bit space, argument types).
 describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
   it('maps an area and reports it through inspect and translate', () => {
     const { sim, dom } = rig();
@@ -19,20 +22,6 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
     ]);
   });
 
-  it('EEXIST when the new area overlaps an existing one (any overlap, any side)', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(2n * MiB);
-    sim.map(dom, 0x200000n, mem.runs(0n, 0x10000n), RW);
-    expectErrno(() => sim.map(dom, 0x200000n, mem.runs(0n, 0x1000n), RW), 'EEXIST', 'IOMMU_IOAS_MAP');
-    expectErrno(() => sim.map(dom, 0x1ff000n, mem.runs(0n, 0x2000n), RW), 'EEXIST');
-    expectErrno(() => sim.map(dom, 0x20f000n, mem.runs(0n, 0x2000n), RW), 'EEXIST');
-    expectErrno(() => sim.map(dom, 0x100000n, mem.runs(0n, 0x200000n), RW), 'EEXIST');
-    // adjacent on both sides is fine
-    sim.map(dom, 0x1ff000n, mem.runs(0n, 0x1000n), R);
-    sim.map(dom, 0x210000n, mem.runs(0n, 0x1000n), W);
-    expect(sim.inspect().domains[0].areaCount).toBe(3);
-  });
-
   it('EEXIST against a huge (2 MiB leaf) area, from inside it', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(2n * MiB, { hugePages: true });
@@ -40,33 +29,15 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
     expectErrno(() => sim.map(dom, 0x4ff000n, mem.runs(0n, 0x1000n), RW), 'EEXIST');
   });
 
-  it('EINVAL: zero length, zero perms, misaligned iova / length / PA once a device is attached', () => {
+  it('EINVAL: zero length, no runs, a misaligned PA; EOPNOTSUPP for unknown perm bits', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(1n * MiB);
     const pa = mem.pageAddress(0);
     expectErrno(() => sim.map(dom, 0x1000n, run(pa, 0n), RW), 'EINVAL');
     expectErrno(() => sim.map(dom, 0x1000n, [], RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, 0x1000n, run(pa, 0x1000n), 0), 'EINVAL');
-    expectErrno(() => sim.map(dom, 0x1800n, run(pa, 0x1000n), RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, 0x1000n, run(pa, 0x1800n), RW), 'EINVAL');
     expectErrno(() => sim.map(dom, 0x1000n, run(pa + 0x10n, 0x1000n), RW), 'EINVAL');
     expectErrno(() => sim.map(dom, 0x1000n, run(pa, 0x1000n), 4), 'EOPNOTSUPP');
     expect(sim.inspect().domains[0].areaCount).toBe(0);
-  });
-
-  it('EINVAL outside the usable ranges: the MSI window and beyond the 39-bit aperture', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(1n * MiB);
-    const pa = mem.pageAddress(0);
-    expectErrno(() => sim.map(dom, 0xfee00000n, run(pa, 0x1000n), RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, 0xfedff000n, run(pa, 0x2000n), RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, 0xfeeff000n, run(pa, 0x1000n), RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, 1n << 39n, run(pa, 0x1000n), RW), 'EINVAL');
-    expectErrno(() => sim.map(dom, (1n << 39n) - 0x1000n, run(pa, 0x2000n), RW), 'EINVAL');
-    // right next to the hole and at the top of the aperture: fine
-    sim.map(dom, 0xfedff000n, run(pa, 0x1000n), RW);
-    sim.map(dom, 0xfef00000n, run(pa, 0x1000n), RW);
-    sim.map(dom, (1n << 39n) - 0x1000n, run(pa, 0x1000n), RW);
   });
 
   it('EOVERFLOW when iova+length wraps 2^64, or iova/length reach 2^64-1', () => {
@@ -90,9 +61,7 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
     const { sim, dom } = rig();
     expectErrno(() => sim.map(dom, 0x1000n, run(0xc0000000n, 0x1000n), RW), 'EFAULT');
     expectErrno(() => sim.map(dom, 0x1000n, run(64n * GiB, 0x1000n), RW), 'EFAULT');
-    expectErrno(() => sim.map(dom, 0x1000n, run(0xbffff000n, 0x2000n), RW), 'EFAULT');
-    // RAM outside every allocation is not this process's memory: the kernel cannot pin it
-    expectErrno(() => sim.map(dom, 0x1000n, run(0x2000000n, 0x1000n), RW), 'EFAULT', 'IOMMU_IOAS_MAP');
+    expectErrno(() => sim.map(dom, 0x1000n, run(0xbffff000n, 0x2000n), RW), 'EFAULT', 'IOMMU_IOAS_MAP');
   });
 
   it('ENOENT for an unknown domain handle; TypeError for non-bigint arguments', () => {
@@ -120,34 +89,16 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
     expect(sim.translate(dom, 0x11000n)?.pa).toBe(a.pageAddress(1));
     expect(sim.translate(dom, 0x12000n)?.pa).toBe(b.pageAddress(0));
     expect(sim.translate(dom, 0x14fffn)?.pa).toBe(b.pageAddress(2) + 0xfffn);
-    // the area is one unit for unmap
-    expectErrno(() => sim.unmap(dom, 0x10000n, 0x2000n), 'ENOENT');
-    expect(sim.unmap(dom, 0x10000n, 0x5000n)).toBe(0x5000n);
   });
 });
 
 describe('unmap: iommufd IOMMU_IOAS_UNMAP semantics', () => {
-  it('ENOENT when nothing is mapped in the range', () => {
-    const { sim, dom } = rig();
-    expectErrno(() => sim.unmap(dom, 0x1000n, 0x1000n), 'ENOENT', 'IOMMU_IOAS_UNMAP');
-    const mem = sim.allocateMemory(0x1000n);
-    sim.map(dom, 0x10000n, mem.runs(0n, 0x1000n), RW);
-    expectErrno(() => sim.unmap(dom, 0x11000n, 0x1000n), 'ENOENT');
-    expectErrno(() => sim.unmap(dom, 0x1000n, 0xf000n), 'ENOENT');
-  });
-
-  it('ENOENT when the range cuts an area (start, end, middle), and nothing changes', () => {
+  it('ENOENT for a byte-granular cut (iommufd byte semantics); the page tables keep both areas', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(0x10000n);
     sim.map(dom, 0x100000n, mem.runs(0n, 0x4000n), RW);
     sim.map(dom, 0x200000n, mem.runs(0n, 0x4000n), RW);
-    expectErrno(() => sim.unmap(dom, 0x100000n, 0x1000n), 'ENOENT');
-    expectErrno(() => sim.unmap(dom, 0x101000n, 0x3000n), 'ENOENT');
-    expectErrno(() => sim.unmap(dom, 0x101000n, 0x1000n), 'ENOENT');
-    expectErrno(() => sim.unmap(dom, 0x0n, 0x101000n), 'ENOENT');
-    // covers the first area wholly but cuts the second: nothing is unmapped (atomic)
-    expectErrno(() => sim.unmap(dom, 0x100000n, 0x101000n), 'ENOENT');
-    // byte-granular cut
+    expectErrno(() => sim.unmap(dom, 0x100000n, 0x1000n), 'ENOENT', 'IOMMU_IOAS_UNMAP');
     expectErrno(() => sim.unmap(dom, 0x100001n, 0x4000n), 'ENOENT');
     expectErrno(() => sim.unmap(dom, 0x100000n, 0x3fffn), 'ENOENT');
     expect(sim.inspect().domains[0].areaCount).toBe(2);
@@ -155,47 +106,27 @@ describe('unmap: iommufd IOMMU_IOAS_UNMAP semantics', () => {
     expect(sim.translate(dom, 0x203000n)).not.toBeNull();
   });
 
-  it('a range covering several whole areas, with holes between, succeeds and returns the bytes', () => {
+  it('an unaligned range that still contains whole areas unmaps them (iommufd byte semantics)', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(0x10000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW);
-    sim.map(dom, 0x180000n, mem.runs(0n, 0x3000n), RW);
-    sim.map(dom, 0x1ff000n, mem.runs(0n, 0x1000n), R);
     sim.map(dom, 0x300000n, mem.runs(0n, 0x1000n), RW);
-    expect(sim.unmap(dom, 0xff000n, 0x102000n)).toBe(0x5000n);
-    expect(sim.inspect().domains[0].areaCount).toBe(1);
-    expect(sim.translate(dom, 0x300000n)).not.toBeNull();
-    // an unaligned range that still contains whole areas is fine
     expect(sim.unmap(dom, 0x2fffffn, 0x1002n)).toBe(0x1000n);
   });
 
-  it('unmap-all (iova 0, length 2^64-1) removes everything and succeeds on an empty domain', () => {
+  it('unmap-all (iova 0, length 2^64-1) of an empty domain succeeds with 0 (the kernel: iopt_unmap_all)', () => {
+    // Backend contract, but not in test/contract/suite.ts yet: the native backends answer ENOENT
+    // here (their own area record refuses before the kernel is asked).
     const { sim, dom } = rig();
     expect(sim.unmap(dom, 0n, U64_MAX)).toBe(0n);
-    const mem = sim.allocateMemory(4n * MiB, { hugePages: true });
-    sim.map(dom, 0x0n, mem.runs(0n, 0x1000n), RW);
-    sim.map(dom, 0x200000n, mem.runs(0n, 2n * MiB), RW);
-    sim.map(dom, (1n << 39n) - 0x1000n, mem.runs(0n, 0x1000n), RW);
-    expect(sim.unmap(dom, 0n, U64_MAX)).toBe(2n * MiB + 0x2000n);
-    expect(sim.inspect().domains[0].areaCount).toBe(0);
-    expect(mem.freed).toBe(false);
-    mem.free();
   });
 
-  it('EINVAL for length 0', () => {
-    const { sim, dom } = rig();
-    expectErrno(() => sim.unmap(dom, 0x1000n, 0n), 'EINVAL');
-  });
-
-  it('after unmap the pages are gone: translate is null and the memory can be freed', () => {
+  it('after unmap the pages are gone from the page tables', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(0x2000n);
     sim.map(dom, 0x5000n, mem.runs(0n, 0x2000n), RW);
-    expectErrno(() => mem.free(), 'EBUSY');
     expect(sim.unmap(dom, 0x5000n, 0x2000n)).toBe(0x2000n);
     expect(sim.translate(dom, 0x5000n)).toBeNull();
-    mem.free();
-    expect(mem.freed).toBe(true);
+    expect(sim.translate(dom, 0x6000n)).toBeNull();
   });
 });
 
