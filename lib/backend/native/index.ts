@@ -6,9 +6,9 @@
  * probe step and the reason (the caller falls back to the simulator).
  */
 import type { IommuBackend, ProbeStep } from '../contract.js';
-import { IommufdBackend } from './iommufd-backend.js';
+import { createIommufdBackend } from './iommufd-ops.js';
 import { type ProbeOptions, probe } from './probe.js';
-import { Type1Backend } from './type1-backend.js';
+import { createType1Backend } from './type1-ops.js';
 import { DEFAULT_PATHS } from './sysfs.js';
 
 export type NativeKind = 'iommufd' | 'vfio-type1' | 'auto';
@@ -38,7 +38,7 @@ export function createNativeBackend(kind: NativeKind = 'auto', options: ProbeOpt
         : `vfio-type1: /dev/vfio/vfio and VFIO group nodes usable (${info.devices.join(', ')})${kind === 'auto' ? `; iommufd not usable: ${r.iommufd.why}` : ''}`;
     const opts = { addon, paths, reason, memoryInfo: r.memoryInfo, kmsg: r.kmsg };
     try {
-      const b = which === 'iommufd' ? new IommufdBackend(opts) : new Type1Backend(opts);
+      const b = which === 'iommufd' ? createIommufdBackend(opts) : createType1Backend(opts);
       steps.push({ check: `${which} backend`, ok: true, detail: 'opened' });
       return b;
     } catch (e) {
@@ -55,8 +55,9 @@ export function createNativeBackend(kind: NativeKind = 'auto', options: ProbeOpt
   return { steps, reason: tried.join('; ') };
 }
 
-export { IommufdBackend } from './iommufd-backend.js';
-export { Type1Backend } from './type1-backend.js';
+export { NativeBackend } from './backend.js';
+export { IommufdOps, createIommufdBackend } from './iommufd-ops.js';
+export { Type1Ops, createType1Backend } from './type1-ops.js';
 export { probe, type ProbeResult } from './probe.js';
 export { loadNative, type LoadResult } from './loader.js';
 export { parseFaultLine, type ParsedFault } from './kmsg.js';

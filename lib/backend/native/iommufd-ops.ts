@@ -1,5 +1,5 @@
 /**
- * The iommufd backend: /dev/iommu + VFIO device cdevs (Linux ≥ 6.6 with VFIO_DEVICE_CDEV).
+ * The iommufd kernel operations: /dev/iommu + VFIO device cdevs (Linux ≥ 6.6 with VFIO_DEVICE_CDEV).
  *
  *  - openDevice: BDF → /sys/bus/pci/devices/BDF/vfio-dev/vfioN → open /dev/vfio/devices/vfioN →
  *    VFIO_DEVICE_BIND_IOMMUFD (dev_id) → IOMMU_GET_HW_INFO (PASID width, VT-d page sizes).
@@ -11,19 +11,23 @@
  *  - passthrough = 'emulated-identity': an IOAS into which every allocation of this backend is
  *    mapped at IOVA = its PA; map/unmap on it only record.
  */
-import { AreaIndex } from './areas.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
-import type { NativeHandle } from './addon-types.js';
-import { type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
+import type { NativeAddon, NativeHandle } from './addon-types.js';
+import { AreaIndex } from './areas.js';
+import { NativeBackend } from './backend.js';
+import type { HotCalls } from './hot.js';
+import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
-import { type SysPciDevice, p } from './sysfs.js';
+import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
+import { type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
+import { type SysPaths, type SysPciDevice, p } from './sysfs.js';
 import { ERR, PAGE, errnoOf } from './util.js';
 
 // perms (bit0 read, bit1 write) → FIXED_IOVA (1) | READABLE (4) | WRITEABLE (2)
 const MAP_FLAGS = [1, 1 | 4, 1 | 2, 1 | 4 | 2] as const;
 
-interface IommufdDomain extends DomainRec {
+/** An iommufd domain's own fields. */
+export interface IommufdDomain {
   readonly ioasId: number;
   hwptId: number | null;
   hwptTried: boolean;
@@ -36,23 +40,34 @@ interface HwInfo {
   readonly pageSizes: bigint | null;
 }
 
-interface IommufdDevice extends DeviceRec {
+/** An iommufd device's own fields. */
+export interface IommufdDevice {
   readonly handle: NativeHandle;
   readonly devId: number;
   readonly hw: HwInfo | null;
   attachedPt: number | null;
 }
 
-export class IommufdBackend extends NativeBackendBase {
+type Dom = DomainRec<IommufdDomain>;
+type Dev = DeviceRec<IommufdDevice>;
+
+export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   readonly kind = 'iommufd' as const;
+  readonly via = 'iommufd' as const;
+  readonly mapSyscall = 'IOMMU_IOAS_MAP';
+  readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
   readonly capabilities: BackendCapabilities;
-  protected readonly via = 'iommufd' as const;
-  protected readonly mapSyscall = 'IOMMU_IOAS_MAP';
-  protected readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
+  readonly #addon: NativeAddon;
+  readonly #paths: SysPaths;
+  readonly #host: OpsHost<IommufdDomain, IommufdDevice>;
+  readonly #hot: HotCalls;
   readonly #iommufd: NativeHandle;
 
-  constructor(o: NativeBackendOptions) {
-    super(o);
+  constructor(o: NativeBackendOptions, host: OpsHost<IommufdDomain, IommufdDevice>, hot: HotCalls) {
+    this.#addon = o.addon;
+    this.#paths = o.paths;
+    this.#host = host;
+    this.#hot = hot;
     this.#iommufd = o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd');
     try {
       // Prove it is an iommufd context (and that IOAS objects can be made) before promising anything.
@@ -75,37 +90,33 @@ export class IommufdBackend extends NativeBackendBase {
     };
   }
 
-  #dom(d: DomainRec): IommufdDomain {
-    return d as IommufdDomain;
-  }
-
-  protected kernelActive(): boolean {
+  active(): boolean {
     return true; // an IOAS records maps with or without an attached domain
   }
 
-  protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
-    this.hot.ioasMap(this.#iommufd, this.#dom(dom).ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
+  map(dom: Dom, iova: bigint, piece: Piece, perms: number): void {
+    this.#hot.ioasMap(this.#iommufd, dom.ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
   }
 
-  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
-    this.hot.ioasUnmap(this.#iommufd, this.#dom(dom).ioasId, iova, length);
+  unmap(dom: Dom, iova: bigint, length: bigint): void {
+    this.#hot.ioasUnmap(this.#iommufd, dom.ioasId, iova, length);
   }
 
-  protected kernelGeometry(dom: DomainRec): DomainGeometry {
-    const r = this.addon.ioasIovaRanges(this.#iommufd, this.#dom(dom).ioasId);
+  geometry(dom: Dom): DomainGeometry {
+    const r = this.#addon.ioasIovaRanges(this.#iommufd, dom.ioasId);
     const alignment = r.alignment > PAGE ? r.alignment : PAGE;
     let pageSizes: bigint | null = null;
     for (const id of dom.devices) {
-      const dev = this.devices.get(id) as IommufdDevice | undefined;
+      const dev = this.#host.devices.get(id);
       if (dev?.hw?.pageSizes) pageSizes = pageSizes === null ? dev.hw.pageSizes : pageSizes & dev.hw.pageSizes;
     }
     const ranges = r.ranges.map((x) => ({ start: x.start, last: x.last }));
     return { ranges, alignment, pageSizes: pageSizes ?? alignment, addressWidth: addressWidthOf(ranges) };
   }
 
-  protected kernelOpenDevice(id: number, bdf: string, sys: SysPciDevice): DeviceRec {
-    const a = this.addon;
-    const node = p(this.paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
+  openDevice(id: number, bdf: string, sys: SysPciDevice): Dev {
+    const a = this.#addon;
+    const node = p(this.#paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
     const handle = a.open(node, a.constants.O_RDWR, 'device');
     let devId: number;
     try {
@@ -127,7 +138,7 @@ export class IommufdBackend extends NativeBackendBase {
     } catch {
       /* GET_HW_INFO is optional (ENOTTY before 6.6, EOPNOTSUPP for some IOMMUs) */
     }
-    const rec: IommufdDevice = {
+    return {
       id,
       bdf,
       sys,
@@ -137,35 +148,31 @@ export class IommufdBackend extends NativeBackendBase {
       hw,
       attachedPt: null,
       maxPasidLog2: hw?.maxPasidLog2 ?? sys.maxPasidLog2,
-      regions: this.regionsFor(() => handle, bdf),
+      regions: regionsFor(a, () => handle, bdf),
     };
-    return rec;
   }
 
-  protected kernelCloseDevice(dev: DeviceRec): void {
-    (dev as IommufdDevice).handle.close(); // closing the cdev detaches and unbinds
+  closeDevice(dev: Dev): void {
+    dev.handle.close(); // closing the cdev detaches and unbinds
   }
 
-  protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
-    const ioasId = this.addon.ioasAlloc(this.#iommufd);
-    const dom: IommufdDomain = { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
-    return dom;
+  allocDomain(id: number, type: 'translate' | 'passthrough'): Dom {
+    const ioasId = this.#addon.ioasAlloc(this.#iommufd);
+    return { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
   }
 
-  protected kernelFreeDomain(d: DomainRec): void {
-    const dom = this.#dom(d);
-    if (dom.hwptId !== null) this.addon.destroy(this.#iommufd, dom.hwptId as number);
+  freeDomain(dom: Dom): void {
+    if (dom.hwptId !== null) this.#addon.destroy(this.#iommufd, dom.hwptId);
     dom.hwptId = null;
-    this.addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
+    this.#addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
   }
 
-  protected kernelAttach(d: DomainRec, dv: DeviceRec): void {
-    const dom = this.#dom(d);
-    const dev = dv as IommufdDevice;
+  attach(dom: Dom, dev: Dev): void {
+    const a = this.#addon;
     if (dom.hwptId === null && !dom.hwptTried) {
       dom.hwptTried = true;
       try {
-        dom.hwptId = this.addon.hwptAlloc(this.#iommufd, dev.devId, dom.ioasId, 0);
+        dom.hwptId = a.hwptAlloc(this.#iommufd, dev.devId, dom.ioasId, 0);
       } catch {
         dom.hwptId = null; // older kernel / driver: attach the IOAS and let the kernel pick
       }
@@ -173,39 +180,42 @@ export class IommufdBackend extends NativeBackendBase {
     let out: number;
     if (dom.hwptId !== null) {
       try {
-        out = this.addon.deviceAttachPt(dev.handle, dom.hwptId as number);
+        out = a.deviceAttachPt(dev.handle, dom.hwptId);
       } catch (e) {
         // A device behind another IOMMU instance cannot share this HWPT: give it its own.
         if (errnoOf(e) !== ERR.EINVAL) throw e;
-        out = this.addon.deviceAttachPt(dev.handle, dom.ioasId);
+        out = a.deviceAttachPt(dev.handle, dom.ioasId);
       }
     } else {
-      out = this.addon.deviceAttachPt(dev.handle, dom.ioasId);
+      out = a.deviceAttachPt(dev.handle, dom.ioasId);
     }
     dev.attachedPt = out;
   }
 
-  protected kernelDetach(_dom: DomainRec, dv: DeviceRec): void {
-    const dev = dv as IommufdDevice;
-    this.addon.deviceDetachPt(dev.handle);
+  detach(_dom: Dom, dev: Dev): void {
+    this.#addon.deviceDetachPt(dev.handle);
     dev.attachedPt = null;
   }
 
-  protected kernelClose(): void {
+  close(): void {
     this.#iommufd.close();
   }
 
-  protected kernelInspect(): Record<string, unknown> {
+  inspect(): Record<string, unknown> {
     return {
       iommufdFd: this.#iommufd.fd,
-      domains: [...this.domains.values()].map((d) => {
-        const x = this.#dom(d);
-        return { handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId };
-      }),
-      devices: [...this.devices.values()].map((d) => {
-        const x = d as IommufdDevice;
-        return { bdf: x.bdf, devId: x.devId, attachedPt: x.attachedPt, hwInfo: x.hw ? { type: x.hw.type, maxPasidLog2: x.hw.maxPasidLog2, capabilities: `0x${x.hw.capabilities.toString(16)}` } : null };
-      }),
+      domains: [...this.#host.domains.values()].map((x) => ({ handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId })),
+      devices: [...this.#host.devices.values()].map((x) => ({
+        bdf: x.bdf,
+        devId: x.devId,
+        attachedPt: x.attachedPt,
+        hwInfo: x.hw ? { type: x.hw.type, maxPasidLog2: x.hw.maxPasidLog2, capabilities: `0x${x.hw.capabilities.toString(16)}` } : null,
+      })),
     };
   }
+}
+
+/** The iommufd backend: NativeBackend over IommufdOps. */
+export function createIommufdBackend(o: NativeBackendOptions): NativeBackend<IommufdDomain, IommufdDevice> {
+  return new NativeBackend(o, (opts, host, hot) => new IommufdOps(opts, host, hot));
 }

@@ -1,5 +1,5 @@
 /**
- * The legacy VFIO type1 backend: /dev/vfio/vfio containers + /dev/vfio/<group>.
+ * The legacy VFIO type1 kernel operations: /dev/vfio/vfio containers + /dev/vfio/<group>.
  *
  *  - a domain is a container (VFIO_TYPE1v2_IOMMU). The kernel has no IOMMU behind a container
  *    until a group joins, so maps made before the first attach are recorded and replayed then
@@ -16,13 +16,16 @@
  *    shadow catches cuts first anyway). An unmap where nothing is mapped returns success with
  *    size 0 from the kernel: the shadow answers ENOENT before asking.
  */
-import { AreaIndex } from './areas.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { BackendCapabilities, DomainGeometry } from '../contract.js';
-import type { NativeHandle } from './addon-types.js';
-import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, NativeBackendBase, type NativeBackendOptions, addressWidthOf } from './base.js';
+import type { NativeAddon, NativeHandle } from './addon-types.js';
+import { AreaIndex } from './areas.js';
+import { NativeBackend } from './backend.js';
+import type { HotCalls } from './hot.js';
+import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
-import { type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
+import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
+import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
+import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
 import { ERR, PAGE, U64_MAX, fail } from './util.js';
 
 interface Container {
@@ -31,21 +34,28 @@ interface Container {
   readonly groups: Set<number>;
 }
 
-interface Type1Domain extends DomainRec, Container {
+/** A type1 domain's own fields: its container. */
+export interface Type1Domain {
   handle: NativeHandle;
+  /** Group numbers set into this container. */
+  readonly groups: Set<number>;
 }
+
+/** A type1 device's own fields: its group and its device fd (null while the group moves). */
+export interface Type1Device {
+  readonly group: GroupRec;
+  handle: NativeHandle | null;
+}
+
+type Dom = DomainRec<Type1Domain>;
+type Dev = DeviceRec<Type1Device>;
 
 interface GroupRec {
   readonly group: number;
   readonly handle: NativeHandle;
   /** Where the group is: a domain, the parking container, or nowhere. */
-  where: Type1Domain | 'parking' | null;
-  readonly devices: Set<Type1Device>;
-}
-
-interface Type1Device extends DeviceRec {
-  readonly group: GroupRec;
-  handle: NativeHandle | null;
+  where: Dom | 'parking' | null;
+  readonly devices: Set<Dev>;
 }
 
 const PCI_COMMAND = 0x04;
@@ -57,20 +67,27 @@ function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; la
   return { ranges, alignment, pageSizes, addressWidth: addressWidthOf(ranges) };
 }
 
-export class Type1Backend extends NativeBackendBase {
+export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   readonly kind = 'vfio-type1' as const;
+  readonly via = 'vfio-type1' as const;
+  readonly mapSyscall = 'VFIO_IOMMU_MAP_DMA';
+  readonly unmapSyscall = 'VFIO_IOMMU_UNMAP_DMA';
   readonly capabilities: BackendCapabilities;
-  protected readonly via = 'vfio-type1' as const;
-  protected readonly mapSyscall = 'VFIO_IOMMU_MAP_DMA';
-  protected readonly unmapSyscall = 'VFIO_IOMMU_UNMAP_DMA';
+  readonly #addon: NativeAddon;
+  readonly #paths: SysPaths;
+  readonly #host: OpsHost<Type1Domain, Type1Device>;
+  readonly #hot: HotCalls;
   readonly #groups = new Map<number, GroupRec>();
   readonly #parking: Container = { handle: null, groups: new Set() };
   /** Geometry seen from any container with an IOMMU (all groups here share one IOMMU type). */
   #platformGeometry: DomainGeometry | null = null;
   #lastDmaAvail: number | null = null;
 
-  constructor(o: NativeBackendOptions) {
-    super(o);
+  constructor(o: NativeBackendOptions, host: OpsHost<Type1Domain, Type1Device>, hot: HotCalls) {
+    this.#addon = o.addon;
+    this.#paths = o.paths;
+    this.#host = host;
+    this.#hot = hot;
     // Fail early (and with the kernel's errno) when there is no usable container node.
     const probe = o.addon.open(p(o.paths, 'dev/vfio/vfio'), o.addon.constants.O_RDWR, 'container');
     try {
@@ -92,38 +109,33 @@ export class Type1Backend extends NativeBackendBase {
     };
   }
 
-  #dom(d: DomainRec): Type1Domain {
-    return d as Type1Domain;
+  active(dom: Dom): boolean {
+    return dom.groups.size > 0;
   }
 
-  protected kernelActive(dom: DomainRec): boolean {
-    return this.#dom(dom).groups.size > 0;
-  }
-
-  protected kernelMap(dom: DomainRec, iova: bigint, piece: Piece, perms: number): void {
+  map(dom: Dom, iova: bigint, piece: Piece, perms: number): void {
     // VFIO_DMA_MAP_FLAG_READ = 1, _WRITE = 2: the contract's bits exactly
-    this.hot.dmaMap(this.#dom(dom).handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
+    this.#hot.dmaMap(dom.handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
   }
 
-  protected kernelUnmap(dom: DomainRec, iova: bigint, length: bigint): void {
-    const h = this.#dom(dom).handle;
+  unmap(dom: Dom, iova: bigint, length: bigint): void {
+    const h = dom.handle;
     if (iova === 0n && length === U64_MAX) {
-      this.hot.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL);
+      this.#hot.dmaUnmap(h, 0n, 0n, this.#addon.constants.VFIO_DMA_UNMAP_FLAG_ALL);
       return;
     }
-    if (!this.hot.dmaUnmap(h, iova, length, 0)) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
+    if (!this.#hot.dmaUnmap(h, iova, length, 0)) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
   }
 
   #info(h: NativeHandle): DomainGeometry {
-    const info = this.addon.iommuGetInfo(h);
+    const info = this.#addon.iommuGetInfo(h);
     this.#lastDmaAvail = info.dmaAvail;
     const g = geometryFromInfo(info);
     this.#platformGeometry = g;
     return g;
   }
 
-  protected kernelGeometry(d: DomainRec): DomainGeometry {
-    const dom = this.#dom(d);
+  geometry(dom: Dom): DomainGeometry {
     if (dom.groups.size > 0) return this.#info(dom.handle);
     if (this.#platformGeometry) return this.#platformGeometry;
     if (this.#parking.handle && this.#parking.groups.size > 0) return this.#info(this.#parking.handle);
@@ -135,8 +147,8 @@ export class Type1Backend extends NativeBackendBase {
   #openGroup(n: number): GroupRec {
     let g = this.#groups.get(n);
     if (g) return g;
-    const a = this.addon;
-    const handle = a.open(p(this.paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group');
+    const a = this.#addon;
+    const handle = a.open(p(this.#paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group');
     try {
       const flags = a.groupGetStatus(handle);
       if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'VFIO_GROUP_GET_STATUS', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
@@ -149,21 +161,21 @@ export class Type1Backend extends NativeBackendBase {
     return g;
   }
 
-  #containerOf(where: Type1Domain | 'parking'): Container {
+  #containerOf(where: Dom | 'parking'): Container {
     return where === 'parking' ? this.#parking : where;
   }
 
   /** Put a group (with no open device fds) into a container; first group → SET_IOMMU (+ replay). */
-  #join(g: GroupRec, where: Type1Domain | 'parking'): void {
-    const a = this.addon;
+  #join(g: GroupRec, where: Dom | 'parking'): void {
+    const a = this.#addon;
     const c = this.#containerOf(where);
-    if (!c.handle) c.handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
+    if (!c.handle) c.handle = a.open(p(this.#paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     const ch = c.handle;
     a.groupSetContainer(g.handle, ch);
     const first = c.groups.size === 0;
     try {
       if (first) a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU);
-      if (first && where !== 'parking') this.replay(where);
+      if (first && where !== 'parking') this.#host.replay(where);
     } catch (e) {
       try {
         a.groupUnsetContainer(g.handle);
@@ -179,13 +191,13 @@ export class Type1Backend extends NativeBackendBase {
   #leave(g: GroupRec): void {
     if (!g.where) return;
     const c = this.#containerOf(g.where);
-    this.addon.groupUnsetContainer(g.handle);
+    this.#addon.groupUnsetContainer(g.handle);
     c.groups.delete(g.group);
-    if (c.groups.size === 0 && g.where !== 'parking') this.kernelForgot(g.where); // the kernel dropped every mapping
+    if (c.groups.size === 0 && g.where !== 'parking') this.#host.forgot(g.where); // the kernel dropped every mapping
     g.where = null;
   }
 
-  #saveCommand(dev: Type1Device): number | null {
+  #saveCommand(dev: Dev): number | null {
     if (!dev.handle) return null;
     try {
       return dev.regions.configRead(PCI_COMMAND, 2);
@@ -194,8 +206,8 @@ export class Type1Backend extends NativeBackendBase {
     }
   }
 
-  #openDeviceFd(dev: Type1Device, command: number | null): void {
-    dev.handle = this.addon.groupGetDeviceFd(dev.group.handle, dev.bdf);
+  #openDeviceFd(dev: Dev, command: number | null): void {
+    dev.handle = this.#addon.groupGetDeviceFd(dev.group.handle, dev.bdf);
     if (command !== null) {
       try {
         dev.regions.configWrite(PCI_COMMAND, 2, command & 0x0547); // I/O, memory, bus master, parity, SERR, INTx disable
@@ -206,8 +218,8 @@ export class Type1Backend extends NativeBackendBase {
   }
 
   /** Move a whole group to another container; device fds are closed and reopened around it. */
-  #move(g: GroupRec, to: Type1Domain | 'parking'): void {
-    const saved = new Map<Type1Device, number | null>();
+  #move(g: GroupRec, to: Dom | 'parking'): void {
+    const saved = new Map<Dev, number | null>();
     for (const d of g.devices) {
       saved.set(d, this.#saveCommand(d));
       d.handle?.close();
@@ -236,7 +248,7 @@ export class Type1Backend extends NativeBackendBase {
     this.#reopen(g, saved);
   }
 
-  #reopen(g: GroupRec, saved: Map<Type1Device, number | null>): void {
+  #reopen(g: GroupRec, saved: Map<Dev, number | null>): void {
     if (!g.where) return;
     for (const d of g.devices) {
       try {
@@ -249,11 +261,11 @@ export class Type1Backend extends NativeBackendBase {
 
   // ---- devices and domains -----------------------------------------------------------------
 
-  protected kernelOpenDevice(id: number, bdf: string, sys: SysPciDevice): DeviceRec {
+  openDevice(id: number, bdf: string, sys: SysPciDevice): Dev {
     const g = this.#openGroup(sys.iommuGroup as number);
     try {
       if (g.where === null) this.#join(g, 'parking');
-      const rec: Type1Device = {
+      const rec: Dev = {
         id,
         bdf,
         sys,
@@ -261,7 +273,7 @@ export class Type1Backend extends NativeBackendBase {
         group: g,
         handle: null,
         maxPasidLog2: sys.maxPasidLog2,
-        regions: this.regionsFor(() => rec.handle, bdf),
+        regions: regionsFor(this.#addon, () => rec.handle, bdf),
       };
       this.#openDeviceFd(rec, null);
       g.devices.add(rec);
@@ -286,57 +298,50 @@ export class Type1Backend extends NativeBackendBase {
     }
   }
 
-  protected kernelCloseDevice(dv: DeviceRec): void {
-    const dev = dv as Type1Device;
+  closeDevice(dev: Dev): void {
     dev.handle?.close();
     dev.handle = null;
     dev.group.devices.delete(dev);
     if (dev.group.devices.size === 0) this.#dropGroup(dev.group);
   }
 
-  protected kernelAllocDomain(id: number, type: 'translate' | 'passthrough'): DomainRec {
-    const a = this.addon;
-    const handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
+  allocDomain(id: number, type: 'translate' | 'passthrough'): Dom {
+    const a = this.#addon;
+    const handle = a.open(p(this.#paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     try {
       if (a.checkExtension(handle, a.constants.VFIO_TYPE1v2_IOMMU) <= 0) fail(ERR.ENOTSUP, 'VFIO_CHECK_EXTENSION', 'no VFIO_TYPE1v2_IOMMU');
     } catch (e) {
       handle.close();
       throw e;
     }
-    const dom: Type1Domain = { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, handle, groups: new Set() };
-    return dom;
+    return { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, handle, groups: new Set() };
   }
 
-  protected kernelFreeDomain(d: DomainRec): void {
-    const dom = this.#dom(d);
+  freeDomain(dom: Dom): void {
     // No group is left in it (freeDomain refuses while devices are attached), so closing the
     // container releases it.
     for (const g of this.#groups.values()) if (g.where === dom) this.#move(g, 'parking');
     dom.handle.close();
   }
 
-  protected kernelAttach(d: DomainRec, dv: DeviceRec): void {
-    const dom = this.#dom(d);
-    const dev = dv as Type1Device;
+  attach(dom: Dom, dev: Dev): void {
     if (dev.group.where === dom) return; // a device of the same group already brought it here
     this.#move(dev.group, dom);
   }
 
-  protected kernelDetach(d: DomainRec, dv: DeviceRec): void {
-    const dom = this.#dom(d);
-    const dev = dv as Type1Device;
+  detach(dom: Dom, dev: Dev): void {
     // Other devices of the group still attached here keep the group (a group is one DMA unit).
     for (const peer of dev.group.devices) if (peer !== dev && peer.domain === dom.id) return;
     if (dev.group.where === dom) this.#move(dev.group, 'parking');
   }
 
-  protected kernelClose(): void {
+  close(): void {
     for (const g of [...this.#groups.values()]) this.#dropGroup(g);
     this.#parking.handle?.close();
     this.#parking.handle = null;
   }
 
-  protected kernelInspect(): Record<string, unknown> {
+  inspect(): Record<string, unknown> {
     return {
       dmaEntryLimit: this.capabilities.maxAreasPerDomain,
       lastDmaAvail: this.#lastDmaAvail,
@@ -346,7 +351,12 @@ export class Type1Backend extends NativeBackendBase {
         where: g.where === 'parking' ? 'parking' : g.where ? `domain ${g.where.id}` : null,
         devices: [...g.devices].map((d) => d.bdf),
       })),
-      domains: [...this.domains.values()].map((d) => ({ handle: d.id, groups: [...this.#dom(d).groups], kernelAreas: this.#dom(d).handle.areas })),
+      domains: [...this.#host.domains.values()].map((d) => ({ handle: d.id, groups: [...d.groups], kernelAreas: d.handle.areas })),
     };
   }
+}
+
+/** The VFIO type1 backend: NativeBackend over Type1Ops. */
+export function createType1Backend(o: NativeBackendOptions): NativeBackend<Type1Domain, Type1Device> {
+  return new NativeBackend(o, (opts, host, hot) => new Type1Ops(opts, host, hot));
 }
