@@ -234,11 +234,16 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         expect(b.unmap(dom, IOVA + 0x200000n, 0x1000n)).toBe(0x1000n);
       });
 
-      // Not here yet: unmap-all of an EMPTY domain. The kernel succeeds with 0 (iommufd's
-      // iopt_unmap_all turns ENOENT into 0; type1's VFIO_DMA_UNMAP_FLAG_ALL unmaps nothing) and so
-      // does the simulator, but the native backends answer ENOENT from their own area record
-      // before asking the kernel (lib/backend/native: #unmapGeneral). Reported to the lead; the
-      // simulator's case is in test/unit/sim/map-unmap.test.ts until the native backends agree.
+      it('unmap-all (iova 0, length 2^64-1) of an empty domain succeeds with 0 (iommufd: iopt_unmap_all; type1: VFIO_DMA_UNMAP_FLAG_ALL)', () => {
+        const { dom } = attached();
+        expect(b.unmap(dom, 0n, U64_MAX)).toBe(0n);
+        const mem = b.allocateMemory(0x1000n);
+        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        expect(b.unmap(dom, 0n, U64_MAX)).toBe(0x1000n);
+        expect(b.unmap(dom, 0n, U64_MAX)).toBe(0n);
+        mem.free();
+      });
+
       it('unmap-all (iova 0, length 2^64-1) removes every area', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x2000n);
