@@ -8,9 +8,10 @@
  *   const dev = iface.V3.CreateDevice(pdo);
  */
 import type { IommuBackend } from './backend/contract.js';
-import { type SelectOptions, selectBackend } from './backend/select.js';
+import { type SelectOptions, describeValue, selectBackend } from './backend/select.js';
 import { IommuPlatform, type PlatformOptions } from './core/platform.js';
-import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx } from './wdk/interface.js';
+import { IommuError } from './errors.js';
+import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx, checkInterfaceExRequest, checkInterfaceRequest } from './wdk/interface.js';
 
 export * from './wdk/constants.js';
 export type * from './wdk/types.js';
@@ -37,6 +38,11 @@ export interface OpenOptions extends SelectOptions, PlatformOptions {}
 /** Open a platform: choose a backend (option > DMA_IOMMU_BACKEND > auto) and wrap it. */
 export function openPlatform(options: OpenOptions = {}): IommuPlatform {
   const { backend } = selectBackend(options);
+  const hook = options.onHandlerError;
+  if (hook !== undefined && typeof hook !== 'function') {
+    if (!options.backend || typeof options.backend !== 'object') backend.close();
+    throw new IommuError('STATUS_INVALID_PARAMETER', `the onHandlerError option must be a function (error, where) => void (got ${describeValue(hook)})`, { operation: 'openPlatform', argument: 'onHandlerError' });
+  }
   return new IommuPlatform(backend, options);
 }
 
@@ -53,9 +59,25 @@ export interface GetInterfaceOptions extends OpenOptions {
   readonly platform?: IommuPlatform;
 }
 
-function platformFor(options?: GetInterfaceOptions): IommuPlatform {
-  if (options?.platform) return options.platform;
-  if (options && (options.backend !== undefined || options.simulator !== undefined)) return openPlatform(options);
+/**
+ * The platform an IoGetIommuInterface(Ex) call uses. Bad options are STATUS_INVALID_PARAMETER with
+ * `.argument` naming the option (`options`, `platform`, `backend`, `simulator`).
+ */
+function platformFor(options: GetInterfaceOptions | undefined, op: string): IommuPlatform {
+  if (options === undefined || options === null) return getDefaultPlatform();
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new IommuError('STATUS_INVALID_PARAMETER', `options must be an object of GetInterfaceOptions (got ${describeValue(options)})`, { operation: op, argument: 'options' });
+  }
+  if (options.platform !== undefined && options.platform !== null) {
+    if (!(options.platform instanceof IommuPlatform)) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `the platform option must be an IommuPlatform (from openPlatform() or an interface's Platform; got ${describeValue(options.platform)})`, { operation: op, argument: 'platform' });
+    }
+    if (options.backend !== undefined || options.simulator !== undefined) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', 'the platform option cannot be combined with backend or simulator (the platform already has its backend)', { operation: op, argument: 'platform' });
+    }
+    return options.platform;
+  }
+  if (options.backend !== undefined || options.simulator !== undefined) return openPlatform(options);
   return getDefaultPlatform();
 }
 
@@ -64,12 +86,14 @@ function platformFor(options?: GetInterfaceOptions): IommuPlatform {
  * Without options it uses the process-wide default platform.
  */
 export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 0n, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE_EX {
-  return buildInterfaceEx(platformFor(options), Version, Flags);
+  checkInterfaceExRequest(Version, Flags);
+  return buildInterfaceEx(platformFor(options, 'IoGetIommuInterfaceEx'), Version, Flags);
 }
 
 /** IoGetIommuInterface (deprecated in the WDK): DMA_IOMMU_INTERFACE, Version 1. */
 export function IoGetIommuInterface(Version: number, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE {
-  return buildInterface(platformFor(options), Version);
+  checkInterfaceRequest(Version);
+  return buildInterface(platformFor(options, 'IoGetIommuInterface'), Version);
 }
 
 export type { IommuBackend };
