@@ -11,8 +11,9 @@
  * Completion is polled on the command register's bit 0 with a timeout.
  *
  * Every failure is an IommuError: bad arguments STATUS_INVALID_PARAMETER (`.argument` names it); a
- * device that went away (surprise removal, DeleteDevice, Platform.close(), all-ones reads)
- * STATUS_DEVICE_REMOVED; a transfer that does not finish STATUS_TIMEOUT (an EduTimeoutError).
+ * device that went away (surprise removal, all-ones reads) STATUS_DEVICE_REMOVED; its handle closed
+ * under it (DeleteDevice, Platform.close()) STATUS_INVALID_DEVICE_REQUEST; a transfer that does not
+ * finish STATUS_TIMEOUT (an EduTimeoutError).
  */
 import type { DeviceRegions } from '../backend/contract.js';
 import { BackendError, IommuError } from '../errors.js';
@@ -71,13 +72,10 @@ function invalid(operation: string, argument: string, rule: string, value: unkno
 function deviceError(e: unknown, operation: string): IommuError {
   if (e instanceof IommuError) return e;
   if (e instanceof BackendError) {
-    const gone = e.errno === -19 /* ENODEV */ || e.errno === -9; /* EBADF */
-    const code: StatusName | undefined = gone ? 'STATUS_DEVICE_REMOVED' : undefined;
-    return IommuError.fromErrno(e.errno, e.syscall, {
-      operation,
-      ...(code ? { code, message: 'the device went away (removed, deleted or its platform closed)' } : { message: e.message }),
-      cause: e,
-    });
+    // ENODEV: the device itself went away; EBADF: its handle was closed (DeleteDevice, Platform.close())
+    const code: StatusName | undefined = e.errno === -19 ? 'STATUS_DEVICE_REMOVED' : e.errno === -9 ? 'STATUS_INVALID_DEVICE_REQUEST' : undefined;
+    const message = e.errno === -19 ? 'the device was removed' : e.errno === -9 ? 'the device handle was closed (DeleteDevice or Platform.close())' : e.message;
+    return IommuError.fromErrno(e.errno, e.syscall, { operation, ...(code ? { code } : {}), message, cause: e });
   }
   return new IommuError('STATUS_UNSUCCESSFUL', `register access failed: ${(e as Error)?.message ?? String(e)}`, { operation, cause: e });
 }
