@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openPlatform } from '../../lib/index.js';
-import { KNOWN_DEFECTS, knownDefectFor } from './known-defects.js';
+import { defectsOf, knownDefectFor } from './known-defects.js';
 import { MEMBERS, membersWithoutRows, rows, runRow } from './matrix.js';
 import { openWorld, type WorldFactory } from './world.js';
 
@@ -44,7 +44,7 @@ describe('bad-value sweep (simulator)', () => {
     }
     // SWEEP_DUMP=file.json keeps every row's outcome (for triage)
     if (process.env.SWEEP_DUMP) writeFileSync(process.env.SWEEP_DUMP, JSON.stringify(dump, null, 1));
-    const stale = KNOWN_DEFECTS.filter((k) => (k.backends ?? ['sim', 'native']).includes('sim') && !matched.has(k)).map((k) => k.reason);
+    const stale = defectsOf('matrix', 'sim').filter((k) => !matched.has(k)).map((k) => k.reason);
     expect(unexpected, 'rows that misbehave').toEqual([]);
     expect(fixed, 'KNOWN_DEFECTS rows that now pass: remove them from the list').toEqual([]);
     expect(stale, 'KNOWN_DEFECTS entries matching no row').toEqual([]);

@@ -338,11 +338,29 @@ export const KNOWN_DEFECTS: readonly KnownDefect[] = [
       'DeviceRegions.barWrite64/<closed platform>',
     ],
   },
-
+  // ---- surprise removal (test/sweep/removal.ts) ----
+  {
+    owner: 'platform-split',
+    reason: 'stuck after surprise removal (issue 9 class 3): the platform still records the removed device attached, so DeleteDomain/DeleteDevice answer STATUS_RESOURCE_IN_USE forever (also from the state-change callback) and close() throws STATUS_NOT_FOUND',
+    backends: ['sim'],
+    rows: ['removal/after-attach/*', 'removal/after-map/*', 'removal/during-dma/*', 'removal/callback-cleans-up/*'],
+  },
+  {
+    owner: 'platform-split',
+    reason: 'a stale PDO keeps working after its device was removed and re-added: findDevice() returns the old PDO and CreateDevice(stale PDO) is accepted (issue 9 class 7)',
+    backends: ['sim'],
+    rows: ['removal/after-create/re-add-same-platform'],
+  },
 ];
 
 export function knownDefectFor(id: string, backend: 'sim' | 'native'): KnownDefect | undefined {
   return KNOWN_DEFECTS.find(
     (k) => (k.backends ?? ['sim', 'native']).includes(backend) && k.rows.some((r) => (r.endsWith('*') ? id.startsWith(r.slice(0, -1)) : id === r)),
   );
+}
+
+/** The entries of one sweep ('matrix' rows have no prefix; 'removal/…', 'leak/…') that apply to `backend`. */
+export function defectsOf(sweep: 'matrix' | 'removal' | 'leak', backend: 'sim' | 'native'): KnownDefect[] {
+  const isOf = (r: string): boolean => (sweep === 'matrix' ? !r.startsWith('removal/') && !r.startsWith('leak/') : r.startsWith(`${sweep}/`));
+  return KNOWN_DEFECTS.filter((k) => (k.backends ?? ['sim', 'native']).includes(backend) && k.rows.some(isOf));
 }
