@@ -14,6 +14,7 @@ import type { WorldFactory } from './world.js';
 export const SIM_FACTORY: WorldFactory = {
   name: 'simulator',
   backend: 'sim',
+  kind: 'sim',
   open: () => openPlatform({ backend: 'sim', onHandlerError: () => undefined }),
   openForeign: () => openPlatform({ backend: 'sim', onHandlerError: () => undefined }),
   bdf: '0000:00:03.0',

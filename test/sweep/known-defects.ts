@@ -4,14 +4,16 @@
  * the moment its defect is fixed: then delete its entry (the lead empties this list after merging
  * the branches). Nothing else is excluded, skipped or loosened.
  *
- * `rows`: exact row ids, or a prefix ending in '*'. `backends`: where the row fails (default both).
+ * `rows`: exact row ids, or a prefix ending in '*'. `backends`: where the rows fail (default: the
+ * simulator and both native backends; 'native' = iommufd and vfio-type1).
  */
+export type SweepBackend = 'sim' | 'iommufd' | 'vfio-type1';
 export interface KnownDefect {
   readonly rows: readonly string[];
   readonly reason: string;
   /** The owning area/branch: platform-split (lib/core), sim-model (lib/backend/simulated), native-boundary (lib/backend/native, native/). */
   readonly owner: 'platform-split' | 'sim-model' | 'native-boundary';
-  readonly backends?: ReadonlyArray<'sim' | 'native'>;
+  readonly backends?: ReadonlyArray<'sim' | 'native' | 'iommufd' | 'vfio-type1'>;
 }
 
 // ---- the bad-value matrix (test/sweep/matrix.ts), on the simulator (and native, unless `backends` says) ----
@@ -126,7 +128,6 @@ export const KNOWN_DEFECTS: readonly KnownDefect[] = [
     reason: 'TypeError escapes (issue 9 class 6): findDevice(42), allocateDmaMemory(n, null), waitForFault timeout, DmaMemory offset/length types, DeviceRegions argument checks (the core does not wrap the backend regions object)',
     rows: [
       'Platform.findDevice/bdf=*',
-      'Platform.allocateDmaMemory/options=null',
       'Platform.allocateDmaMemory/options=string',
       'Platform.allocateDmaMemory/options=number',
       'Platform.allocateDmaMemory/options=symbol',
@@ -360,14 +361,17 @@ export const KNOWN_DEFECTS: readonly KnownDefect[] = [
   },
 ];
 
-export function knownDefectFor(id: string, backend: 'sim' | 'native'): KnownDefect | undefined {
-  return KNOWN_DEFECTS.find(
-    (k) => (k.backends ?? ['sim', 'native']).includes(backend) && k.rows.some((r) => (r.endsWith('*') ? id.startsWith(r.slice(0, -1)) : id === r)),
-  );
+function appliesTo(k: KnownDefect, backend: SweepBackend): boolean {
+  const b = k.backends ?? ['sim', 'native'];
+  return b.includes(backend) || (backend !== 'sim' && b.includes('native'));
+}
+
+export function knownDefectFor(id: string, backend: SweepBackend): KnownDefect | undefined {
+  return KNOWN_DEFECTS.find((k) => appliesTo(k, backend) && k.rows.some((r) => (r.endsWith('*') ? id.startsWith(r.slice(0, -1)) : id === r)));
 }
 
 /** The entries of one sweep ('matrix' rows have no prefix; 'removal/…', 'leak/…') that apply to `backend`. */
-export function defectsOf(sweep: 'matrix' | 'removal' | 'leak', backend: 'sim' | 'native'): KnownDefect[] {
+export function defectsOf(sweep: 'matrix' | 'removal' | 'leak', backend: SweepBackend): KnownDefect[] {
   const isOf = (r: string): boolean => (sweep === 'matrix' ? !r.startsWith('removal/') && !r.startsWith('leak/') : r.startsWith(`${sweep}/`));
-  return KNOWN_DEFECTS.filter((k) => (k.backends ?? ['sim', 'native']).includes(backend) && k.rows.some(isOf));
+  return KNOWN_DEFECTS.filter((k) => appliesTo(k, backend) && k.rows.some(isOf));
 }

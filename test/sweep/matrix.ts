@@ -358,7 +358,7 @@ export const MEMBERS: readonly Member[] = [
     wdk: false,
     params: [
       P('size', [...JS_TYPES, ...NUMBERS, b('-1n', -1n), b('2^64', U64, ['STATUS_INSUFFICIENT_RESOURCES']), b('2^64-1', U64 - 1n, ['STATUS_INSUFFICIENT_RESOURCES']), b('zero', 0), ...ABSENT], () => PAGE),
-      P('options', [b('null', null), b('string', 'x'), b('number', 42), b('symbol', Symbol('bad')), b('hugePages-string', { hugePages: 'x' }), b('lazy-NaN', { lazy: Number.NaN })], () => ({})),
+      P('options', [b('string', 'x'), b('number', 42), b('symbol', Symbol('bad')), b('hugePages-string', { hugePages: 'x' }), b('lazy-NaN', { lazy: Number.NaN })], () => ({})),
     ],
     call: (w, a) => w.p.allocateDmaMemory(a[0] as bigint, a[1] as never),
   },
@@ -468,7 +468,7 @@ export const MEMBERS: readonly Member[] = [
     noClosedRow: true,
     params: [
       P('regions', [...JS_TYPES, ...ABSENT, b('number', 1)], (w) => w.regions),
-      P('options', [b('null', null), b('string', 'x'), b('timeoutMs-NaN', { timeoutMs: Number.NaN }), b('timeoutMs-2^31', { timeoutMs: 2 ** 31 }), b('dmaMask-number', { dmaMask: 5 }), b('dmaMask-0n', { dmaMask: 0n })], () => ({})),
+      P('options', [b('string', 'x'), b('timeoutMs-NaN', { timeoutMs: Number.NaN }), b('timeoutMs-2^31', { timeoutMs: 2 ** 31 }), b('dmaMask-number', { dmaMask: 5 }), b('dmaMask-0n', { dmaMask: 0n })], () => ({})),
     ],
     call: (_w, a) => new EduDevice(a[0] as never, a[1] as never),
   },

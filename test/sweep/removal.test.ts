@@ -19,6 +19,7 @@ function sim(p: IommuPlatform): SimulatedBackend {
 export const SIM_REMOVAL: RemovalDriver = {
   name: 'simulator',
   backend: 'sim',
+  kind: 'sim',
   open: () => openPlatform({ backend: 'sim', onHandlerError: () => undefined }),
   bdf: BDF,
   remove(p) {

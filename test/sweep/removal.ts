@@ -19,6 +19,7 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
+import type { SweepBackend } from './known-defects.js';
 import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
 import { agreement, PAGE, RW } from './world.js';
 
@@ -31,6 +32,8 @@ export type Mode = (typeof MODES)[number];
 export interface RemovalDriver {
   readonly name: string;
   readonly backend: 'sim' | 'native';
+  /** Which KNOWN_DEFECTS entries apply. */
+  readonly kind: SweepBackend;
   open(): IommuPlatform;
   readonly bdf: string;
   /** Make the device go away (or, natively, try every out-of-order delete). Returns problems. */

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defectsOf, knownDefectFor, type KnownDefect } from './known-defects.js';
+import { defectsOf, knownDefectFor, type KnownDefect, type SweepBackend } from './known-defects.js';
 import { rows, runRow } from './matrix.js';
 import { MODES, STAGES, readdSamePlatform, removalScenario, type RemovalDriver } from './removal.js';
 import { openWorld, type WorldFactory } from './world.js';
@@ -27,7 +27,7 @@ function dump(name: string, outcomes: unknown): void {
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(outcomes, null, 1));
 }
 
-function sort(backend: 'sim' | 'native', sweep: 'matrix' | 'removal', outcomes: Array<{ id: string; problem: string | null }>): SweepResult {
+function sort(backend: SweepBackend, sweep: 'matrix' | 'removal', outcomes: Array<{ id: string; problem: string | null }>): SweepResult {
   const unexpected: string[] = [];
   const fixed: string[] = [];
   const matched = new Set<KnownDefect>();
@@ -45,7 +45,7 @@ export async function sweepMatrix(f: WorldFactory): Promise<SweepResult> {
   const outcomes: Array<{ id: string; problem: string | null; code?: string }> = [];
   for (const row of rows()) outcomes.push({ id: row.id, ...(await runRow(row, () => openWorld(f))) });
   dump(`matrix-${f.name}`, outcomes);
-  return sort(f.backend, 'matrix', outcomes);
+  return sort(f.kind, 'matrix', outcomes);
 }
 
 /** Every stage × mode; on the simulator also re-adding the device on the same platform. */
@@ -62,5 +62,5 @@ export async function sweepRemoval(d: RemovalDriver): Promise<SweepResult> {
     }
   }
   dump(`removal-${d.name}`, outcomes);
-  return sort(d.backend, 'removal', outcomes);
+  return sort(d.kind, 'removal', outcomes);
 }

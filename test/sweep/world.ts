@@ -22,6 +22,7 @@ import {
   type DeviceRegions,
   EduDevice,
 } from '../../lib/index.js';
+import type { SweepBackend } from './known-defects.js';
 import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V1, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
 
 export const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
@@ -37,6 +38,8 @@ export interface WorldFactory {
   readonly name: string;
   /** 'sim' on the host, 'native' in the guest: selects KNOWN_DEFECTS rows that apply. */
   readonly backend: 'sim' | 'native';
+  /** Which KNOWN_DEFECTS entries apply. */
+  readonly kind: SweepBackend;
   open(): IommuPlatform;
   openForeign(): IommuPlatform;
   /** The edu device this platform uses, and the one the foreign platform uses. */

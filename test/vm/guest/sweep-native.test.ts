@@ -23,6 +23,7 @@ describe.runIf(inGuest && backends.length > 0 && eduDevices.length >= 2)('issue-
     const factory: WorldFactory = {
       name: backend,
       backend: 'native',
+      kind: backend,
       open: () => openPlatform({ backend, onHandlerError: () => undefined }),
       openForeign: () => openPlatform({ backend, onHandlerError: () => undefined }),
       bdf: eduDevices[0],
@@ -38,6 +39,7 @@ describe.runIf(inGuest && backends.length > 0 && eduDevices.length >= 2)('issue-
     const driver: RemovalDriver = {
       name: backend,
       backend: 'native',
+      kind: backend,
       open: () => openPlatform({ backend, onHandlerError: () => undefined }),
       bdf: eduDevices[0],
       remove: (p, life) => outOfOrderDeletes(p, life),
