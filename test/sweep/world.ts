@@ -134,15 +134,22 @@ export function openWorld(f: WorldFactory): World {
     pasid = V3.CreatePasidDevice(tagged).PasidDevice;
   }
 
-  const fp = f.openForeign();
-  const F3 = v3(fp);
-  const fpdo = pdoOf(fp, f.foreignBdf);
-  const fdev = F3.CreateDevice(fpdo);
-  const fdom = F3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
-  F3.AttachDeviceEx(fdom, fdev);
-  const fmem = fp.allocateDmaMemory(PAGE);
-  const ftoken = F3.ReserveLogicalAddressRange(fdom, TOKEN_SIZE, TOKEN_IOVA, null, null);
-  const fsegment = F3.MapReservedLogicalRange(ftoken, 0n, RW, fmem.asMdl());
+  // the foreign platform is built on first use (most rows never touch it; natively it costs a
+  // second device open, attach and map per row)
+  type Foreign = World['foreign'];
+  let foreign: Foreign | null = null;
+  const openForeign = (): Foreign => {
+    const fp = f.openForeign();
+    const F3 = v3(fp);
+    const fpdo = pdoOf(fp, f.foreignBdf);
+    const fdev = F3.CreateDevice(fpdo);
+    const fdom = F3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
+    F3.AttachDeviceEx(fdom, fdev);
+    const fmem = fp.allocateDmaMemory(PAGE);
+    const ftoken = F3.ReserveLogicalAddressRange(fdom, TOKEN_SIZE, TOKEN_IOVA, null, null);
+    const fsegment = F3.MapReservedLogicalRange(ftoken, 0n, RW, fmem.asMdl());
+    return { p: fp, pdo: fpdo, dev: fdev, dom: fdom, token: ftoken, mem: fmem, segment: fsegment };
+  };
 
   return {
     p,
@@ -160,12 +167,15 @@ export function openWorld(f: WorldFactory): World {
     edu,
     pasid,
     deleted: { dom: goneDom, dev: dev0, token: goneToken, mem: goneMem, memDesc: goneDesc },
-    foreign: { p: fp, pdo: fpdo, dev: fdev, dom: fdom, token: ftoken, mem: fmem, segment: fsegment },
+    get foreign(): Foreign {
+      foreign ??= openForeign();
+      return foreign;
+    },
     close() {
       try {
         p.close();
       } finally {
-        fp.close();
+        foreign?.p.close();
       }
     },
   };
