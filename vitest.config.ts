@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/contract/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/contract/**/*.test.ts', 'test/sweep/**/*.test.ts'],
           testTimeout: 30_000,
         },
       },

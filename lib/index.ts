@@ -8,12 +8,10 @@
  *   const dev = iface.V3.CreateDevice(pdo);
  */
 import type { IommuBackend } from './backend/contract.js';
-import { type SelectOptions, selectBackend } from './backend/select.js';
+import { type SelectOptions, describeValue, selectBackend } from './backend/select.js';
 import { IommuPlatform, type PlatformOptions } from './core/platform.js';
-import { safeMessage } from './core/platform/backend-call.js';
-import { describe, invalidOption, isAbsent } from './core/platform/validate.js';
 import { IommuError } from './errors.js';
-import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx } from './wdk/interface.js';
+import { type DMA_IOMMU_INTERFACE, type DMA_IOMMU_INTERFACE_EX, buildInterface, buildInterfaceEx, checkInterfaceExRequest, checkInterfaceRequest } from './wdk/interface.js';
 
 export * from './wdk/constants.js';
 export type * from './wdk/types.js';
@@ -45,17 +43,13 @@ export interface OpenOptions extends SelectOptions, PlatformOptions {}
  * option; `STATUS_NOT_SUPPORTED` when a native backend was asked for and is not usable.
  */
 export function openPlatform(options: OpenOptions = {}): IommuPlatform {
-  const op = 'openPlatform';
-  if (!isAbsent(options) && (typeof options !== 'object' || Array.isArray(options))) throw invalidOption(op, 'options', `must be an options object (got ${describe(options)})`);
-  let backend: IommuBackend;
-  try {
-    backend = selectBackend(options ?? {}).backend;
-  } catch (e) {
-    // a bad backend/simulator option: the backend's own check, as the one public error class
-    if (e instanceof IommuError) throw e;
-    throw new IommuError('STATUS_INVALID_PARAMETER', `options: ${safeMessage(e)}`, { operation: op, argument: 'options', cause: e });
+  const { backend } = selectBackend(options);
+  const hook = options.onHandlerError;
+  if (hook !== undefined && typeof hook !== 'function') {
+    if (!options.backend || typeof options.backend !== 'object') backend.close();
+    throw new IommuError('STATUS_INVALID_PARAMETER', `the onHandlerError option must be a function (error, where) => void (got ${describeValue(hook)})`, { operation: 'openPlatform', argument: 'onHandlerError' });
   }
-  return new IommuPlatform(backend, options ?? {});
+  return new IommuPlatform(backend, options);
 }
 
 let defaultPlatform: IommuPlatform | null = null;
@@ -72,13 +66,25 @@ export interface GetInterfaceOptions extends OpenOptions {
   readonly platform?: IommuPlatform;
 }
 
+/**
+ * The platform an IoGetIommuInterface(Ex) call uses. Bad options are STATUS_INVALID_PARAMETER with
+ * `.argument` naming the option (`options`, `platform`, `backend`, `simulator`).
+ */
 function platformFor(options: GetInterfaceOptions | undefined, op: string): IommuPlatform {
-  if (!isAbsent(options) && (typeof options !== 'object' || Array.isArray(options))) throw invalidOption(op, 'options', `must be an options object (got ${describe(options)})`);
-  if (!isAbsent(options?.platform)) {
-    if (!(options.platform instanceof IommuPlatform)) throw invalidOption(op, 'options.platform', `must be an IommuPlatform (got ${describe(options.platform)})`);
+  if (options === undefined || options === null) return getDefaultPlatform();
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new IommuError('STATUS_INVALID_PARAMETER', `options must be an object of GetInterfaceOptions (got ${describeValue(options)})`, { operation: op, argument: 'options' });
+  }
+  if (options.platform !== undefined && options.platform !== null) {
+    if (!(options.platform instanceof IommuPlatform)) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `the platform option must be an IommuPlatform (from openPlatform() or an interface's Platform; got ${describeValue(options.platform)})`, { operation: op, argument: 'platform' });
+    }
+    if (options.backend !== undefined || options.simulator !== undefined) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', 'the platform option cannot be combined with backend or simulator (the platform already has its backend)', { operation: op, argument: 'platform' });
+    }
     return options.platform;
   }
-  if (options && (options.backend !== undefined || options.simulator !== undefined)) return openPlatform(options);
+  if (options.backend !== undefined || options.simulator !== undefined) return openPlatform(options);
   return getDefaultPlatform();
 }
 
@@ -94,6 +100,7 @@ function platformFor(options: GetInterfaceOptions | undefined, op: string): Iomm
  * (a bad option, `.argument` names it).
  */
 export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 0n, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE_EX {
+  checkInterfaceExRequest(Version, Flags);
   return buildInterfaceEx(platformFor(options, 'IoGetIommuInterfaceEx'), Version, Flags);
 }
 
@@ -103,6 +110,7 @@ export function IoGetIommuInterfaceEx(Version: number, Flags: bigint | number = 
  * @throws {@link IommuError} `STATUS_NOT_SUPPORTED` (Version not 1); `STATUS_INVALID_PARAMETER` (a bad option).
  */
 export function IoGetIommuInterface(Version: number, options?: GetInterfaceOptions): DMA_IOMMU_INTERFACE {
+  checkInterfaceRequest(Version);
   return buildInterface(platformFor(options, 'IoGetIommuInterface'), Version);
 }
 

@@ -64,11 +64,15 @@ function pattern(length: number, seed: number): Uint8Array {
 }
 
 function describe(e: unknown): string {
-  return e instanceof IommuError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  return e instanceof Error ? e.message : String(e); // an IommuError's message starts with its code
 }
 
 export async function runSelftest(options: SelftestOptions = {}): Promise<SelftestReport> {
   const steps: SelftestStep[] = [];
+  const ft = options.faultTimeoutMs;
+  if (ft !== undefined && (typeof ft !== 'number' || !Number.isInteger(ft) || ft < 1 || ft > 2 ** 31 - 1)) {
+    throw new IommuError('STATUS_INVALID_PARAMETER', `faultTimeoutMs must be whole milliseconds in 1..2147483647 (the longest a Node timer can wait; got ${String(ft)})`, { operation: 'runSelftest', argument: 'faultTimeoutMs' });
+  }
   let platform: IommuPlatform;
   try {
     platform = options.platform ?? openPlatform(options.backend ? { backend: options.backend } : {});

@@ -36,14 +36,58 @@ export interface Selection {
   readonly steps: readonly ProbeStep[];
 }
 
-const CHOICES: readonly string[] = ['auto', 'sim', 'simulated', 'native', 'iommufd', 'vfio-type1', 'type1'];
+/** Every accepted spelling, as the option, the environment variable and the CLI's `--backend` take it. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'sim', 'simulated', 'native', 'iommufd', 'vfio-type1', 'type1'];
 
-function normalise(choice: string, source: string): BackendChoice {
-  const c = choice.trim().toLowerCase();
-  if (!CHOICES.includes(c)) {
-    throw new IommuError('STATUS_INVALID_PARAMETER', `${source} '${choice}' is not one of ${CHOICES.join(', ')}`, { operation: 'selectBackend', argument: 'backend' });
+/**
+ * The one parser of a backend name (option, DMA_IOMMU_BACKEND, `--backend`): trimmed, any case.
+ * Anything else is STATUS_INVALID_PARAMETER naming `argument` and the accepted names.
+ */
+export function parseBackendChoice(choice: unknown, source: string, argument = 'backend'): BackendChoice {
+  const c = typeof choice === 'string' ? choice.trim().toLowerCase() : undefined;
+  if (c === undefined || !(BACKEND_CHOICES as readonly string[]).includes(c)) {
+    const got = typeof choice === 'string' ? `'${choice}'` : describeValue(choice);
+    throw new IommuError('STATUS_INVALID_PARAMETER', `${source} ${got} is not one of ${BACKEND_CHOICES.join(', ')} (or a backend instance)`, { operation: 'selectBackend', argument });
   }
   return c as BackendChoice;
+}
+
+/** A short, never-throwing description of any value for error messages. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  switch (typeof v) {
+    case 'string':
+      return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+    case 'bigint':
+      return `${v}n`;
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      return 'an object';
+  }
+}
+
+function isBackendInstance(v: object): v is IommuBackend {
+  const b = v as Partial<Record<keyof IommuBackend, unknown>>;
+  return typeof b.kind === 'string' && typeof b.enumerateDevices === 'function' && typeof b.openDevice === 'function' && typeof b.onFault === 'function';
+}
+
+/** Build the simulator from the `simulator` option; a bad option is STATUS_INVALID_PARAMETER naming it. */
+function simulator(options: SelectOptions, reason: string): SimulatedBackend {
+  const sim = options.simulator;
+  try {
+    return new SimulatedBackend({ reason, ...sim });
+  } catch (e) {
+    if (e instanceof IommuError) throw e;
+    throw new IommuError('STATUS_INVALID_PARAMETER', `the simulator option is invalid: ${(e as Error)?.message ?? String(e)}`, { operation: 'selectBackend', argument: 'simulator', cause: e });
+  }
 }
 
 /**
@@ -54,17 +98,28 @@ function normalise(choice: string, source: string): BackendChoice {
  * (the message gives every probe step's reason).
  */
 export function selectBackend(options: SelectOptions = {}): Selection {
+  if (options === null || typeof options !== 'object') {
+    throw new IommuError('STATUS_INVALID_PARAMETER', `options must be an object (got ${describeValue(options)})`, { operation: 'selectBackend', argument: 'options' });
+  }
+  const sim = options.simulator;
+  if (sim !== undefined && (sim === null || typeof sim !== 'object' || Array.isArray(sim))) {
+    throw new IommuError('STATUS_INVALID_PARAMETER', `the simulator option must be an object of SimulatedBackendOptions (got ${describeValue(sim)})`, { operation: 'selectBackend', argument: 'simulator' });
+  }
   const opt = options.backend;
-  if (opt !== undefined && typeof opt === 'object') return { backend: opt, by: 'option', steps: [] };
+  if (opt !== undefined && opt !== null && typeof opt === 'object') {
+    if (!isBackendInstance(opt)) {
+      throw new IommuError('STATUS_INVALID_PARAMETER', `the backend option must be one of ${BACKEND_CHOICES.join(', ')} or a backend instance (got an object that is not a backend)`, { operation: 'selectBackend', argument: 'backend' });
+    }
+    return { backend: opt, by: 'option', steps: [] };
+  }
   const env = process.env.DMA_IOMMU_BACKEND;
   const by: Selection['by'] = opt !== undefined ? 'option' : env ? 'env' : 'auto';
-  const choice = opt !== undefined ? normalise(opt, 'backend option') : env ? normalise(env, 'DMA_IOMMU_BACKEND') : 'auto';
+  const choice = opt !== undefined ? parseBackendChoice(opt, 'backend option') : env ? parseBackendChoice(env, 'DMA_IOMMU_BACKEND') : 'auto';
   const via = by === 'option' ? 'requested by option' : by === 'env' ? 'requested by DMA_IOMMU_BACKEND' : 'chosen automatically';
   debug('backend choice %s (%s)', choice, via);
 
   if (choice === 'sim' || choice === 'simulated') {
-    const backend = new SimulatedBackend({ reason: `simulated backend ${via}`, ...options.simulator });
-    return { backend, by, steps: [] };
+    return { backend: simulator(options, `simulated backend ${via}`), by, steps: [] };
   }
   const kind = choice === 'iommufd' ? 'iommufd' : choice === 'vfio-type1' || choice === 'type1' ? 'vfio-type1' : 'auto';
   const native = createNativeBackend(kind);
@@ -75,5 +130,5 @@ export function selectBackend(options: SelectOptions = {}): Selection {
   }
   const reason = `no usable IOMMU, so the simulator: ${native.reason}`;
   debug(reason);
-  return { backend: new SimulatedBackend({ reason, ...options.simulator }), by, steps: native.steps };
+  return { backend: simulator(options, reason), by, steps: native.steps };
 }

@@ -1,4 +1,7 @@
 /** A small, strict argument parser: unknown flags are errors that name the flag. */
+import { type BackendChoice, BACKEND_CHOICES, parseBackendChoice } from '../backend/select.js';
+import { IommuError } from '../errors.js';
+
 export interface FlagSpec {
   readonly [name: string]: { readonly value: boolean; readonly choices?: readonly string[] };
 }
@@ -41,4 +44,28 @@ export function hex(v: bigint | number): string {
 /** JSON with bigints as hex strings. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? hex(x) : x), 2);
+}
+
+/** `--backend`: the same parser as the option and DMA_IOMMU_BACKEND; a bad name is a usage error. */
+export function backendFlag(value: string | boolean | undefined, command: string): BackendChoice | undefined {
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  try {
+    return parseBackendChoice(value, '--backend', '--backend');
+  } catch (e) {
+    if (e instanceof IommuError) throw new UsageError(`${command}: --backend must be one of ${BACKEND_CHOICES.join(', ')} (got '${value}')`);
+    throw e;
+  }
+}
+
+/** setTimeout's limit: a longer delay silently becomes 1 ms. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** A millisecond count flag: a decimal integer in 1..2^31-1 (what a Node timer can wait). */
+export function millisecondsFlag(value: string | boolean | undefined, flag: string, command: string): number | undefined {
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_TIMEOUT_MS) {
+    throw new UsageError(`${command}: --${flag} takes whole milliseconds in 1..${MAX_TIMEOUT_MS} (about 24.8 days, the longest a Node timer can wait; got '${value}')`);
+  }
+  return n;
 }

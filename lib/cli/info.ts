@@ -1,12 +1,12 @@
 /**
- * `dma-iommu info [--json] [--backend auto|sim|native]`: which backend and why, the devices, their
+ * `dma-iommu info [--json] [--backend NAME]`: which backend and why, the devices, their
  * IOMMU groups, the domain types each may use and the IOVA ranges a domain gets once it is attached.
  */
-import { selectBackend } from '../backend/select.js';
+import { type BackendChoice, selectBackend } from '../backend/select.js';
 import { IommuPlatform } from '../core/platform.js';
 import { IommuError } from '../errors.js';
 import { DomainTypeTranslate } from '../wdk/constants.js';
-import { UsageError, hex, parseArgs, table, toJson } from './args.js';
+import { UsageError, backendFlag, hex, parseArgs, table, toJson } from './args.js';
 
 const DOMAIN_TYPE_NAMES = ['Translate', 'PassThrough', 'Unmanaged', 'TranslateS1'];
 
@@ -14,10 +14,19 @@ export function domainTypeNames(mask: number): string[] {
   return DOMAIN_TYPE_NAMES.filter((_n, i) => (mask & (1 << i)) !== 0);
 }
 
+/**
+ * The contract of `info --json`: stdout always carries exactly one JSON object. `ok: true` with the
+ * report (exit 0), or, when no report can be made (the backend named by `--backend` or
+ * DMA_IOMMU_BACKEND cannot be had, or probing failed), `ok: false` with `error: { code, message,
+ * argument }` (exit 1). Usage errors (unknown option, bad `--backend` name) exit 2 with a line on
+ * stderr.
+ */
 export async function infoCommand(argv: string[]): Promise<number> {
   let flags: Record<string, string | boolean>;
+  let backend: BackendChoice | undefined;
   try {
-    flags = parseArgs(argv, { json: { value: false }, backend: { value: true, choices: ['auto', 'sim', 'native', 'iommufd', 'vfio-type1'] } }, 'info');
+    flags = parseArgs(argv, { json: { value: false }, backend: { value: true } }, 'info');
+    backend = backendFlag(flags.backend, 'info');
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`dma-iommu ${e.message}\n`);
@@ -25,13 +34,23 @@ export async function infoCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  let selection;
+  const requested = backend ?? (process.env.DMA_IOMMU_BACKEND ? process.env.DMA_IOMMU_BACKEND : 'auto');
+  const requestedBy = backend ? 'option' : process.env.DMA_IOMMU_BACKEND ? 'env' : 'auto';
   try {
-    selection = selectBackend(flags.backend ? { backend: flags.backend as 'auto' } : {});
+    return report(flags, backend);
   } catch (e) {
-    process.stderr.write(`dma-iommu info: ${(e as Error).message}\n`);
+    const err = e instanceof IommuError ? e : new IommuError('STATUS_UNSUCCESSFUL', (e as Error)?.message ?? String(e), { operation: 'info', cause: e });
+    if (flags.json) {
+      const out = { ok: false, requested, requestedBy, error: { code: err.code, message: err.message, ...(err.argument ? { argument: err.argument } : {}) } };
+      process.stdout.write(toJson(out) + '\n');
+    }
+    process.stderr.write(`dma-iommu info: ${err.message}\n`);
     return 1;
   }
+}
+
+function report(flags: Record<string, string | boolean>, backend: BackendChoice | undefined): number {
+  const selection = selectBackend(backend ? { backend } : {});
   const platform = new IommuPlatform(selection.backend);
   try {
     const devices = platform.enumerateDevices().map((pdo) => {
@@ -71,6 +90,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
       if (g !== null) groups.set(g, [...(groups.get(g) ?? []), d.bdf as string]);
     }
     const report = {
+      ok: true,
       backend: b.kind,
       selectedBy: selection.by,
       why: b.reason,

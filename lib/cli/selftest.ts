@@ -1,19 +1,21 @@
 /**
- * `dma-iommu selftest [--backend auto|sim|native] [--device BDF] [--json]`: the whole lifecycle
+ * `dma-iommu selftest [--backend NAME] [--device BDF] [--fault-timeout MS] [--json]`: the whole lifecycle
  * through the public interface. Exit code 0 only when every step passed.
  */
 import type { BackendChoice } from '../backend/select.js';
 import { runSelftest } from '../selftest.js';
-import { UsageError, parseArgs, table, toJson } from './args.js';
+import { UsageError, backendFlag, millisecondsFlag, parseArgs, table, toJson } from './args.js';
 
 export async function selftestCommand(argv: string[]): Promise<number> {
   let flags: Record<string, string | boolean>;
+  let backend: BackendChoice | undefined;
+  let faultTimeoutMs: number | undefined;
   try {
     flags = parseArgs(
       argv,
       {
         json: { value: false },
-        backend: { value: true, choices: ['auto', 'sim', 'native', 'iommufd', 'vfio-type1'] },
+        backend: { value: true },
         device: { value: true },
         'fault-timeout': { value: true },
       },
@@ -22,9 +24,8 @@ export async function selftestCommand(argv: string[]): Promise<number> {
     if (flags.device && !/^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(flags.device as string)) {
       throw new UsageError(`selftest: --device '${String(flags.device)}' is not a PCI address like 0000:00:03.0`);
     }
-    if (flags['fault-timeout'] && !/^\d+$/.test(flags['fault-timeout'] as string)) {
-      throw new UsageError('selftest: --fault-timeout takes milliseconds');
-    }
+    backend = backendFlag(flags.backend, 'selftest');
+    faultTimeoutMs = millisecondsFlag(flags['fault-timeout'], 'fault-timeout', 'selftest');
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`dma-iommu ${e.message}\n`);
@@ -33,9 +34,9 @@ export async function selftestCommand(argv: string[]): Promise<number> {
     throw e;
   }
   const report = await runSelftest({
-    ...(flags.backend ? { backend: flags.backend as BackendChoice } : {}),
+    ...(backend ? { backend } : {}),
     ...(flags.device ? { device: flags.device as string } : {}),
-    ...(flags['fault-timeout'] ? { faultTimeoutMs: Number(flags['fault-timeout']) } : {}),
+    ...(faultTimeoutMs !== undefined ? { faultTimeoutMs } : {}),
   });
   if (flags.json) {
     process.stdout.write(toJson(report) + '\n');

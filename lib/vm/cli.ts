@@ -177,6 +177,8 @@ export async function vmCommand(argv: string[]): Promise<number> {
       case 'run':
         return await runCommand(rest);
       case 'info': {
+        const extra = rest.find((a) => a !== '--json');
+        if (extra !== undefined) throw new UsageError(`info: ${extra.startsWith('-') ? `unknown option ${extra}` : `unexpected argument '${extra}'`} (options: --json)`);
         const { infoCommand } = await import('./info.js');
         return await infoCommand(rest);
       }

@@ -137,18 +137,24 @@ function withPlatform<T extends object>(obj: T, platform: IommuPlatform): T {
   return Object.freeze(obj);
 }
 
-/** Build DMA_IOMMU_INTERFACE_EX for `Version` over a platform (IoGetIommuInterfaceEx's work). */
-export function buildInterfaceEx(platform: IommuPlatform, Version: number, Flags: bigint | number = 0n): DMA_IOMMU_INTERFACE_EX {
+/** IoGetIommuInterfaceEx's argument checks (before any platform is opened). */
+export function checkInterfaceExRequest(Version: unknown, Flags: unknown): void {
   const op = 'IoGetIommuInterfaceEx';
   if (typeof Version !== 'number' || !Number.isInteger(Version)) {
-    throw new IommuError('STATUS_INVALID_PARAMETER_1', `Version must be an integer (got ${String(Version)})`, { operation: op, argument: 'Version' });
+    throw new IommuError('STATUS_INVALID_PARAMETER_1', `Version must be an integer (got ${typeof Version === 'symbol' ? 'a symbol' : typeof Version === 'object' && Version !== null ? 'an object' : String(Version)})`, { operation: op, argument: 'Version' });
   }
   if (Version < DMA_IOMMU_INTERFACE_EX_VERSION_MIN || Version > DMA_IOMMU_INTERFACE_EX_VERSION_MAX) {
     throw new IommuError('STATUS_NOT_SUPPORTED', `Version ${Version} is not supported: use DMA_IOMMU_INTERFACE_EX_VERSION_1..3`, { operation: op, argument: 'Version' });
   }
+  // compared, never converted: BigInt(NaN / 1.5 / Infinity) would throw a RangeError
   if (Flags !== 0n && Flags !== 0) {
-    throw new IommuError('STATUS_INVALID_PARAMETER_2', 'Flags are unused and must be 0', { operation: op, argument: 'Flags' });
+    throw new IommuError('STATUS_INVALID_PARAMETER_2', `Flags are unused and must be 0 or 0n (got ${typeof Flags === 'bigint' ? `${Flags}n` : typeof Flags === 'number' ? String(Flags) : `a ${typeof Flags}`})`, { operation: op, argument: 'Flags' });
   }
+}
+
+/** Build DMA_IOMMU_INTERFACE_EX for `Version` over a platform (IoGetIommuInterfaceEx's work). */
+export function buildInterfaceEx(platform: IommuPlatform, Version: number, Flags: bigint | number = 0n): DMA_IOMMU_INTERFACE_EX {
+  checkInterfaceExRequest(Version, Flags);
   const base = { Size: DMA_IOMMU_INTERFACE_EX_SIZE, Version };
   const members = Version === 1 ? V1_MEMBERS : Version === 2 ? V2_MEMBERS : V3_MEMBERS;
   const key = `V${Version}`;
@@ -157,9 +163,14 @@ export function buildInterfaceEx(platform: IommuPlatform, Version: number, Flags
 
 /** Build the deprecated DMA_IOMMU_INTERFACE (IoGetIommuInterface's work). */
 export function buildInterface(platform: IommuPlatform, Version: number): DMA_IOMMU_INTERFACE {
-  if (Version !== DMA_IOMMU_INTERFACE_VERSION_1) {
-    throw new IommuError('STATUS_NOT_SUPPORTED', `Version ${String(Version)} is not supported: use DMA_IOMMU_INTERFACE_VERSION_1`, { operation: 'IoGetIommuInterface', argument: 'Version' });
-  }
+  checkInterfaceRequest(Version);
   const t = table(platform, V1_MEMBERS);
   return withPlatform({ Version: 1, Size: DMA_IOMMU_INTERFACE_SIZE, ...t }, platform) as unknown as DMA_IOMMU_INTERFACE;
+}
+
+/** IoGetIommuInterface's argument check (before any platform is opened). */
+export function checkInterfaceRequest(Version: unknown): void {
+  if (Version !== DMA_IOMMU_INTERFACE_VERSION_1) {
+    throw new IommuError('STATUS_NOT_SUPPORTED', `Version ${typeof Version === 'symbol' ? 'symbol' : String(Version)} is not supported: use DMA_IOMMU_INTERFACE_VERSION_1`, { operation: 'IoGetIommuInterface', argument: 'Version' });
+  }
 }

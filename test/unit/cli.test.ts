@@ -78,7 +78,7 @@ describe('dma-iommu CLI', () => {
   it('bad input gives a clear error naming the argument, exit code 2', () => {
     let r = run(['selftest', '--backend', 'gpu']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--backend must be one of auto, sim, native/);
+    expect(r.stderr).toMatch(/--backend must be one of auto, sim, simulated, native, iommufd, vfio-type1, type1/);
     r = run(['selftest', '--device', 'nonsense']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--device 'nonsense' is not a PCI address/);
@@ -90,6 +90,79 @@ describe('dma-iommu CLI', () => {
     r = run(['info'], { DMA_IOMMU_BACKEND: 'quantum' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/DMA_IOMMU_BACKEND 'quantum' is not one of/);
+  });
+
+  it('info --json prints one JSON object saying why when the backend named by DMA_IOMMU_BACKEND is unknown (exit 1)', () => {
+    const r = run(['info', '--json'], { DMA_IOMMU_BACKEND: 'nonsense' });
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ ok: false, requested: 'nonsense', requestedBy: 'env', error: { code: 'STATUS_INVALID_PARAMETER', argument: 'backend' } });
+    expect(out.error.message).toMatch(/DMA_IOMMU_BACKEND 'nonsense' is not one of auto, sim, simulated, native, iommufd, vfio-type1, type1/);
+  });
+
+  it('info --json --backend native: one JSON object, ok true with the native report or ok false with STATUS_NOT_SUPPORTED and the probe reasons', () => {
+    const r = run(['info', '--json', '--backend', 'native'], { DMA_IOMMU_BACKEND: '' });
+    const out = JSON.parse(r.stdout);
+    if (out.ok) {
+      expect(r.code).toBe(0);
+      expect(['iommufd', 'vfio-type1']).toContain(out.backend);
+    } else {
+      expect(r.code).toBe(1);
+      expect(out).toMatchObject({ ok: false, requested: 'native', requestedBy: 'option', error: { code: 'STATUS_NOT_SUPPORTED', argument: 'backend' } });
+      expect(out.error.message).toMatch(/native backend is not usable here: .*iommufd.*vfio-type1/);
+    }
+  });
+
+  it('info --json on a working backend says ok: true', () => {
+    const r = run(['info', '--json', '--backend', 'simulated']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, backend: 'simulated', selectedBy: 'option' });
+  });
+
+  it('--backend takes every name DMA_IOMMU_BACKEND takes (one parser): simulated, SIM, type1', () => {
+    let r = run(['selftest', '--backend', 'simulated', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, backend: 'simulated' });
+    r = run(['info', '--json', '--backend', 'SIM']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).backend).toBe('simulated');
+    // type1 is a known name: it selects VFIO type1 (never the simulator), so here it is either
+    // the real type1 backend or STATUS_NOT_SUPPORTED: never a usage error
+    r = run(['info', '--json', '--backend', 'type1'], { DMA_IOMMU_BACKEND: '' });
+    expect(r.code).not.toBe(2);
+    const out = JSON.parse(r.stdout);
+    if (out.ok) expect(out.backend).toBe('vfio-type1');
+    else expect(out.error).toMatchObject({ code: 'STATUS_NOT_SUPPORTED' });
+    r = run(['selftest', '--backend', 'type1', '--json'], { DMA_IOMMU_BACKEND: '' });
+    expect(r.code).not.toBe(2);
+    // and a name neither takes is a usage error listing the same names
+    r = run(['info', '--backend', 'gpu']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--backend must be one of auto, sim, simulated, native, iommufd, vfio-type1, type1 \(got 'gpu'\)/);
+  });
+
+  it('--fault-timeout is range-checked against what a Node timer can wait (2^31-1 ms), never overflowing to 1 ms', () => {
+    for (const bad of ['2147483648', '99999999999999999999', '0', '-5', '1.5', '1e3', 'soon']) {
+      const r = run(['selftest', '--backend', 'sim', `--fault-timeout=${bad}`]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr, bad).toMatch(/--fault-timeout takes whole milliseconds in 1\.\.2147483647/);
+      expect(r.stdout, bad).toBe('');
+    }
+    const r = run(['selftest', '--backend', 'sim', '--fault-timeout', '2147483647', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
+  });
+
+  it('vm info rejects unknown options and arguments with exit 2, as every other command does', () => {
+    let r = run(['vm', 'info', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/info: unknown option --bogus \(options: --json\)/);
+    r = run(['vm', 'info', 'extra']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unexpected argument 'extra'/);
+    r = run(['vm', 'info', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveProperty('cache');
   });
 });
 
