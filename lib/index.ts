@@ -47,7 +47,7 @@ export function openPlatform(options: OpenOptions = {}): IommuPlatform {
   const hook = options.onHandlerError;
   if (hook !== undefined && typeof hook !== 'function') {
     if (!options.backend || typeof options.backend !== 'object') backend.close();
-    throw new IommuError('STATUS_INVALID_PARAMETER', `the onHandlerError option must be a function (error, where) => void (got ${describeValue(hook)})`, { operation: 'openPlatform', argument: 'onHandlerError' });
+    throw new IommuError('STATUS_INVALID_PARAMETER', `the onHandlerError option must be a function (error, where) => void (got ${describeValue(hook)})`, { operation: 'openPlatform', argument: 'options.onHandlerError' });
   }
   return new IommuPlatform(backend, options);
 }
@@ -77,10 +77,10 @@ function platformFor(options: GetInterfaceOptions | undefined, op: string): Iomm
   }
   if (options.platform !== undefined && options.platform !== null) {
     if (!(options.platform instanceof IommuPlatform)) {
-      throw new IommuError('STATUS_INVALID_PARAMETER', `the platform option must be an IommuPlatform (from openPlatform() or an interface's Platform; got ${describeValue(options.platform)})`, { operation: op, argument: 'platform' });
+      throw new IommuError('STATUS_INVALID_PARAMETER', `the platform option must be an IommuPlatform (from openPlatform() or an interface's Platform; got ${describeValue(options.platform)})`, { operation: op, argument: 'options.platform' });
     }
     if (options.backend !== undefined || options.simulator !== undefined) {
-      throw new IommuError('STATUS_INVALID_PARAMETER', 'the platform option cannot be combined with backend or simulator (the platform already has its backend)', { operation: op, argument: 'platform' });
+      throw new IommuError('STATUS_INVALID_PARAMETER', 'the platform option cannot be combined with backend or simulator (the platform already has its backend)', { operation: op, argument: 'options.platform' });
     }
     return options.platform;
   }

@@ -12,6 +12,10 @@ export interface ErrorExtra {
   iova?: bigint;
   length?: bigint;
   message?: string;
+  /** The argument at fault (`IommuError.argument`), for any errno not in `argumentFor`. */
+  argument?: string;
+  /** The argument at fault per errno name (e.g. `{ EFAULT: 'PhysicalAddressToMap' }`). */
+  argumentFor?: Partial<Record<string, string>>;
 }
 
 /** Run a backend leaf operation, its errors converted by `toIommuError`. */
@@ -32,13 +36,16 @@ export function toIommuError(e: unknown, operation: string, overrides: Partial<R
   if (e instanceof IommuError) return e;
   if (!isBackendError(e)) {
     const code: StatusName = e instanceof TypeError || e instanceof RangeError ? 'STATUS_INVALID_PARAMETER' : 'STATUS_UNSUCCESSFUL';
-    return new IommuError(code, extra.message ?? safeMessage(e), { operation, cause: e });
+    return new IommuError(code, extra.message ?? safeMessage(e), { operation, cause: e, ...(extra.argument !== undefined ? { argument: extra.argument } : {}) });
   }
   const be = e as BackendError;
-  const code = overrides[errnoLabel(be.errno)] ?? statusForErrno(be.errno);
+  const label = errnoLabel(be.errno);
+  const code = overrides[label] ?? statusForErrno(be.errno);
+  const argument = extra.argumentFor?.[label] ?? extra.argument;
   return IommuError.fromErrno(be.errno, be.syscall, {
     code,
     operation,
+    ...(argument !== undefined ? { argument } : {}),
     message: extra.message ?? be.message,
     cause: be,
     ...(extra.iova !== undefined ? { iova: extra.iova } : {}),

@@ -65,6 +65,8 @@ export function createDomainEx(
           address: 'STATUS_INVALID_PARAMETER_4',
           physical: 'STATUS_INVALID_PARAMETER_4',
           overlap: 'STATUS_INVALID_PARAMETER_4',
+          addressArg: 'ReservedRegions',
+          physicalArg: 'ReservedRegions',
         });
       } else dom.space.insert(new Claim(start, r.pages, ClaimKind.Reserved, 0, -1, null, false));
     }

@@ -42,7 +42,7 @@ function mapIdentity(dom: DomainState, op: string, perms: number, phys: Resolved
   const done: Claim[] = [];
   try {
     for (const p of pieces) {
-      done.push(installClaim(dom, op, p.start, p.pages, [p.run], perms, ClaimKind.Identity, { address: code, physical: code, overlap: 'STATUS_IN_USE' }));
+      done.push(installClaim(dom, op, p.start, p.pages, [p.run], perms, ClaimKind.Identity, { address: code, physical: code, overlap: 'STATUS_IN_USE', addressArg: arg, physicalArg: arg }));
     }
   } catch (e) {
     for (const c of done.reverse()) {
@@ -56,7 +56,7 @@ function mapIdentity(dom: DomainState, op: string, perms: number, phys: Resolved
   }
 }
 
-function unmapIdentity(dom: DomainState, op: string, phys: ResolvedPhysical): void {
+function unmapIdentity(dom: DomainState, op: string, phys: ResolvedPhysical, arg: string): void {
   // validate all pieces first
   for (const r of phys.runs) {
     const start = Number(r.pa >> 12n);
@@ -67,10 +67,10 @@ function unmapIdentity(dom: DomainState, op: string, phys: ResolvedPhysical): vo
       cursor = c.end;
     }
     if (cursor < start + pages) {
-      throw statusError('STATUS_INVALID_PARAMETER', op, `physical range ${hex(r.pa)}+${hex(r.length)} is not identity-mapped in this domain`);
+      throw statusError('STATUS_INVALID_PARAMETER', op, `physical range ${hex(r.pa)}+${hex(r.length)} is not identity-mapped in this domain`, arg);
     }
   }
-  for (const r of phys.runs) unmapPages(dom, op, Number(r.pa >> 12n), Number(r.length >> 12n), ClaimKind.Identity);
+  for (const r of phys.runs) unmapPages(dom, op, Number(r.pa >> 12n), Number(r.length >> 12n), ClaimKind.Identity, arg);
 }
 
 /** IOMMU_MAP_IDENTITY_RANGE_EX. */
@@ -87,7 +87,7 @@ export function unmapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomai
   const op = 'UnmapIdentityRangeEx';
   ctx.live(op);
   const dom = identityDomain(ctx, Domain, op);
-  unmapIdentity(dom, op, resolvePhysical(MappedPhysicalAddress, 'STATUS_INVALID_PARAMETER_2', op, 'MappedPhysicalAddress'));
+  unmapIdentity(dom, op, resolvePhysical(MappedPhysicalAddress, 'STATUS_INVALID_PARAMETER_2', op, 'MappedPhysicalAddress'), 'MappedPhysicalAddress');
 }
 
 /** IOMMU_MAP_IDENTITY_RANGE (V1). */
@@ -104,5 +104,5 @@ export function unmapIdentityRange(ctx: PlatformContext, Domain: IommuDmaDomain,
   const op = 'UnmapIdentityRange';
   ctx.live(op);
   const dom = identityDomain(ctx, Domain, op);
-  unmapIdentity(dom, op, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_2', op, 'Mdl'));
+  unmapIdentity(dom, op, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_2', op, 'Mdl'), 'Mdl');
 }

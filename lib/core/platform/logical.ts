@@ -18,7 +18,10 @@ const MAP_EX: MapStatuses = {
   address: 'STATUS_INVALID_PARAMETER_4',
   physical: 'STATUS_INVALID_PARAMETER_3',
   overlap: 'STATUS_IN_USE',
+  addressArg: 'ExplicitLogicalAddress',
+  physicalArg: 'PhysicalAddressToMap',
 };
+const MAP_V1: MapStatuses = { ...MAP_EX, addressArg: 'LogicalAddress', physicalArg: 'Mdl' };
 
 export function translateDomain(ctx: PlatformContext, Domain: IommuDmaDomain, op: string): DomainState {
   const dom = ctx.domain(Domain, op);
@@ -175,7 +178,7 @@ export function mapLogicalRange(ctx: PlatformContext, Domain: IommuDmaDomain, Pe
   if (dom.allocator) throw statusError('STATUS_NOT_SUPPORTED', op, 'this domain has a Buddy logical allocator, which does not accept explicit addresses', 'LogicalAddress');
   const pages = Number(phys.length >> 12n);
   const start = placeLogical(dom, op, pages, LogicalAddress, undefined, undefined, 4, 'STATUS_IN_USE');
-  installClaim(dom, op, start, pages, phys.runs, perms, ClaimKind.Logical, MAP_EX);
+  installClaim(dom, op, start, pages, phys.runs, perms, ClaimKind.Logical, MAP_V1);
 }
 
 /** IOMMU_UNMAP_LOGICAL_RANGE: any page sub-range of logical mappings (Ex or V1). */
@@ -210,5 +213,5 @@ export function unmapLogicalRange(ctx: PlatformContext, Domain: IommuDmaDomain, 
     removeClaim(dom, op, c);
     return;
   }
-  unmapPages(dom, op, start, pages, ClaimKind.Logical);
+  unmapPages(dom, op, start, pages, ClaimKind.Logical, 'LogicalAddress');
 }

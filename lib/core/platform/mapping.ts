@@ -22,6 +22,9 @@ export interface MapStatuses {
   readonly physical: StatusName;
   /** EEXIST / EADDRINUSE. */
   readonly overlap: StatusName;
+  /** The member's argument names for `address` and `physical` failures (`IommuError.argument`). */
+  readonly addressArg?: string;
+  readonly physicalArg?: string;
 }
 
 /** Install one claim: the kernel mapping (unless perms are 0) and the bookkeeping. */
@@ -65,7 +68,11 @@ export function backendMap(dom: DomainState, operation: string, iova: bigint, ru
       EFAULT: st.physical,
       EEXIST: st.overlap,
       EADDRINUSE: st.overlap,
-    }, { iova, length: pageBytes(pages) });
+    }, {
+      iova,
+      length: pageBytes(pages),
+      argumentFor: { EINVAL: st.addressArg, EOVERFLOW: st.addressArg, EFAULT: st.physicalArg, EEXIST: st.addressArg, EADDRINUSE: st.addressArg },
+    });
   }
 }
 
@@ -88,7 +95,7 @@ export function removeClaim(dom: DomainState, operation: string, claim: Claim): 
  * Unmap pages [start, start+pages) that must all be covered by claims of `kind` (no gaps).
  * Claims cut by the range are split: the kept parts are mapped again with their own pages.
  */
-export function unmapPages(dom: DomainState, operation: string, start: number, pages: number, kind: ClaimKind): void {
+export function unmapPages(dom: DomainState, operation: string, start: number, pages: number, kind: ClaimKind, argument: string): void {
   const end = start + pages;
   const claims = dom.space.overlapping(start, pages);
   // validate coverage before touching anything
@@ -103,6 +110,7 @@ export function unmapPages(dom: DomainState, operation: string, start: number, p
       'STATUS_INVALID_PARAMETER',
       operation,
       `range 0x${(BigInt(start) * PAGE).toString(16)}+0x${(BigInt(pages) * PAGE).toString(16)} is not entirely ${what} (first page not covered: 0x${(BigInt(cursor) * PAGE).toString(16)})`,
+      argument,
     );
   }
   for (const c of claims) {

@@ -152,7 +152,7 @@ export function mapReservedLogicalRange(
           try {
             dom.backend.map(dom.id, iova, [{ pa: Base, length: Size }], Permissions);
           } catch (e) {
-            throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size });
+            throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size, argument: 'PhysicalAddressToMap' });
           }
           const seg = new Claim(offPage, pages, ClaimKind.Logical, Permissions, pfn, null, true);
           segs.set(offPage, seg);
@@ -182,7 +182,7 @@ export function mapReservedLogicalRange(
   const seg = new Claim(offPage, pages, ClaimKind.Logical, perms, pfn, runs, perms !== 0);
   if (seg.backed) {
     const iova = BigInt(start) * PAGE;
-    viaBackend(op, () => dom.backend.map(dom.id, iova, phys.runs, perms), RESERVED_MAP, { iova, length: phys.length });
+    viaBackend(op, () => dom.backend.map(dom.id, iova, phys.runs, perms), RESERVED_MAP, { iova, length: phys.length, argument: 'PhysicalAddressToMap' });
   }
   segs.set(offPage, seg);
   return new SegmentHandle(ctx, t, off, phys.length, seg);

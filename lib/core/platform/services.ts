@@ -74,37 +74,84 @@ class GuardedRegions implements DeviceRegions {
     this.#inner = inner;
   }
 
-  #call<T>(op: string, fn: (r: DeviceRegions) => T): T {
+  /**
+   * Check the arguments the platform can judge (types, sizes, BAR numbers, value widths), then run
+   * the backend's access. What only the backend can judge (an offset past the end of config space
+   * or of the BAR, misalignment, a BAR the device lacks) comes back as its EINVAL/ERANGE and is
+   * reported against `rangeArg`.
+   */
+  #call<T>(op: string, rangeArg: string, fn: (r: DeviceRegions) => T): T {
     this.#ctx.live(op);
     if (this.#device.deleted) throw statusError('STATUS_INVALID_DEVICE_REQUEST', op, `${this.#device.pdo.bdf}'s IOMMU_DMA_DEVICE was deleted`);
     try {
       return fn(this.#inner);
     } catch (e) {
-      throw toIommuError(e, op, { ENODEV: 'STATUS_DEVICE_REMOVED' });
+      throw toIommuError(e, op, { ENODEV: 'STATUS_DEVICE_REMOVED' }, { argument: rangeArg });
     }
   }
 
   configRead(offset: number, size: 1 | 2 | 4): number {
-    return this.#call('configRead', (r) => r.configRead(offset, size));
+    const op = 'configRead';
+    regionOffset(op, offset);
+    accessSize(op, size);
+    return this.#call(op, 'offset', (r) => r.configRead(offset, size));
   }
 
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
-    this.#call('configWrite', (r) => r.configWrite(offset, size, value));
+    const op = 'configWrite';
+    regionOffset(op, offset);
+    accessSize(op, size);
+    unsignedValue(op, value, size * 8);
+    this.#call(op, 'offset', (r) => r.configWrite(offset, size, value));
   }
 
   barRead32(bar: number, offset: number): number {
-    return this.#call('barRead32', (r) => r.barRead32(bar, offset));
+    const op = 'barRead32';
+    barIndex(op, bar);
+    regionOffset(op, offset);
+    return this.#call(op, 'offset', (r) => r.barRead32(bar, offset));
   }
 
   barWrite32(bar: number, offset: number, value: number): void {
-    this.#call('barWrite32', (r) => r.barWrite32(bar, offset, value));
+    const op = 'barWrite32';
+    barIndex(op, bar);
+    regionOffset(op, offset);
+    unsignedValue(op, value, 32);
+    this.#call(op, 'offset', (r) => r.barWrite32(bar, offset, value));
   }
 
   barRead64(bar: number, offset: number): bigint {
-    return this.#call('barRead64', (r) => r.barRead64(bar, offset));
+    const op = 'barRead64';
+    barIndex(op, bar);
+    regionOffset(op, offset);
+    return this.#call(op, 'offset', (r) => r.barRead64(bar, offset));
   }
 
   barWrite64(bar: number, offset: number, value: bigint): void {
-    this.#call('barWrite64', (r) => r.barWrite64(bar, offset, value));
+    const op = 'barWrite64';
+    barIndex(op, bar);
+    regionOffset(op, offset);
+    if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) throw invalidOption(op, 'value', `must be a bigint within 0..2^64-1 (got ${describe(value)})`);
+    this.#call(op, 'offset', (r) => r.barWrite64(bar, offset, value));
+  }
+}
+
+function regionOffset(op: string, offset: unknown): void {
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw invalidOption(op, 'offset', `must be a non-negative integer number of bytes (got ${describe(offset)})`);
+  }
+}
+
+function accessSize(op: string, size: unknown): void {
+  if (size !== 1 && size !== 2 && size !== 4) throw invalidOption(op, 'size', `must be 1, 2 or 4 bytes (got ${describe(size)})`);
+}
+
+function barIndex(op: string, bar: unknown): void {
+  if (typeof bar !== 'number' || !Number.isInteger(bar) || bar < 0 || bar > 5) throw invalidOption(op, 'bar', `must be a BAR number 0..5 (got ${describe(bar)})`);
+}
+
+function unsignedValue(op: string, value: unknown, bits: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** bits) {
+    throw invalidOption(op, 'value', `must be an integer within 0..2^${bits}-1 (got ${describe(value)})`);
   }
 }
