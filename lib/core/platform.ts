@@ -9,6 +9,10 @@
  * state-callbacks, services, lifetime), which share one `PlatformContext` and one argument
  * validation module (./platform/validate.ts). To add a WDK member: write it in its family module
  * and add its one-line method here (and its name to lib/wdk/interface.ts).
+ *
+ * Its length is the public API reference: about half of the file is the TSDoc of each member
+ * (parameters, results, status codes, backend differences) that docs/api is generated from; the
+ * code is one forwarding line per member.
  */
 import type { AllocateOptions, DeviceRegions, DomainGeometry, IommuBackend } from '../backend/contract.js';
 import type {
