@@ -3,14 +3,13 @@
  * a new logical claim (an explicit address checked against the domain's usable ranges and
  * claims, or the Buddy allocator's choice). Shared with the reserved-token family.
  */
-import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../../wdk/types.js';
 import { Claim, ClaimKind, type PageRange } from '../iova-space.js';
 import type { IommuDmaDomain } from '../objects.js';
 import { resolveMdlArgument, resolvePhysical } from '../physical.js';
 import { alignedPage, exactNumber } from '../../util/u64.js';
 import type { PlatformContext } from './context.js';
-import { type MapStatuses, backendMap, backendUnmap, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
+import { type MapStatuses, backendMap, backendUnmap, fastContiguousRange, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
 import type { DomainState } from './state.js';
 import { PAGE, PAGE_MASK, U64_MAX, checkPermissions, hex, invalidArg, optionalAddress, statusError } from './validate.js';
 
@@ -120,39 +119,31 @@ export function mapLogicalRangeEx(
   // Fast path: a valid map of one contiguous range at an explicit address (domain without an
   // allocator) or at the Buddy allocator's choice (no Explicit/Min/Max), all in exact numbers. Any
   // doubt falls through to the general path below, which checks (and fails) in the WDK's order.
-  if (
-    (Permissions === 3 || Permissions === 1 || Permissions === 2) &&
-    (MinLogicalAddress === undefined || MinLogicalAddress === null) &&
-    (MaxLogicalAddress === undefined || MaxLogicalAddress === null) &&
-    PhysicalAddressToMap !== null &&
-    typeof PhysicalAddressToMap === 'object' &&
-    PhysicalAddressToMap.MapType === MapPhysicalAddressTypeContiguousRange
-  ) {
-    const r = (PhysicalAddressToMap as { ContiguousRange?: { Base: unknown; Size: unknown } }).ContiguousRange;
-    const Base = r?.Base;
-    const Size = r?.Size;
-    if (typeof Base === 'bigint' && typeof Size === 'bigint') {
-      // page numbers (int32: addresses below 8 TiB, page-aligned), or -1
-      const pfn = alignedPage(Base);
-      const pages = alignedPage(Size);
-      let start = -1;
-      if (pfn >= 0 && pages > 0) {
-        if (dom.allocator === null) {
-          if (typeof ExplicitLogicalAddress === 'bigint') {
-            const s = alignedPage(ExplicitLogicalAddress);
-            if (s >= 0 && usable(dom.geometry(op).pages, s, pages) && dom.space.conflict(s, pages) === undefined) start = s;
-          }
-        } else if (ExplicitLogicalAddress === undefined || ExplicitLogicalAddress === null) {
-          // -1 when nothing fits: the general path places again and reports why
-          start = dom.space.allocate(pages, buddyAlignment(pages), 1, dom.allocator.maxPage, dom.geometry(op).pages);
+  const noBounds = (MinLogicalAddress === undefined || MinLogicalAddress === null) && (MaxLogicalAddress === undefined || MaxLogicalAddress === null);
+  const range = noBounds ? fastContiguousRange(Permissions, PhysicalAddressToMap) : null;
+  if (range !== null) {
+    const Base = range.Base;
+    const Size = range.Size;
+    // page numbers (int32: addresses below 8 TiB, page-aligned), or -1
+    const pfn = alignedPage(Base);
+    const pages = alignedPage(Size);
+    let start = -1;
+    if (pfn >= 0 && pages > 0) {
+      if (dom.allocator === null) {
+        if (typeof ExplicitLogicalAddress === 'bigint') {
+          const s = alignedPage(ExplicitLogicalAddress);
+          if (s >= 0 && usable(dom.geometry(op).pages, s, pages) && dom.space.conflict(s, pages) === undefined) start = s;
         }
+      } else if (ExplicitLogicalAddress === undefined || ExplicitLogicalAddress === null) {
+        // -1 when nothing fits: the general path places again and reports why
+        start = dom.space.allocate(pages, buddyAlignment(pages), 1, dom.allocator.maxPage, dom.geometry(op).pages);
       }
-      if (start >= 0) {
-        const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
-        backendMap(dom, op, iova, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
-        dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
-        return iova;
-      }
+    }
+    if (start >= 0) {
+      const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
+      backendMap(dom, op, iova, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
+      dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
+      return iova;
     }
   }
   const perms = checkPermissions(Permissions, op, 2);

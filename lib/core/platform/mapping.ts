@@ -6,6 +6,7 @@
  */
 import type { PhysicalRun } from '../../backend/contract.js';
 import type { StatusName } from '../../status.js';
+import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import { Claim, ClaimKind } from '../iova-space.js';
 import { sliceRuns } from '../physical.js';
 import { toIommuError } from './backend-call.js';
@@ -25,6 +26,20 @@ export interface MapStatuses {
   /** The member's argument names for `address` and `physical` failures (`IommuError.argument`). */
   readonly addressArg?: string;
   readonly physicalArg?: string;
+}
+
+/**
+ * The fast paths' test of a map request: permissions read and/or write, and a ContiguousRange
+ * description with bigint Base and Size. Returns that range (no copy), or null when anything is
+ * different; the caller then takes its general path, which checks everything in the WDK's order.
+ */
+export function fastContiguousRange(Permissions: unknown, PhysicalAddressToMap: unknown): { readonly Base: bigint; readonly Size: bigint } | null {
+  if (Permissions !== 3 && Permissions !== 1 && Permissions !== 2) return null;
+  if (PhysicalAddressToMap === null || typeof PhysicalAddressToMap !== 'object') return null;
+  const d = PhysicalAddressToMap as { MapType?: unknown; ContiguousRange?: { Base?: unknown; Size?: unknown } };
+  if (d.MapType !== MapPhysicalAddressTypeContiguousRange) return null;
+  const r = d.ContiguousRange;
+  return r !== undefined && r !== null && typeof r.Base === 'bigint' && typeof r.Size === 'bigint' ? (r as { Base: bigint; Size: bigint }) : null;
 }
 
 /** Install one claim: the kernel mapping (unless perms are 0) and the bookkeeping. */

@@ -5,7 +5,6 @@
  */
 import type { PhysicalRun } from '../../backend/contract.js';
 import type { StatusName } from '../../status.js';
-import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import type { IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, IOMMU_MAP_PHYSICAL_ADDRESS } from '../../wdk/types.js';
 import { Claim, ClaimKind } from '../iova-space.js';
 import { type IommuDmaDomain, LogicalAddressToken } from '../objects.js';
@@ -15,7 +14,7 @@ import { alignedPage } from '../../util/u64.js';
 import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { placeLogical, translateDomain } from './logical.js';
-import { backendUnmap } from './mapping.js';
+import { backendUnmap, fastContiguousRange } from './mapping.js';
 import { TokenState } from './state.js';
 import { PAGE, PAGE_MASK, U64_MAX, checkPermissions, hex, invalidArg, optionalAddress, statusError } from './validate.js';
 
@@ -128,36 +127,28 @@ export function mapReservedLogicalRange(
   if (t.domain.deleted) throw statusError('STATUS_UNSUCCESSFUL', op, 'the token\'s domain was deleted');
   // Fast path: a bigint offset and one ContiguousRange, valid and free, in int32 page numbers;
   // anything else goes through the general path below (same checks, same order, same errors).
-  if (
-    typeof Offset === 'bigint' &&
-    (Permissions === 3 || Permissions === 1 || Permissions === 2) &&
-    PhysicalAddressToMap !== null &&
-    typeof PhysicalAddressToMap === 'object' &&
-    PhysicalAddressToMap.MapType === MapPhysicalAddressTypeContiguousRange
-  ) {
-    const r = (PhysicalAddressToMap as { ContiguousRange?: { Base: unknown; Size: unknown } }).ContiguousRange;
-    const Base = r?.Base;
-    const Size = r?.Size;
-    if (typeof Base === 'bigint' && typeof Size === 'bigint') {
-      const offPage = alignedPage(Offset);
-      const pfn = alignedPage(Base);
-      const pages = alignedPage(Size);
-      const claim = t.claim;
-      const segs = claim.segments!;
-      if (offPage >= 0 && pfn >= 0 && pages > 0 && offPage + pages <= claim.pages) {
-        const prev = segs.floor(offPage + pages - 1);
-        if (prev === undefined || prev.end <= offPage) {
-          const dom = t.domain;
-          const iova = t.handle.LogicalAddressBase + Offset;
-          try {
-            dom.backend.map(dom.id, iova, [{ pa: Base, length: Size }], Permissions);
-          } catch (e) {
-            throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size, argument: 'PhysicalAddressToMap' });
-          }
-          const seg = new Claim(offPage, pages, ClaimKind.Logical, Permissions, pfn, null, true);
-          segs.set(offPage, seg);
-          return new SegmentHandle(ctx, t, Offset, Size, seg);
+  const range = typeof Offset === 'bigint' ? fastContiguousRange(Permissions, PhysicalAddressToMap) : null;
+  if (range !== null && typeof Offset === 'bigint') {
+    const Base = range.Base;
+    const Size = range.Size;
+    const offPage = alignedPage(Offset);
+    const pfn = alignedPage(Base);
+    const pages = alignedPage(Size);
+    const claim = t.claim;
+    const segs = claim.segments!;
+    if (offPage >= 0 && pfn >= 0 && pages > 0 && offPage + pages <= claim.pages) {
+      const prev = segs.floor(offPage + pages - 1);
+      if (prev === undefined || prev.end <= offPage) {
+        const dom = t.domain;
+        const iova = t.handle.LogicalAddressBase + Offset;
+        try {
+          dom.backend.map(dom.id, iova, [{ pa: Base, length: Size }], Permissions);
+        } catch (e) {
+          throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size, argument: 'PhysicalAddressToMap' });
         }
+        const seg = new Claim(offPage, pages, ClaimKind.Logical, Permissions, pfn, null, true);
+        segs.set(offPage, seg);
+        return new SegmentHandle(ctx, t, Offset, Size, seg);
       }
     }
   }
