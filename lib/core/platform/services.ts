@@ -108,14 +108,14 @@ class GuardedRegions implements DeviceRegions {
   barRead32(bar: number, offset: number): number {
     const op = 'barRead32';
     barIndex(op, bar);
-    regionOffset(op, offset);
+    regionOffset(op, offset, 4);
     return this.#call(op, 'offset', (r) => r.barRead32(bar, offset));
   }
 
   barWrite32(bar: number, offset: number, value: number): void {
     const op = 'barWrite32';
     barIndex(op, bar);
-    regionOffset(op, offset);
+    regionOffset(op, offset, 4);
     unsignedValue(op, value, 32);
     this.#call(op, 'offset', (r) => r.barWrite32(bar, offset, value));
   }
@@ -123,23 +123,30 @@ class GuardedRegions implements DeviceRegions {
   barRead64(bar: number, offset: number): bigint {
     const op = 'barRead64';
     barIndex(op, bar);
-    regionOffset(op, offset);
+    regionOffset(op, offset, 8);
     return this.#call(op, 'offset', (r) => r.barRead64(bar, offset));
   }
 
   barWrite64(bar: number, offset: number, value: bigint): void {
     const op = 'barWrite64';
     barIndex(op, bar);
-    regionOffset(op, offset);
+    regionOffset(op, offset, 8);
     if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) throw invalidOption(op, 'value', `must be a bigint within 0..2^64-1 (got ${describe(value)})`);
     this.#call(op, 'offset', (r) => r.barWrite64(bar, offset, value));
   }
 }
 
-function regionOffset(op: string, offset: unknown): void {
+/**
+ * A region offset: a non-negative integer; for a BAR register access (`width` 4 or 8) also a
+ * multiple of the width. The kernel's VFIO region read/write would take an unaligned offset and
+ * split it into narrower device accesses, which is never one register access: refused here, for
+ * every backend alike.
+ */
+function regionOffset(op: string, offset: unknown, width = 1): void {
   if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
     throw invalidOption(op, 'offset', `must be a non-negative integer number of bytes (got ${describe(offset)})`);
   }
+  if (offset % width !== 0) throw invalidOption(op, 'offset', `must be a multiple of ${width} for a ${width * 8}-bit register access (got ${offset})`);
 }
 
 function accessSize(op: string, size: unknown): void {
