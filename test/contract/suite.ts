@@ -2,8 +2,8 @@
  * The contract-level suite: the backend contract of lib/backend/contract.ts (below the WDK layer:
  * handles, areas, errnos), written once and run against every backend: the simulator in
  * `npm test` (test/contract/simulated.test.ts) and the native backends the guest kernel offers
- * inside `dma-iommu vm` (test/vm/guest/contract-native.test.ts). Errnos are asserted by name
- * (`errnoName`), never by number. Where a platform legitimately differs, the case reads the
+ * inside `dma-iommu vm` (test/vm/guest/contract-native.test.ts). Errnos are named in the cases
+ * (test/support/expect-errno.ts), never written as numbers. Where a platform legitimately differs, the case reads the
  * backend's declared `capabilities`, never its kind. Backend-specific cases stay with their
  * backend: simulator internals (page-table levels, translate, inspect layout, injected failures)
  * in test/unit/sim/, native specifics (pinning, kernel pieces, kmsg faults, real DMA) in
@@ -11,8 +11,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BackendMemory, DomainGeometry, IommuBackend } from '../../lib/backend/contract.js';
-import { BackendError } from '../../lib/errors.js';
-import { errnoName } from '../../lib/util/errno.js';
+import { expectErrno } from '../support/expect-errno.js';
 
 export interface ContractOptions {
   /** Two openable devices, each in its own IOMMU group (the two edu devices). */
@@ -26,20 +25,6 @@ const U64_MAX = (1n << 64n) - 1n;
 const IOVA = 0x100000n;
 /** The x86 MSI window, never usable for DMA behind VT-d (and the simulator's x86 model). */
 const MSI = { start: 0xfee00000n, last: 0xfeefffffn };
-
-/** Expect `fn` to throw a BackendError whose errno is `name` (by name: 'EEXIST', 'ENOENT', ...). */
-export function expectErrno(fn: () => unknown, name: string): BackendError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${name}`).toBeInstanceOf(BackendError);
-  const be = err as BackendError;
-  expect({ errno: errnoName(be.errno), message: be.message }).toMatchObject({ errno: name });
-  return be;
-}
 
 export function defineContractSuite(name: string, makeBackend: () => IommuBackend, opts: ContractOptions): void {
   describe(`backend contract: ${name}`, () => {

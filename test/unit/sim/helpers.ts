@@ -1,7 +1,5 @@
 /** Shared setup for the simulator's unit tests. */
 import { constants } from 'node:os';
-import { expect } from 'vitest';
-import { BackendError } from '../../../lib/errors.js';
 import { SimulatedBackend, type SimulatedBackendOptions } from '../../../lib/backend/simulated/index.js';
 import type { PhysicalRun } from '../../../lib/backend/contract.js';
 
@@ -17,20 +15,7 @@ export const R = 1;
 export const W = 2;
 export const RW = 3;
 
-/** Expect `fn` to throw BackendError with errno `name` (and syscall when given). */
-export function expectErrno(fn: () => unknown, name: keyof typeof constants.errno, syscall?: string): BackendError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${name}`).toBeInstanceOf(BackendError);
-  const be = err as BackendError;
-  expect({ errno: be.errno, message: be.message }).toMatchObject({ errno: -constants.errno[name] });
-  if (syscall !== undefined) expect(be.syscall).toBe(syscall);
-  return be;
-}
+export { expectErrno } from '../../support/expect-errno.js';
 
 export function run(pa: bigint, length: bigint): PhysicalRun[] {
   return [{ pa, length }];
