@@ -210,8 +210,16 @@ class CBaseline {
     return { ops: w.unit === 'bytes/s' ? (out.bytes as number) : (out.ops as number), ns: out.ns as number };
   }
 
-  close(): void {
-    this.#child.stdin.end();
+  /**
+   * Ends the co-process and waits for it to exit: on type1 a group can be open in one process
+   * only, so the next workload's baseline must not start before this one has closed its group.
+   */
+  async close(): Promise<void> {
+    if (!this.#ended) {
+      const exited = new Promise<void>((resolve) => this.#child.once('close', () => resolve()));
+      this.#child.stdin.end();
+      await exited;
+    }
   }
 }
 
@@ -268,8 +276,8 @@ async function main(): Promise<void> {
         ratios.push(rate(a) / rate(b));
       }
     } finally {
-      c.close();
       side.close();
+      await c.close();
     }
     const res: WorkloadResult = { name: w.name, unit: w.unit, ratio: median(ratios), ratios, ts: median(ts), c: median(cs), ops: w.ops, reps };
     note(`${backend} ${w.name}: TS ÷ C = ${res.ratio.toFixed(3)} [${ratios.map((x) => x.toFixed(3)).join(' ')}] (TS ${res.ts.toFixed(0)} ${w.unit}, C ${res.c.toFixed(0)} ${w.unit}) in ${((nowNs() - t) / 1e9).toFixed(1)} s`);
