@@ -185,13 +185,22 @@ export class EduDevice {
     return this.#io('factorial', (r) => r.barRead32(0, REG_FACTORIAL) >>> 0);
   }
 
-  /** RAM → device: the device reads `length` bytes at `iova` into its buffer at `deviceOffset`. */
+  /**
+   * RAM → device: the device reads `length` bytes at `iova` into its buffer at `deviceOffset`.
+   * Each page is translated on its own: a page the IOMMU blocks arrives as zeros (QEMU 7.2's edu
+   * stores what the blocked access reads), the others arrive intact; the transfer still completes
+   * (the device ignores the error) and the IOMMU records the fault.
+   */
   async dmaToDevice(iova: bigint, length: number, deviceOffset = 0): Promise<void> {
     this.#check('dmaToDevice', iova, length, deviceOffset);
     await this.#transfer(iova, EDU_BUFFER_ADDRESS + BigInt(deviceOffset), length, CMD_START);
   }
 
-  /** Device → RAM: the device writes `length` bytes of its buffer at `deviceOffset` to `iova`. */
+  /**
+   * Device → RAM: the device writes `length` bytes of its buffer at `deviceOffset` to `iova`.
+   * Each page is translated on its own: the pages the IOMMU lets through are written, a blocked
+   * page's bytes are dropped; the transfer still completes and the IOMMU records the fault.
+   */
   async dmaFromDevice(iova: bigint, length: number, deviceOffset = 0): Promise<void> {
     this.#check('dmaFromDevice', iova, length, deviceOffset);
     await this.#transfer(EDU_BUFFER_ADDRESS + BigInt(deviceOffset), iova, length, CMD_START | CMD_TO_RAM);

@@ -23,6 +23,7 @@ import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachP
 import { SimBus } from './bus.js';
 import type { DmaOptions, DmaReadResult, DmaWriteResult, SimulatorTestControls } from './controls.js';
 import { DeviceDma } from './device-dma.js';
+import { DeviceLocks } from './device-lock.js';
 import { type DomainEnv, type DomainType, SimDomain } from './domain.js';
 import { DmaEngine } from './dma-engine.js';
 import { checkMapArgs, checkRunLengths, unmapGeneral, unmapTypeError } from './map-args.js';
@@ -66,6 +67,11 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly pageSizes: bigint;
   /** Reserved IOVA regions every device brings (the MSI window). */
   readonly reservedRegions: readonly IovaRange[];
+  /**
+   * The simulated machine's name (option `machine`, else `DMA_IOMMU_SIM_MACHINE`): backends naming
+   * the same machine, in any process, see each other's open devices as busy. null: private.
+   */
+  readonly machine: string | null;
 
   readonly #phys: PhysicalMemory;
   readonly #env: DomainEnv;
@@ -82,6 +88,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly #faultListeners = new Listeners<BackendFault>('fault', () => this.listenerErrors++);
   readonly #deviceListeners = new Listeners<DeviceEvent>('device-event', () => this.listenerErrors++);
   readonly #fail = new FailureInjector();
+  /** Cross-process device ownership of a named machine (device-lock.ts), or null when private. */
+  readonly #locks: DeviceLocks | null;
   #closed = false;
   /** How many times a fault or device-event listener threw (the error is reported and delivery goes on). */
   listenerErrors = 0;
@@ -94,6 +102,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     this.pageTableLevels = m.pageTableLevels;
     this.pageSizes = m.pageSizes;
     this.reservedRegions = m.reservedRegions;
+    this.machine = m.machine;
+    this.#locks = m.machine === null ? null : new DeviceLocks(m.machine);
     this.#phys = new PhysicalMemory(m.ram);
     this.#env = {
       addressWidth: m.addressWidth,
@@ -181,6 +191,10 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       const d = this.#bus.lookup(bdf, S);
       if (!d.usable) fail(ERR.ENOENT, S, `${d.bdf} has no VFIO device node: ${d.whyNotUsable ?? 'not usable'}`);
       if (d.handle !== 0) fail(ERR.EBUSY, S, `${d.bdf} is already open (handle ${d.handle})`);
+      const holder = this.#locks === null ? null : this.#locks.acquire(d.bdf);
+      if (holder !== null) {
+        fail(ERR.EBUSY, S, `${d.bdf} of simulated machine '${this.machine}' is open in ${holder === process.pid ? 'another backend of this process' : holder === 0 ? 'another process' : `process ${holder}`}`);
+      }
       const h = this.#nextHandle++;
       this.#objects.set(h, new DeviceHandle(h, d));
       d.handle = h;
@@ -206,7 +220,11 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     this.#objects.delete(device);
     const d = o.device;
     detachAll(d, o.handle);
-    if (d.handle === o.handle) d.handle = 0;
+    if (d.handle === o.handle) {
+      d.handle = 0;
+      // a removed device gave its lock back at removal (its BDF may belong to a new device now)
+      if (!d.removed) this.#locks?.release(d.bdf);
+    }
     // VFIO disables the device on release: bus mastering off
     if (!d.removed) {
       const cmd = d.model.config.read(0x04, 2);
@@ -419,6 +437,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     this.#objects.clear();
     this.#lastDomain = null;
     this.#phys.releaseAll();
+    this.#locks?.releaseAll();
     this.#closed = true;
   }
 
@@ -437,6 +456,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     dev.removed = true;
     dev.model.stop();
     detachAll(dev, dev.handle);
+    if (dev.handle !== 0) this.#locks?.release(dev.bdf); // the hardware is gone: nothing holds it
     this.#bus.devices.delete(dev.bdf);
     dev.availableDomainTypes = 0;
     this.#emitDevice({ bdf: dev.bdf, present: false, availableDomainTypes: 0 });

@@ -12,7 +12,15 @@ import type { InspectOptions, SimInspection } from './inspect.js';
 import type { SimDevice, SimDeviceSpec } from './machine.js';
 import { describe, ERR, fail, normalizeBdf, U64_MAX } from './util.js';
 
-export type DmaReadResult = { readonly ok: true; readonly data: Uint8Array } | { readonly ok: false; readonly fault: SimulatedFault };
+/**
+ * A device read. `ok` is false when some page was blocked: `data` is then what the device received
+ * (the bytes of the pages that translated, zeros for the blocked ones, as QEMU's unassigned region
+ * reads), `bytesRead` how many came from memory, `fault` the one record of the request.
+ */
+export type DmaReadResult =
+  | { readonly ok: true; readonly data: Uint8Array }
+  | { readonly ok: false; readonly data: Uint8Array; readonly bytesRead: number; readonly fault: SimulatedFault };
+/** A device write: `bytesWritten` reached memory (the pages that translated); `fault` when some page was blocked. */
 export interface DmaWriteResult {
   readonly ok: boolean;
   readonly bytesWritten: number;
@@ -53,9 +61,15 @@ export interface SimulatorTestControls {
   faultLog(): SimulatedFault[];
   /** Empty the fault log. */
   clearFaults(): void;
-  /** The device reads `length` bytes at `iova` (memory → device), through the IOMMU. */
+  /**
+   * The device reads `length` bytes at `iova` (memory → device), through the IOMMU, page by page:
+   * a blocked page reads as zeros and the request records one fault (its first blocked access).
+   */
   dmaRead(bdf: string, iova: bigint, length: number, options?: DmaOptions): DmaReadResult;
-  /** The device writes `data` at `iova` (device → memory), through the IOMMU. All or nothing. */
+  /**
+   * The device writes `data` at `iova` (device → memory), through the IOMMU, page by page: the
+   * pages that translate are written, a blocked page's bytes are dropped, one fault is recorded.
+   */
   dmaWrite(bdf: string, iova: bigint, data: Uint8Array, options?: DmaOptions): DmaWriteResult;
   /** What the domain's page table says about one IOVA (null when not mapped). */
   translate(domain: number, iova: bigint): {

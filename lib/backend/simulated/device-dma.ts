@@ -1,6 +1,8 @@
 /**
  * Device-initiated DMA through the IOMMU: the edu model's DMA engine host, and the test
- * controls' dmaRead/dmaWrite. A blocked request is logged (FaultLog) and delivered to the fault
+ * controls' dmaRead/dmaWrite. Translation is page by page (dma-engine.ts): the pages that
+ * translate move, the blocked ones do not (a read yields zeros for them). A request with a
+ * blocked page is logged once (FaultLog, its first blocked access) and delivered to the fault
  * listeners while the device is open.
  */
 import type { BackendFault } from '../contract.js';
@@ -45,15 +47,14 @@ export class DeviceDma {
       dmaRead: (iova, length) => {
         if (dev.removed || c.closed()) return null;
         const r = c.engine.read(dev, iova, length, undefined);
-        if (r instanceof Uint8Array) return r;
-        this.raise(r, dev);
-        return null;
+        if (r.fault !== null) this.raise(r.fault, dev);
+        return { data: r.data, ok: r.fault === null };
       },
       dmaWrite: (iova, data) => {
         if (dev.removed || c.closed()) return false;
-        const f = c.engine.write(dev, iova, data, undefined);
-        if (f === null) return true;
-        this.raise(f, dev);
+        const r = c.engine.write(dev, iova, data, undefined);
+        if (r.fault === null) return true;
+        this.raise(r.fault, dev);
         return false;
       },
     };
@@ -65,16 +66,16 @@ export class DeviceDma {
     }
     const { dev, pasid } = checkDmaRequest(this.#c.bus(), this.#c.closed(), bdf, iova, length, options);
     const r = this.#c.engine.read(dev, iova, length, pasid);
-    if (r instanceof Uint8Array) return { ok: true, data: r };
-    return { ok: false, fault: this.raise(r, dev) };
+    if (r.fault === null) return { ok: true, data: r.data };
+    return { ok: false, data: r.data, bytesRead: r.moved, fault: this.raise(r.fault, dev) };
   }
 
   write(bdf: string, iova: bigint, data: Uint8Array, options?: DmaOptions): DmaWriteResult {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (data.length > MAX_DMA_BYTES) throw new RangeError('DMA larger than 1 GiB');
     const { dev, pasid } = checkDmaRequest(this.#c.bus(), this.#c.closed(), bdf, iova, data.length, options);
-    const f = this.#c.engine.write(dev, iova, data, pasid);
-    if (f === null) return { ok: true, bytesWritten: data.length };
-    return { ok: false, bytesWritten: 0, fault: this.raise(f, dev) };
+    const r = this.#c.engine.write(dev, iova, data, pasid);
+    if (r.fault === null) return { ok: true, bytesWritten: r.moved };
+    return { ok: false, bytesWritten: r.moved, fault: this.raise(r.fault, dev) };
   }
 }

@@ -3,13 +3,25 @@
  *
  * A request names the device and, optionally, a PASID. The engine picks the translation context
  * (the domain of the PASID; else the domain of the device's IOMMU group, which a device shares
- * with its group mates; else "blocked"), translates EVERY page of the request and checks the
- * access permission of every page FIRST. Only when the whole range translates does it move bytes;
- * on a miss or a permission violation nothing moves, and one fault (for the first faulting byte,
- * with its exact IOVA) is recorded and reported.
+ * with its group mates; else "blocked") and translates the request PAGE BY PAGE, as QEMU's memory
+ * core does for a device behind an IOMMU (pci_dma_rw → address_space_rw → flatview_read/
+ * write_continue → address_space_translate_iommu → vtd_iommu_translate / smmuv3_translate, QEMU
+ * 7.2 softmmu/physmem.c): every page that translates with the needed permission moves; a page
+ * that does not goes to QEMU's "unassigned" region, where a write is dropped and a read yields
+ * zeros (unassigned_mem_read returns 0), and the walk goes on, so pages AFTER a blocked page still
+ * move. The engine returns what moved (and, for a read, the bytes the device received: zeros for
+ * the blocked pages) and the first fault.
+ *
+ * One fault record per request: the first blocked access. On VT-d, QEMU has one fault recording
+ * register (DMAR_FRCD_REG_NR = 1) and vtd_report_dmar_fault collapses a new fault of a requester
+ * whose record is still pending (vtd_try_collapse_fault); the guest's fault handler cannot clear
+ * the record while one DMA is in progress, so one DMA yields one record. The record holds the
+ * page address (the FRCD's FI field is bits 63:12, faults.ts). SMMUv3 records the full input
+ * address of the access; the simulator likewise reports one event per request.
  *
  * Pass-through domains and devices that are not behind an IOMMU use the bus address as the PA;
- * a target that is not RAM is a bus error (fault kind 'other', no reason code).
+ * a target page that is not RAM is a bus error (fault kind 'other', no reason code), the same
+ * page-by-page rule.
  */
 import type { SimDomain } from './domain.js';
 import { type FaultInput, SMMU, VTD } from './faults.js';
@@ -28,13 +40,29 @@ export interface DmaContext {
   groupDomain(dev: SimDevice): SimDomain | null;
 }
 
+/** What a request did: the bytes that moved, and the first fault (null when every page moved). */
+export interface DmaOutcome {
+  /** Bytes that reached memory (write) or came from memory (read). */
+  readonly moved: number;
+  /** The first blocked access of the request (the only one recorded), or null. */
+  readonly fault: FaultInput | null;
+}
+
+/** A device read: the bytes the device received (zeros for the blocked pages), and the outcome. */
+export interface DmaReadOutcome extends DmaOutcome {
+  readonly data: Uint8Array;
+}
+
+const BLOCKED = -1;
+
 export class DmaEngine {
   readonly #ctx: DmaContext;
   readonly #phys: PhysicalMemory;
-  // translated segments of the current request (reused, no allocation per request)
+  // segments of the current request in order: a PA, or BLOCKED (reused, no allocation per request)
   #segPa: number[] = [];
   #segLen: number[] = [];
   #segCount = 0;
+  #fault: FaultInput | null = null;
   reads = 0;
   writes = 0;
   bytesRead = 0;
@@ -45,47 +73,62 @@ export class DmaEngine {
     this.#phys = ctx.phys;
   }
 
-  /** Device reads memory (memory → device). Returns the bytes, or the fault that stopped it. */
-  read(dev: SimDevice, iova: bigint, length: number, pasid: number | undefined): Uint8Array | FaultInput {
-    const f = this.#translate(dev, iova, length, false, pasid);
-    if (f !== null) return f;
-    const out = new Uint8Array(length);
+  /** Device reads memory (memory → device): the bytes received (zeros where blocked), what moved, the first fault. */
+  read(dev: SimDevice, iova: bigint, length: number, pasid: number | undefined): DmaReadOutcome {
+    this.#translate(dev, iova, length, false, pasid);
+    const data = new Uint8Array(length);
     let off = 0;
+    let moved = 0;
     for (let i = 0; i < this.#segCount; i++) {
-      this.#phys.read(this.#segPa[i], out, off, this.#segLen[i]);
-      off += this.#segLen[i];
+      const pa = this.#segPa[i];
+      const n = this.#segLen[i];
+      if (pa !== BLOCKED) {
+        this.#phys.read(pa, data, off, n);
+        moved += n;
+      }
+      off += n;
     }
     this.reads++;
-    this.bytesRead += length;
-    return out;
+    this.bytesRead += moved;
+    return { data, moved, fault: this.#fault };
   }
 
-  /** Device writes memory (device → memory). Returns null when done, or the fault. */
-  write(dev: SimDevice, iova: bigint, data: Uint8Array, pasid: number | undefined): FaultInput | null {
-    const f = this.#translate(dev, iova, data.length, true, pasid);
-    if (f !== null) return f;
+  /** Device writes memory (device → memory): the pages that translate are written, the others dropped. */
+  write(dev: SimDevice, iova: bigint, data: Uint8Array, pasid: number | undefined): DmaOutcome {
+    this.#translate(dev, iova, data.length, true, pasid);
     let off = 0;
+    let moved = 0;
     for (let i = 0; i < this.#segCount; i++) {
-      this.#phys.write(this.#segPa[i], data, off, this.#segLen[i]);
-      off += this.#segLen[i];
+      const pa = this.#segPa[i];
+      const n = this.#segLen[i];
+      if (pa !== BLOCKED) {
+        this.#phys.write(pa, data, off, n);
+        moved += n;
+      }
+      off += n;
     }
     this.writes++;
-    this.bytesWritten += data.length;
-    return null;
+    this.bytesWritten += moved;
+    return { moved, fault: this.#fault };
   }
 
   #push(pa: number, len: number): void {
     const n = this.#segCount;
-    if (n > 0 && this.#segPa[n - 1] + this.#segLen[n - 1] === pa) {
-      this.#segLen[n - 1] += len;
-      return;
+    if (n > 0) {
+      const last = this.#segPa[n - 1];
+      if (last === BLOCKED ? pa === BLOCKED : pa !== BLOCKED && last + this.#segLen[n - 1] === pa) {
+        this.#segLen[n - 1] += len;
+        return;
+      }
     }
     this.#segPa[n] = pa;
     this.#segLen[n] = len;
     this.#segCount = n + 1;
   }
 
-  #fault(
+  /** A blocked stretch of the request; the first one of the request is its fault record. */
+  #block(
+    len: number,
     dev: SimDevice,
     iova: bigint,
     write: boolean,
@@ -94,8 +137,10 @@ export class DmaEngine {
     code: number | undefined,
     domain: SimDomain | null,
     detail?: string,
-  ): FaultInput {
-    return {
+  ): void {
+    this.#push(BLOCKED, len);
+    if (this.#fault !== null) return;
+    this.#fault = {
       bdf: dev.bdf,
       requesterId: dev.requesterId,
       streamId: dev.streamIds[0] ?? dev.requesterId,
@@ -109,28 +154,30 @@ export class DmaEngine {
     };
   }
 
-  #translate(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined): FaultInput | null {
+  #translate(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined): void {
     this.#segCount = 0;
-    if (length === 0) return null;
+    this.#fault = null;
+    if (length === 0) return;
     const arm = this.#ctx.arch === 'arm64';
     let domain: SimDomain | null;
     if (pasid !== undefined) {
+      // the context / PASID entry blocks every page of the request alike
       if (dev.maxPasidLog2 === 0) {
-        return this.#fault(dev, iova, write, pasid, 'other', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_DISABLED, null);
+        return this.#block(length, dev, iova, write, pasid, 'other', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_DISABLED, null);
       }
       if (pasid >= 2 ** dev.maxPasidLog2) {
-        return this.#fault(dev, iova, write, pasid, 'other', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_TOO_LARGE, null);
+        return this.#block(length, dev, iova, write, pasid, 'other', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_TOO_LARGE, null);
       }
       domain = dev.pasids.get(pasid) ?? null;
       if (domain === null) {
-        return this.#fault(dev, iova, write, pasid, 'translation', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_ENTRY_NOT_PRESENT, null);
+        return this.#block(length, dev, iova, write, pasid, 'translation', arm ? SMMU.F_STREAM_DISABLED : VTD.SM_PASID_ENTRY_NOT_PRESENT, null);
       }
     } else if (dev.iommuGroup === null) {
       return this.#identity(dev, iova, length, write, pasid, null);
     } else {
       domain = this.#ctx.groupDomain(dev);
       if (domain === null) {
-        return this.#fault(dev, iova, write, pasid, 'translation', arm ? SMMU.C_BAD_STE : VTD.CONTEXT_NOT_PRESENT, null);
+        return this.#block(length, dev, iova, write, pasid, 'translation', arm ? SMMU.C_BAD_STE : VTD.CONTEXT_NOT_PRESENT, null);
       }
     }
     if (domain.type === 'passthrough') return this.#identity(dev, iova, length, write, pasid, domain);
@@ -143,40 +190,48 @@ export class DmaEngine {
     let off = Number(iova & 0xfffn);
     let remaining = length;
     while (remaining > 0) {
+      const at = BigInt(page) * 4096n + BigInt(off);
       if (page >= aperture) {
-        return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, 'translation', arm ? SMMU.F_ADDR_SIZE : VTD.BEYOND_MGAW, domain);
+        this.#block(Math.min(remaining, PAGE_SIZE - off), dev, at, write, pasid, 'translation', arm ? SMMU.F_ADDR_SIZE : VTD.BEYOND_MGAW, domain);
+      } else {
+        const pte = table.lookup(page);
+        const flags = pte & 4095;
+        if (pte === 0 || (flags & need) === 0) {
+          const code = arm ? (pte === 0 ? SMMU.F_TRANSLATION : SMMU.F_PERMISSION) : write ? VTD.PTE_WRITE : VTD.PTE_READ;
+          this.#block(Math.min(remaining, PAGE_SIZE - off), dev, at, write, pasid, pte === 0 ? 'translation' : 'permission', code, domain);
+        } else {
+          const span = SPAN[table.hitLevel];
+          const inLeaf = (page - table.hitBase) * PAGE_SIZE + off;
+          const n = Math.min(remaining, span * PAGE_SIZE - inLeaf);
+          this.#push(pte - flags + inLeaf, n);
+          remaining -= n;
+          page = table.hitBase + span;
+          off = 0;
+          continue;
+        }
       }
-      const pte = table.lookup(page);
-      if (pte === 0) {
-        const code = arm ? SMMU.F_TRANSLATION : write ? VTD.PTE_WRITE : VTD.PTE_READ;
-        return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, 'translation', code, domain);
-      }
-      const flags = pte & 4095;
-      if ((flags & need) === 0) {
-        const code = arm ? SMMU.F_PERMISSION : write ? VTD.PTE_WRITE : VTD.PTE_READ;
-        return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, 'permission', code, domain);
-      }
-      const span = SPAN[table.hitLevel];
-      const inLeaf = (page - table.hitBase) * PAGE_SIZE + off;
-      const n = Math.min(remaining, span * PAGE_SIZE - inLeaf);
-      this.#push(pte - flags + inLeaf, n);
-      remaining -= n;
-      page = table.hitBase + span;
+      remaining -= Math.min(remaining, PAGE_SIZE - off);
+      page++;
       off = 0;
     }
-    return null;
   }
 
-  #identity(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined, domain: SimDomain | null): FaultInput | null {
-    const pa = iova < BigInt(TWO_POW_52) ? Number(iova) : -1;
-    if (pa < 0 || !this.#phys.isRam(pa, length)) {
-      return this.#fault(dev, iova, write, pasid, 'other', undefined, domain, `no RAM at PA ${'0x' + iova.toString(16)}+0x${length.toString(16)} (bus error)`);
+  #identity(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined, domain: SimDomain | null): void {
+    const pa = iova + BigInt(length) <= BigInt(TWO_POW_52) ? Number(iova) : -1;
+    if (pa >= 0 && this.#phys.isRam(pa, length)) return this.#push(pa, length);
+    // some page is not RAM: page by page, each non-RAM page a bus error
+    let at = iova;
+    let remaining = length;
+    while (remaining > 0) {
+      const n = Math.min(remaining, PAGE_SIZE - Number(at & 0xfffn));
+      if (at + BigInt(n) <= BigInt(TWO_POW_52) && this.#phys.isRam(Number(at), n)) this.#push(Number(at), n);
+      else this.#block(n, dev, at, write, pasid, 'other', undefined, domain, `no RAM at PA ${'0x' + at.toString(16)} (bus error)`);
+      remaining -= n;
+      at += BigInt(n);
     }
-    this.#push(pa, length);
-    return null;
   }
 
-  #stage1(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined, domain: SimDomain): FaultInput | null {
+  #stage1(dev: SimDevice, iova: bigint, length: number, write: boolean, pasid: number | undefined, domain: SimDomain): void {
     const s1 = domain.stage1!;
     let page = Number(iova >> 12n);
     let off = Number(iova & 0xfffn);
@@ -184,8 +239,13 @@ export class DmaEngine {
     while (remaining > 0) {
       if (!s1.translate(page, write)) {
         const code = s1.faultCode === 0 ? undefined : s1.faultCode;
-        return this.#fault(dev, BigInt(page) * 4096n + BigInt(off), write, pasid, s1.faultKind, code, domain,
+        const n = Math.min(remaining, PAGE_SIZE - off);
+        this.#block(n, dev, BigInt(page) * 4096n + BigInt(off), write, pasid, s1.faultKind, code, domain,
           code === undefined ? 'stage-1 output address is not RAM (bus error)' : undefined);
+        remaining -= n;
+        page++;
+        off = 0;
+        continue;
       }
       const n = Math.min(remaining, s1.outSpan * PAGE_SIZE - off);
       this.#push(s1.outPfn * PAGE_SIZE + off, n);
@@ -193,6 +253,5 @@ export class DmaEngine {
       page += Math.ceil((off + n) / PAGE_SIZE);
       off = 0;
     }
-    return null;
   }
 }

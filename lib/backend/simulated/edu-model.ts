@@ -11,14 +11,17 @@
  * address 0x40000; bus addresses are ANDed with the DMA mask (28 bits by default).
  *
  * Timing: a started transfer or factorial completes after `delayMs` (0 = on a microtask); drivers
- * poll bit0. With the bus-master bit clear the transfer is silently dropped (and still completes,
- * as in QEMU). A transfer that leaves the buffer, or ends exactly at its end (QEMU 7.2's
+ * poll bit0. With the bus-master bit clear the transfer still completes, as in QEMU, but goes
+ * nowhere: QEMU's bus-master address space is then disabled (pci_init_bus_master), so a read from
+ * RAM fills the buffer with zeros and a write to RAM is dropped, with no IOMMU fault. A transfer that leaves the buffer, or ends exactly at its end (QEMU 7.2's
  * off-by-one), aborts the whole VM in QEMU 7.2 (hw_error); here the device enters a
  * hardware-error state instead: the message is kept (inspect), no memory is touched, MMIO reads
  * return all-ones from then on and writes are ignored (a dead device).
  *
- * A failed translation moves nothing (the DMA engine's rule; QEMU would read zeros for unmapped
- * pages); the fault is recorded by the engine, the edu itself ignores the error, as in QEMU.
+ * Translation is page by page (the DMA engine's rule, QEMU's memory core): the pages that translate
+ * move; a blocked page of a RAM → edu transfer leaves zeros in the buffer (QEMU's pci_dma_read
+ * stores what the unassigned region reads, 0), a blocked page of an edu → RAM transfer is
+ * dropped. The engine records the fault; the edu itself ignores the error, as in QEMU 7.2.
  */
 import { PciConfigSpace } from './config-space.js';
 
@@ -52,7 +55,8 @@ export interface DeviceModel {
 
 /** What the edu needs from the machine: DMA through the IOMMU and a clock. */
 export interface EduHost {
-  dmaRead(iova: bigint, length: number): Uint8Array | null;
+  /** The bytes read (zeros for blocked pages) and whether every page translated; null when the device or machine is gone. */
+  dmaRead(iova: bigint, length: number): { readonly data: Uint8Array; readonly ok: boolean } | null;
   dmaWrite(iova: bigint, data: Uint8Array): boolean;
   readonly delayMs: number;
 }
@@ -271,13 +275,13 @@ export class EduModel implements DeviceModel {
       if (!this.#inRange(this.dmaDst, cnt)) return;
       const off = Number(this.dmaDst - EDU_DMA_START);
       if (!this.config.busMaster) {
+        this.buffer.fill(0, off, off + Number(cnt));
         this.droppedTransfers++;
       } else {
-        const data = this.#host.dmaRead(this.#clamp(this.dmaSrc), Number(cnt));
-        if (data !== null) {
-          this.buffer.set(data, off);
-          this.transfers++;
-        } else this.failedTransfers++;
+        const r = this.#host.dmaRead(this.#clamp(this.dmaSrc), Number(cnt));
+        if (r !== null) this.buffer.set(r.data, off);
+        if (r !== null && r.ok) this.transfers++;
+        else this.failedTransfers++;
       }
     } else {
       // edu → RAM

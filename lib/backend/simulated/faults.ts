@@ -26,6 +26,12 @@
  *
  * A DMA whose pass-through / no-IOMMU target is not RAM is a bus error, not an IOMMU fault: kind
  * 'other', no reason code.
+ *
+ * The address a record carries is what the modelled IOMMU records: VT-d's fault recording
+ * register holds the page (FRCD bits 63:12, QEMU's VTD_FRCD_FI(addr) = addr & ~0xfff; Linux prints
+ * it as "fault addr"), so an x86 record's `iova` is the faulting page's address; SMMUv3's event
+ * record holds the full input address (InputAddr), so an arm64 record's `iova` is the exact byte.
+ * A bus error (no IOMMU involved) keeps the exact byte on both.
  */
 import type { BackendFault } from '../contract.js';
 import { hex } from './util.js';
@@ -119,9 +125,14 @@ export function describeFault(arch: 'x86_64' | 'arm64', f: FaultInput): { reason
   const dev = `${pad2(rid >> 8)}:${pad2((rid >> 3) & 0x1f)}.${rid & 7}`;
   const tag = f.pasid === undefined ? `${dir} NO_PASID` : `${dir} PASID ${hex(f.pasid)}`;
   // VT-d fault records hold the page address, as the kernel prints it.
-  const page = f.iova & ~0xfffn;
+  const page = recordedAddress(arch, f);
   const raw = `DMAR: [${tag}] Request device [${dev}] fault addr ${hex(page)} [fault reason 0x${pad2(f.code)}] ${reason}`;
   return { reason, raw };
+}
+
+/** The address the modelled IOMMU records for `f`: VT-d the page, SMMUv3 the byte, a bus error the byte. */
+export function recordedAddress(arch: 'x86_64' | 'arm64', f: FaultInput): bigint {
+  return arch === 'x86_64' && f.code !== undefined ? f.iova & ~0xfffn : f.iova;
 }
 
 function pad2(n: number): string {
@@ -143,7 +154,7 @@ export class FaultLog {
     const { reason, raw } = describeFault(arch, f);
     const rec: SimulatedFault = {
       bdf: f.bdf,
-      iova: f.iova,
+      iova: recordedAddress(arch, f),
       write: f.write,
       ...(f.pasid !== undefined ? { pasid: f.pasid } : {}),
       kind: f.kind,

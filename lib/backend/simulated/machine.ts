@@ -17,6 +17,7 @@
  */
 import type { BackendCapabilities, IovaRange, PciDeviceInfo } from '../contract.js';
 import type { SimDomain } from './domain.js';
+import { machineName } from './device-lock.js';
 import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
 import { GIB, type RamRange } from './physical-memory.js';
 import { describe, normalizeBdf, parseBdf, TWO_POW_52, U64_MAX } from './util.js';
@@ -76,6 +77,17 @@ export interface SimulatedBackendOptions {
   readonly faultLogCapacity?: number;
   /** Delay of edu DMA and factorial completion in ms (default 0 = next microtask). */
   readonly eduDmaDelayMs?: number;
+  /**
+   * The simulated machine's identity, for device ownership across processes (the kernel's rule:
+   * a device open in one process is busy in every other, `STATUS_DEVICE_BUSY`). Backends (in any
+   * process of the same user) that name the same machine share it: a device one of them has open
+   * is busy (EBUSY) for the others until it is closed, the backend closed, or its process exits
+   * or is killed. `null`: a private machine, which nothing else can see. Default: the
+   * `DMA_IOMMU_SIM_MACHINE` environment variable when set, else private, so that independent
+   * simulated machines (parallel test files, parallel CI workers) never collide. Names: 1-64
+   * characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+   */
+  readonly machine?: string | null;
 }
 
 export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
@@ -137,6 +149,8 @@ export interface MachineConfig {
   readonly faultLogCapacity: number;
   readonly eduDmaDelayMs: number;
   readonly devices: readonly SimDeviceSpec[];
+  /** The machine's name (device ownership shared across processes), or null (private). */
+  readonly machine: string | null;
 }
 
 /** Check the options (TypeError / RangeError naming the option) and apply the defaults. */
@@ -167,6 +181,7 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   if (typeof delay !== 'number' || !(delay >= 0)) throw new RangeError('eduDmaDelayMs must be ≥ 0');
   const devices = options.devices ?? DEFAULT_DEVICES;
   if (!Array.isArray(devices)) throw new TypeError('devices must be an array');
+  const machine = machineName(options.machine);
   return {
     arch,
     reason,
@@ -178,6 +193,7 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
     faultLogCapacity: cap,
     eduDmaDelayMs: delay,
     devices,
+    machine,
   };
 }
 

@@ -29,18 +29,20 @@ describe('DMA engine', () => {
     expect(b.bytes!).toEqual(data.subarray(0x1000));
   });
 
-  it('blocked DMA: memory untouched, one fault with the exact IOVA, listener called synchronously', () => {
+  it('a DMA straddling a mapped and an unmapped page: the mapped part moves, one fault at the page address, listener called synchronously', () => {
     const { sim, dom } = rig();
     const mem = sim.allocateMemory(0x2000n);
     sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW); // only the first page
     const seen: BackendFault[] = [];
     sim.onFault((f) => seen.push(f));
-    // spans a mapped and an unmapped page: nothing may move
+    // spans a mapped and an unmapped page: the mapped half is written, the rest dropped
     const r = sim.dmaWrite(EDU0, 0x100800n, new Uint8Array(0x1000).fill(0xee));
     expect(r.ok).toBe(false);
-    expect(r.bytesWritten).toBe(0);
-    expect(mem.bytes!.every((b) => b === 0)).toBe(true);
-    expect(seen).toHaveLength(1);
+    expect(r.bytesWritten).toBe(0x800);
+    expect(mem.bytes!.subarray(0, 0x800).every((b) => b === 0)).toBe(true);
+    expect(mem.bytes!.subarray(0x800, 0x1000).every((b) => b === 0xee)).toBe(true);
+    expect(mem.bytes!.subarray(0x1000).every((b) => b === 0)).toBe(true); // the unmapped page's memory is not reached
+    expect(seen).toHaveLength(1); // one record per request (VT-d collapses a pending requester's faults)
     expect(seen[0]).toMatchObject({
       bdf: EDU0,
       iova: 0x101000n,
@@ -53,11 +55,46 @@ describe('DMA engine', () => {
     expect(seen[0].raw).toBe('DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x101000 [fault reason 0x05] PTE Write access is not set');
     expect(sim.faultLog()).toHaveLength(1);
     expect(sim.faultLog()[0]).toMatchObject({ domain: dom, requesterId: 0x18 });
-    // the first byte itself: exact, unaligned address
-    const rd = sim.dmaRead(EDU0, 0x200123n, 8);
-    expect(!rd.ok && rd.fault).toMatchObject({ iova: 0x200123n, write: false, reasonCode: 0x06, kind: 'translation' });
+    // the other way round: unmapped first, then mapped: the page AFTER the blocked one still moves
+    mem.bytes!.fill(0);
+    const back = sim.dmaWrite(EDU0, 0xfff00n, new Uint8Array(0x200).fill(0x77));
+    expect(back).toMatchObject({ ok: false, bytesWritten: 0x100, fault: { iova: 0xff000n, write: true } });
+    expect(mem.bytes!.subarray(0, 0x100).every((b) => b === 0x77)).toBe(true);
+    expect(mem.bytes![0x100]).toBe(0);
+    // a read of a blocked range yields zeros for the blocked part, the mapped part's bytes for the rest
+    mem.bytes!.fill(0x42, 0, 0x1000);
+    const rd = sim.dmaRead(EDU0, 0x100ff0n, 0x20);
+    expect(rd.ok).toBe(false);
+    if (rd.ok) return;
+    expect(rd.bytesRead).toBe(0x10);
+    expect([...rd.data]).toEqual([...new Array(0x10).fill(0x42), ...new Array(0x10).fill(0)]);
+    // VT-d records the page: an unaligned first blocked byte is reported at its page address
+    expect(rd.fault).toMatchObject({ iova: 0x101000n, write: false, reasonCode: 0x06, kind: 'translation' });
+    const un = sim.dmaRead(EDU0, 0x200123n, 8);
+    expect(!un.ok && un.fault).toMatchObject({ iova: 0x200000n, write: false, reasonCode: 0x06 });
+    expect(!un.ok && [...un.data]).toEqual(new Array(8).fill(0));
+    expect(seen).toHaveLength(4);
     sim.clearFaults();
     expect(sim.faultLog()).toEqual([]);
+  });
+
+  it('a DMA over several blocked pages records one fault (the first); pages between and after them move', () => {
+    const { sim, dom } = rig();
+    const mem = sim.allocateMemory(0x4000n);
+    // pages 0 and 2 mapped read-write, page 1 read-only, page 3 unmapped, page 4 mapped
+    sim.map(dom, 0x10000n, mem.runs(0n, 0x1000n), RW);
+    sim.map(dom, 0x11000n, mem.runs(0x1000n, 0x1000n), R);
+    sim.map(dom, 0x12000n, mem.runs(0x2000n, 0x1000n), RW);
+    sim.map(dom, 0x14000n, mem.runs(0x3000n, 0x1000n), RW);
+    const w = sim.dmaWrite(EDU0, 0x10800n, new Uint8Array(0x4000).fill(0x99));
+    expect(w).toMatchObject({ ok: false, bytesWritten: 0x800 + 0x1000 + 0x800 });
+    expect(w.fault).toMatchObject({ iova: 0x11000n, kind: 'permission', reasonCode: 0x05 });
+    expect(sim.faultLog()).toHaveLength(1);
+    expect(mem.bytes!.subarray(0x800, 0x1000).every((b) => b === 0x99)).toBe(true);
+    expect(mem.bytes!.subarray(0x1000, 0x2000).every((b) => b === 0)).toBe(true);
+    expect(mem.bytes!.subarray(0x2000, 0x3000).every((b) => b === 0x99)).toBe(true);
+    expect(mem.bytes!.subarray(0x3000, 0x3800).every((b) => b === 0x99)).toBe(true);
+    expect(mem.bytes!.subarray(0x3800).every((b) => b === 0)).toBe(true);
   });
 
   it('permission faults: a read-only mapping written, a write-only mapping read', () => {
@@ -67,16 +104,30 @@ describe('DMA engine', () => {
     sim.map(dom, 0x10000n, mem.runs(0n, 0x1000n), R);
     sim.map(dom, 0x11000n, mem.runs(0x1000n, 0x1000n), W);
     const w = sim.dmaWrite(EDU0, 0x10010n, new Uint8Array(4).fill(0xff));
-    expect(w.ok).toBe(false);
-    expect(w.fault).toMatchObject({ kind: 'permission', reasonCode: 0x05, iova: 0x10010n });
+    expect(w).toMatchObject({ ok: false, bytesWritten: 0 });
+    expect(w.fault).toMatchObject({ kind: 'permission', reasonCode: 0x05, iova: 0x10000n });
     expect(mem.bytes![0x10]).toBe(0x11);
     const r = sim.dmaRead(EDU0, 0x11004n, 4);
-    expect(!r.ok && r.fault).toMatchObject({ kind: 'permission', reasonCode: 0x06, iova: 0x11004n });
-    // a read spanning both: the second page lacks read permission
+    expect(!r.ok && r.fault).toMatchObject({ kind: 'permission', reasonCode: 0x06, iova: 0x11000n });
+    expect(!r.ok && [...r.data]).toEqual([0, 0, 0, 0]);
+    // a read spanning both: the first page reads, the second lacks read permission and reads zeros
     const r2 = sim.dmaRead(EDU0, 0x10ffcn, 8);
     expect(!r2.ok && r2.fault).toMatchObject({ kind: 'permission', iova: 0x11000n });
+    expect(!r2.ok && [...r2.data]).toEqual([0x11, 0x11, 0x11, 0x11, 0, 0, 0, 0]);
     expect(sim.dmaRead(EDU0, 0x10000n, 4).ok).toBe(true);
     expect(sim.dmaWrite(EDU0, 0x11000n, new Uint8Array(4)).ok).toBe(true);
+  });
+
+  it('arm64 (SMMUv3): the event carries the exact input address of the first blocked access', () => {
+    const { sim, dom } = rig({ arch: 'arm64' });
+    const mem = sim.allocateMemory(0x1000n);
+    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW);
+    const w = sim.dmaWrite(EDU0, 0x100ff0n, new Uint8Array(0x20).fill(3));
+    expect(w).toMatchObject({ ok: false, bytesWritten: 0x10, fault: { iova: 0x101000n, kind: 'translation', reasonCode: 0x10 } });
+    const r = sim.dmaRead(EDU0, 0x200123n, 4);
+    expect(!r.ok && r.fault).toMatchObject({ iova: 0x200123n, reasonCode: 0x10 });
+    expect(!r.ok && r.fault.raw).toContain('iova: 0x200123');
+    expect(mem.bytes!.subarray(0xff0).every((b) => b === 3)).toBe(true);
   });
 
   it('an unattached device is blocked (context entry not present); DMA above the width is beyond MGAW', () => {

@@ -72,10 +72,40 @@ describe('edu model through the edu driver', () => {
     expect(sim.inspect().devices[0].model).toMatchObject({ failedTransfers: 1 });
   });
 
-  it('bus-master bit clear: the DMA is silently dropped (no fault, nothing moves)', async () => {
+  it('a blocked RAM → edu read leaves zeros in the buffer for the blocked page and the mapped part\'s bytes for the rest (QEMU 7.2)', async () => {
     const { sim, dom, edu } = eduRig();
-    const mem = sim.allocateMemory(0x2000n);
-    sim.map(dom, 0x1000n, mem.runs(0n, 0x2000n), RW);
+    const mem = sim.allocateMemory(0x3000n);
+    sim.map(dom, 0x10000n, mem.runs(0n, 0x1000n), RW); // page 0x10000 mapped, 0x11000 not
+    sim.map(dom, 0x20000n, mem.runs(0x1000n, 0x2000n), RW); // where the buffer is copied out
+    edu.enableBusMaster();
+    const src = pattern(0x1000, 9);
+    mem.bytes!.set(src, 0);
+    // fill the whole buffer with a known pattern first, so that zeros can only come from the blocked read
+    await edu.dmaToDevice(0x10000n, 0x800, 0);
+    await edu.dmaToDevice(0x10000n, 0x800, 0x800 - 1);
+    const faults: BackendFault[] = [];
+    sim.onFault((f) => faults.push(f));
+    // 0x400 bytes from the last 0x100 of the mapped page into the unmapped one
+    await edu.dmaToDevice(0x10f00n, 0x400, 0);
+    await edu.dmaFromDevice(0x20000n, 0x400, 0);
+    expect(mem.bytes!.subarray(0x1000, 0x1100)).toEqual(src.subarray(0xf00));
+    expect(mem.bytes!.subarray(0x1100, 0x1400).every((b) => b === 0)).toBe(true);
+    expect(faults).toHaveLength(1);
+    expect(faults[0]).toMatchObject({ bdf: EDU0, iova: 0x11000n, write: false, kind: 'translation', reasonCode: 0x06 });
+    expect(sim.inspect().devices[0].model).toMatchObject({ failedTransfers: 1 });
+    // edu → RAM straddling a mapped and an unmapped page: the mapped part lands
+    mem.bytes!.fill(0xcc, 0, 0x1000);
+    await edu.dmaFromDevice(0x10e00n, 0x400, 0);
+    expect(mem.bytes!.subarray(0xe00, 0xf00)).toEqual(src.subarray(0xf00));
+    expect(mem.bytes!.subarray(0xf00, 0x1000).every((b) => b === 0)).toBe(true);
+    expect(faults).toHaveLength(2);
+    expect(faults[1]).toMatchObject({ iova: 0x11000n, write: true, reasonCode: 0x05 });
+  });
+
+  it('bus-master bit clear: the DMA goes nowhere (no fault, nothing reaches RAM, a read from RAM leaves zeros in the buffer)', async () => {
+    const { sim, dom, edu } = eduRig();
+    const mem = sim.allocateMemory(0x3000n);
+    sim.map(dom, 0x1000n, mem.runs(0n, 0x3000n), RW);
     mem.bytes!.fill(7, 0, 16);
     expect(edu.busMaster).toBe(false);
     await edu.dmaToDevice(0x1000n, 16);
@@ -83,6 +113,15 @@ describe('edu model through the edu driver', () => {
     expect(mem.bytes!.subarray(0x1000, 0x1010).every((b) => b === 0)).toBe(true);
     expect(sim.faultLog()).toEqual([]);
     expect(sim.inspect().devices[0].model).toMatchObject({ droppedTransfers: 2 });
+    // the buffer: loaded with 7s while mastering, then a read with mastering off leaves zeros
+    edu.enableBusMaster();
+    await edu.dmaToDevice(0x1000n, 16);
+    edu.disableBusMaster();
+    await edu.dmaToDevice(0x1000n, 8);
+    edu.enableBusMaster();
+    await edu.dmaFromDevice(0x3000n, 16);
+    expect([...mem.bytes!.subarray(0x2000, 0x2010)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 7, 7, 7, 7, 7]);
+    expect(sim.faultLog()).toEqual([]);
   });
 
   it('the driver refuses transfers that would crash QEMU 7.2 or escape the 28-bit mask', async () => {
