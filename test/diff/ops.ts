@@ -117,7 +117,9 @@ export type Op =
   | { readonly op: 'alloc'; readonly mem: number }
   | { readonly op: 'mapStale'; readonly dom: number; readonly mem: number; readonly window: number }
   | { readonly op: 'dma'; readonly dev: number; readonly toDevice: boolean; readonly base: DmaBase; readonly offset: number; readonly length: number; readonly deviceOffset: number }
-  | { readonly op: 'bad'; readonly call: BadCall; readonly a: number; readonly b: number };
+  | { readonly op: 'bad'; readonly call: BadCall; readonly a: number; readonly b: number }
+  | { readonly op: 'holdElsewhere'; readonly dev: number }
+  | { readonly op: 'releaseElsewhere'; readonly dev: number };
 
 const dev = fc.integer({ min: 0, max: DEVICES - 1 });
 const dom = fc.integer({ min: 0, max: DOMAINS - 1 });
@@ -147,7 +149,7 @@ const dmaOffset = fc.oneof(
   fc.tuple(fc.integer({ min: 1, max: 16 }), fc.integer({ min: -MAX_DMA, max: 0 })).map(([p, d]) => p * PAGE + d),
 );
 
-export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+const commonOps: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: dev.map((d) => ({ op: 'createDevice' as const, dev: d })) },
   { weight: 1, arbitrary: dev.map((d) => ({ op: 'deleteDevice' as const, dev: d })) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('createDomain' as const), dom, type: fc.constantFrom<'translate' | 'passthrough'>('translate', 'translate', 'translate', 'passthrough'), buddy: fc.boolean() }) },
@@ -169,8 +171,18 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: mem.map((m) => ({ op: 'free' as const, mem: m })) },
   { weight: 1, arbitrary: mem.map((m) => ({ op: 'alloc' as const, mem: m })) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mapStale' as const), dom, mem, window }) },
-  { weight: 10, arbitrary: fc.record({ op: fc.constant('dma' as const), dev, toDevice: fc.boolean(), base: dmaBase, offset: dmaOffset, length: dmaLength, deviceOffset: fc.integer({ min: 0, max: 2047 }) }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('dma' as const), dev, toDevice: fc.boolean(), base: dmaBase, offset: dmaOffset, length: dmaLength, deviceOffset: fc.integer({ min: 0, max: 2047 }) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('bad' as const), call: fc.constantFrom(...BAD_CALLS), a: fc.integer({ min: 0, max: 3 }), b: fc.integer({ min: 0, max: 3 }) }) },
+);
+
+/**
+ * Every operation; another process taking a device (a node process started per platform: slow in
+ * a TCG guest) is rare, and is let go again often.
+ */
+export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 1, arbitrary: dev.map((d) => ({ op: 'holdElsewhere' as const, dev: d })) },
+  { weight: 2, arbitrary: dev.map((d) => ({ op: 'releaseElsewhere' as const, dev: d })) },
+  { weight: 3000, arbitrary: commonOps },
 );
 
 /**
@@ -264,6 +276,10 @@ export function formatOp(o: Op): string {
     }
     case 'bad':
       return `bad call ${o.call}(${o.a}, ${o.b})`;
+    case 'holdElsewhere':
+      return `another process: CreateDevice(dev${o.dev}) and hold it`;
+    case 'releaseElsewhere':
+      return `another process: release dev${o.dev}`;
   }
 }
 

@@ -7,7 +7,11 @@
  * which DMA will fault (for the fault budget and the fault source's rate limit) — never to decide
  * an outcome.
  */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
 import {
   DMA_IOMMU_INTERFACE_EX_VERSION_1,
   DMA_IOMMU_INTERFACE_EX_VERSION_3,
@@ -18,6 +22,7 @@ import {
   IommuDmaLogicalAllocatorBuddy,
   IommuError,
   MapPhysicalAddressTypePfn,
+  openPlatform,
   type BackendCapabilities,
   type DMA_IOMMU_INTERFACE_V1,
   type DMA_IOMMU_INTERFACE_V3,
@@ -31,9 +36,32 @@ import {
   type MDL,
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
+import { packageRoot } from '../../lib/util/package-root.js';
 import { ARENA_END, DEVICES, DOMAINS, MEMORY_PAGES, PAGE, SCRATCH_IOVA, TOKENS, type BadCall, type DmaBase, type Op, type Phys, windowIova } from './ops.js';
 
 const PAGE_N = BigInt(PAGE);
+/**
+ * The other process of `holdElsewhere`: opens a platform of the given backend (argv[1]), creates
+ * the device (argv[2]), prints `ok` or the IommuError code, and holds it until its stdin closes.
+ * It imports the built package (dist/), so it runs the same from vitest and from dist/test/diff.
+ */
+const HOLD_SCRIPT = `
+const { openPlatform, IommuError } = await import(${JSON.stringify(pathToFileURL(join(packageRoot(), 'dist', 'lib', 'index.js')).href)});
+const [backend, bdf] = process.argv.slice(1);
+let status = 'ok';
+let platform = null;
+try {
+  platform = openPlatform({ backend });
+  const pdo = platform.findDevice(bdf);
+  if (!pdo) throw new IommuError('STATUS_NOT_FOUND', bdf + ' not present');
+  platform.CreateDevice(pdo);
+} catch (e) {
+  status = e instanceof IommuError ? e.code : 'thrown ' + (e && e.name);
+}
+process.stdout.write(status + '\\n');
+process.stdin.resume();
+process.stdin.on('end', () => { platform?.close(); process.exit(0); });
+`;
 const RW = 3;
 
 /** What one operation did on one platform. */
@@ -95,6 +123,15 @@ function permute<T>(xs: T[], seed: number): T[] {
   return out;
 }
 
+/**
+ * The simulator of a differential run: the default machine (two edu devices, as in the VM) with
+ * its RAM above the IOVA arena, so that identity maps (IOVA = physical address) of its memory do
+ * not land among the model's IOVAs (on the kernel, where they might, they are skipped).
+ */
+export function openSimulator(): IommuPlatform {
+  return openPlatform({ backend: 'sim', simulator: { ramRanges: [{ start: ARENA_END, length: 16n << 30n }] } });
+}
+
 export interface SideOptions {
   /** The two edu devices' BDFs (device slots 0 and 1). */
   readonly devices: readonly string[];
@@ -136,6 +173,7 @@ export class Side {
   #graveToken: LogicalAddressToken | null = null;
   #graveSegment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT | null = null;
   #readEdu = true;
+  readonly #holders: (ChildProcessByStdio<Writable, Readable, null> | null)[] = new Array(DEVICES).fill(null);
   /** How many of the platform's fault records `takeFaults()` has returned. */
   #faultsSeen = 0;
 
@@ -151,10 +189,6 @@ export class Side {
       if (!pdo) throw new Error(`${label}: device ${bdf} not present`);
       return pdo;
     });
-    // Physical addresses legitimately differ; a lazy (never touched) allocation of the arena's
-    // size first keeps the simulator's RAM allocator from handing out pages whose physical address
-    // lies inside the IOVA arena (identity maps there are skipped: see skipReason).
-    platform.allocateDmaMemory(ARENA_END, { lazy: true });
     for (let m = 0; m < MEMORY_PAGES.length; m++) {
       const mem = this.#allocate(m);
       this.#mems.push(mem);
@@ -169,8 +203,38 @@ export class Side {
     return mem;
   }
 
-  close(): void {
+  /** Let the other processes go (waiting for them to exit), then close the platform. */
+  async close(): Promise<void> {
+    for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
     this.platform.close();
+  }
+
+  /** Another process, of this side's backend, creates device slot `dev` and holds it; its status is the value. */
+  async #holdElsewhere(dev: number): Promise<string> {
+    if (this.#holders[dev]) return 'already held';
+    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#holders[dev] = child;
+    const line = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.split('\n')[0]);
+      });
+      child.on('exit', (code) => resolve(`exited ${code}`));
+    });
+    return line;
+  }
+
+  async #releaseElsewhere(dev: number): Promise<void> {
+    const child = this.#holders[dev];
+    if (!child) return;
+    this.#holders[dev] = null;
+    await new Promise<void>((resolve) => {
+      child.on('exit', () => resolve());
+      child.stdin.end();
+      if (child.exitCode !== null) resolve();
+    });
   }
 
   /**
@@ -223,8 +287,13 @@ export class Side {
         return this.#buddy[op.dom][op.k] === undefined ? 'no such Buddy IOVA' : null;
       case 'unmapReserved':
         return this.#segments[op.token][op.k] === undefined ? 'no such segment' : null;
+      case 'map':
+      case 'mapBuddy':
+      case 'mapReserved':
+        return this.#staleReused(op.phys.mem) ? 'stale PFNs reused by a live allocation' : null;
       case 'identityMap':
       case 'identityUnmap': {
+        if (this.#staleReused(op.phys.mem)) return 'stale PFNs reused by a live allocation';
         // The identity IOVA is a physical address, which legitimately differs: keep it out of the
         // IOVA arena the model's other addresses use, so it cannot collide with them on one side only.
         const mem = this.#mems[op.phys.mem];
@@ -233,13 +302,8 @@ export class Side {
         const hit = mem.runs(BigInt(page * PAGE), BigInt(pages * PAGE)).some((r) => r.pa < ARENA_END);
         return hit ? 'identity range inside the IOVA arena' : null;
       }
-      case 'mapStale': {
-        // Freed pages come back in later allocations (the kernel's and the simulator's allocators
-        // differ): stale PFNs are only "memory the caller does not own" while no live allocation has them.
-        const live = new Set<bigint>();
-        for (const m of [...this.#mems, this.#scratch]) if (m) for (const pfn of pfnsOf(m.asPfnArray())) live.add(pfn);
-        return this.#firstPfns[op.mem].some((pfn) => live.has(pfn)) && this.#mems[op.mem] === null ? 'stale PFNs reused by a live allocation' : null;
-      }
+      case 'mapStale':
+        return this.#staleReused(op.mem) ? 'stale PFNs reused by a live allocation' : null;
       case 'dma': {
         if (!this.#devices[op.dev]) return 'device not created';
         return this.#dmaIova(op.dev, op.base, op.offset) === null ? 'no such DMA target' : null;
@@ -247,6 +311,18 @@ export class Side {
       default:
         return null;
     }
+  }
+
+  /**
+   * Memory slot `m` is freed and a live allocation has one of its old pages: freed pages come back
+   * in later allocations (the kernel's and the simulator's allocators differ), so stale PFNs are
+   * "memory the caller does not own" only while no live allocation has them.
+   */
+  #staleReused(m: number): boolean {
+    if (this.#mems[m]) return false;
+    const live = new Set<bigint>();
+    for (const mem of [...this.#mems, this.#scratch]) if (mem) for (const pfn of pfnsOf(mem.asPfnArray())) live.add(pfn);
+    return this.#firstPfns[m].some((pfn) => live.has(pfn));
   }
 
   /** The DMA's IOVA: its base plus its offset (for a mapping, modulo the mapping's size plus a little, so some straddle its end). */
@@ -512,6 +588,11 @@ export class Side {
         return this.#dma(op);
       case 'bad':
         this.#bad(op.call, op.a, op.b);
+        return undefined;
+      case 'holdElsewhere':
+        return this.#holdElsewhere(op.dev);
+      case 'releaseElsewhere':
+        await this.#releaseElsewhere(op.dev);
         return undefined;
     }
   }

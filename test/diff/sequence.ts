@@ -28,7 +28,7 @@ export interface RunOptions {
   readonly settleMs: number;
 }
 
-export const DEFAULT_RUN_OPTIONS: RunOptions = { faultBudget: 1, faultWaitMs: 4000, settleMs: 250 };
+export const DEFAULT_RUN_OPTIONS: RunOptions = { faultBudget: 1, faultWaitMs: 4000, settleMs: 150 };
 
 export interface Divergence {
   readonly index: number;
@@ -71,7 +71,7 @@ async function settleFaults(a: Side, b: Side, predicted: number, compared: boole
     const until = Date.now() + o.faultWaitMs;
     while (async.some((s) => s.pendingFaults < want) && Date.now() < until) await sleep(20);
   }
-  if (want > 0 || predicted > 0 || !compared) await sleep(o.settleMs);
+  if (want > 0 || predicted > 0) await sleep(o.settleMs);
 }
 
 /** Run `ops` on a fresh pair; stop at the first divergence. */
@@ -178,9 +178,9 @@ export async function runSequence(makePair: PairFactory, ops: readonly Op[], o: 
   } finally {
     const tClose = Date.now();
     try {
-      a.close();
+      await a.close();
     } finally {
-      b.close();
+      await b.close();
     }
     timing.add('close', Date.now() - tClose);
   }
@@ -245,12 +245,27 @@ export async function runCampaign(makePair: PairFactory, c: CampaignOptions): Pr
     let first: { ops: readonly Op[]; result: SequenceResult } | null = null;
     let target: string | null = null;
     let last: { ops: readonly Op[]; divergence: Divergence } | null = null;
+    let deadline = Infinity;
+    let harnessError: unknown = null;
     const property = fc.asyncProperty(sequenceArbitrary(c.length), async (ops) => {
-      const result = await runSequence(makePair, ops, run);
+      // Past the shrinking deadline every candidate "passes" without running, so fast-check ends
+      // with the smallest failing sequence so far. (Its own interruptAfterTimeLimit is not used: it
+      // abandons a run in flight, whose platform would then still hold the devices.)
+      if (first && Date.now() > deadline) return true;
+      if (harnessError) return true;
+      let result: SequenceResult;
+      try {
+        result = await runSequence(makePair, ops, run);
+      } catch (e) {
+        // a harness failure (a platform that would not open or close) ends the campaign
+        harnessError = e;
+        return true;
+      }
       if (!first) {
         first = { ops, result };
         if (!result.divergence || classes.has(result.divergence.cls)) return true;
         target = result.divergence.cls;
+        deadline = Date.now() + c.shrinkMs;
       }
       if (result.divergence && result.divergence.cls === target) {
         last = { ops, divergence: result.divergence };
@@ -258,7 +273,8 @@ export async function runCampaign(makePair: PairFactory, c: CampaignOptions): Pr
       }
       return true;
     });
-    await fc.check(property, { seed, numRuns: 1, interruptAfterTimeLimit: c.shrinkMs, markInterruptAsFailure: false });
+    await fc.check(property, { seed, numRuns: 1 });
+    if (harnessError) throw harnessError;
     const f = first as { ops: readonly Op[]; result: SequenceResult } | null;
     if (!f) throw new Error(`seed ${seed}: fast-check ran no sequence`);
     operations += f.result.executed;

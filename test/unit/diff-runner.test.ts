@@ -6,14 +6,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { openPlatform } from '../../lib/index.js';
 import { compareObservations } from '../diff/compare.js';
 import { type Op, sequenceArbitrary } from '../diff/ops.js';
-import { Side } from '../diff/run.js';
+import { Side, openSimulator } from '../diff/run.js';
 import { type PairFactory, runCampaign, runSequence } from '../diff/sequence.js';
 
 const EDU = ['0000:00:03.0', '0000:00:04.0'];
-const simSide = (label: string): Side => new Side(label, openPlatform({ backend: 'sim' }), { devices: EDU });
+const simSide = (label: string): Side => new Side(label, openSimulator(), { devices: EDU });
 const simPair: PairFactory = () => ({ a: simSide('a'), b: simSide('b') });
 
 describe('differential runner (simulator against itself)', () => {
@@ -21,7 +20,7 @@ describe('differential runner (simulator against itself)', () => {
     const r = await runCampaign(simPair, { seed: 4242, operations: 3000, length: 100, shrinkMs: 10_000 });
     expect(r.divergences, JSON.stringify(r.classes.map((c) => c.cls))).toBe(0);
     expect(r.operations).toBeGreaterThanOrEqual(3000);
-  });
+  }, 180_000);
 
   it('runs DMA, maps of every kind, reserved ranges and bad calls (the model reaches them)', async () => {
     const seen = new Map<string, number>();
@@ -49,7 +48,7 @@ describe('differential runner (simulator against itself)', () => {
       expect(faults).toHaveLength(1);
       expect(faults[0]).toMatch(/^0000:00:03\.0 W 0x13/);
     } finally {
-      side.close();
+      await side.close();
     }
   });
 
@@ -65,7 +64,7 @@ describe('differential runner (simulator against itself)', () => {
           out.push(JSON.stringify([r.status, r.value, r.edu, s.memoryDigests(), s.takeFaults()]));
         }
       } finally {
-        s.close();
+        await s.close();
       }
       return out;
     };
@@ -98,7 +97,7 @@ describe('differential runner (simulator against itself)', () => {
         return r;
       }
     }
-    const skewed: PairFactory = () => ({ a: simSide('a'), b: new Skewed('b', openPlatform({ backend: 'sim' }), { devices: EDU }) });
+    const skewed: PairFactory = () => ({ a: simSide('a'), b: new Skewed('b', openSimulator(), { devices: EDU }) });
     const lines: string[] = [];
     const r = await runCampaign(skewed, { seed: 1, operations: 2000, sequences: 40, length: 60, shrinkMs: 20_000, log: (l) => lines.push(l) });
     expect(r.divergences).toBeGreaterThan(0);
@@ -112,5 +111,5 @@ describe('differential runner (simulator against itself)', () => {
     // the shrunk sequence replays to the same divergence
     const again = await runSequence(skewed, c.shrunk.ops);
     expect(again.divergence?.cls).toBe('dma: memory');
-  });
+  }, 180_000);
 });
