@@ -10,7 +10,7 @@
  *  --seed       first sequence's seed (sequence i uses seed + i; default: time-based, printed)
  *  --ops        operations to run on both platforms in total (default 10000)
  *  --sequences  stop after this many sequences even if --ops is not reached
- *  --length     operations per sequence, at most (default 200; each sequence opens two fresh platforms)
+ *  --length     operations per sequence, at most (default 300; each sequence opens two fresh platforms)
  *  --faults     faulting DMA pages a sequence may spend (default 1; the kernel log reports 3 per 5 s)
  *  --devices    the two edu BDFs (default $DMA_IOMMU_VM_EDU, else 0000:00:03.0 0000:00:04.0)
  *  --json       print, as the last line, {"results":[{kernel, backend, sequences, operations, divergences, …}]}
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const operations = intOption(argv, '--ops', 10_000, 1);
   const seqIdx = argv.indexOf('--sequences');
   const sequences = seqIdx < 0 ? undefined : intOption(argv, '--sequences', 0, 1);
-  const length = intOption(argv, '--length', 200, 1);
+  const length = intOption(argv, '--length', 300, 1);
   const faultBudget = intOption(argv, '--faults', DEFAULT_RUN_OPTIONS.faultBudget);
   const shrinkMs = intOption(argv, '--shrink-seconds', 90, 0) * 1000;
   const devices = (strOption(argv, '--devices') ?? process.env.DMA_IOMMU_VM_EDU ?? '0000:00:03.0 0000:00:04.0').split(/[ ,]+/).filter(Boolean);

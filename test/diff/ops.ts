@@ -23,6 +23,8 @@ export const DOMAINS = 3;
 export const TOKENS = 2;
 /** Largest edu transfer the model issues (README: keep transfers ≤ 2048 bytes on QEMU 7.2). */
 export const MAX_DMA = 2048;
+/** The part of the edu buffer the model uses: deviceOffset + length ≤ EDU_SPAN (zeroed at each sequence's start). */
+export const EDU_SPAN = 2048;
 
 /** How the physical side of a map is described. */
 export type PhysKind = 'mdl' | 'pfn' | 'pfnReversed' | 'pfnShuffled' | 'range';
@@ -171,7 +173,12 @@ const commonOps: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: mem.map((m) => ({ op: 'free' as const, mem: m })) },
   { weight: 1, arbitrary: mem.map((m) => ({ op: 'alloc' as const, mem: m })) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mapStale' as const), dom, mem, window }) },
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('dma' as const), dev, toDevice: fc.boolean(), base: dmaBase, offset: dmaOffset, length: dmaLength, deviceOffset: fc.integer({ min: 0, max: 2047 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .record({ op: fc.constant('dma' as const), dev, toDevice: fc.boolean(), base: dmaBase, offset: dmaOffset, length: dmaLength, deviceOffset: fc.integer({ min: 0, max: EDU_SPAN - 1 }) })
+      .map((o) => ({ ...o, deviceOffset: Math.min(o.deviceOffset, EDU_SPAN - o.length) })),
+  },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('bad' as const), call: fc.constantFrom(...BAD_CALLS), a: fc.integer({ min: 0, max: 3 }), b: fc.integer({ min: 0, max: 3 }) }) },
 );
 

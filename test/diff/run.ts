@@ -37,7 +37,7 @@ import {
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
 import { packageRoot } from '../../lib/util/package-root.js';
-import { ARENA_END, DEVICES, DOMAINS, MEMORY_PAGES, PAGE, SCRATCH_IOVA, TOKENS, type BadCall, type DmaBase, type Op, type Phys, windowIova } from './ops.js';
+import { ARENA_END, DEVICES, DOMAINS, EDU_SPAN, MEMORY_PAGES, PAGE, SCRATCH_IOVA, TOKENS, type BadCall, type DmaBase, type Op, type Phys, windowIova } from './ops.js';
 
 const PAGE_N = BigInt(PAGE);
 /**
@@ -201,6 +201,36 @@ export class Side {
     const mem = this.platform.allocateDmaMemory(BigInt(MEMORY_PAGES[m] * PAGE));
     mem.bytes.set(pattern(m, MEMORY_PAGES[m] * PAGE));
     return mem;
+  }
+
+  /**
+   * Zero the part of both edu buffers the model uses ([0, EDU_SPAN)), through the public API (a device, a domain, the scratch page mapped,
+   * two DMAs into the device, then all of it deleted again): a real device keeps its buffer across
+   * processes, the simulator's starts zeroed, and a sequence must not see what an earlier one left.
+   */
+  async init(): Promise<void> {
+    const V3 = this.#V3;
+    this.#scratch.bytes.fill(0);
+    for (const pdo of this.#pdos) {
+      const dev = V3.CreateDevice(pdo);
+      try {
+        const dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
+        try {
+          V3.AttachDeviceEx(dom, dev);
+          V3.MapLogicalRangeEx(dom, RW, this.#scratch.asMdl(), SCRATCH_IOVA, null, null);
+          const edu = new EduDevice(this.platform.deviceRegions(dev), { timeoutMs: this.#eduTimeoutMs });
+          edu.enableBusMaster();
+          await edu.dmaToDevice(SCRATCH_IOVA, EDU_SPAN, 0);
+          V3.UnmapLogicalRange(dom, SCRATCH_IOVA, 1n);
+          V3.DetachDeviceEx(dev);
+        } finally {
+          V3.DeleteDomain(dom);
+        }
+      } finally {
+        V3.DeleteDevice(dev);
+      }
+    }
+    this.#faultsSeen = this.platform.faults().length;
   }
 
   /** Let the other processes go (waiting for them to exit), then close the platform. */

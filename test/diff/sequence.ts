@@ -106,10 +106,18 @@ export const timing = new Timing();
 export async function runSequence(makePair: PairFactory, ops: readonly Op[], o: RunOptions = DEFAULT_RUN_OPTIONS): Promise<SequenceResult> {
   const tOpen = Date.now();
   const { a, b } = makePair();
-  timing.add('open', Date.now() - tOpen);
   let executed = 0;
   let skipped = 0;
   let faults = 0;
+  try {
+    await a.init();
+    await b.init();
+  } catch (e) {
+    await a.close();
+    await b.close();
+    throw e;
+  }
+  timing.add('open', Date.now() - tOpen);
   try {
     for (let index = 0; index < ops.length; index++) {
       const op = ops[index];
