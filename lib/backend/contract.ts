@@ -223,7 +223,8 @@ export interface BackendCapabilities {
    * A DMA that uses a translation the IOMMU cached for the other direction (the device read a
    * read-only page, then writes it) may be blocked without a fault record: QEMU 7.2's VT-d model
    * checks permissions on an IOTLB hit but reports nothing there. True on the native backends (the
-   * IOMMU may be QEMU's); the simulator always reports. Read by the differential runner.
+   * IOMMU may be QEMU's); absent (false) on the simulator, which always reports. Read by the
+   * differential runner (test/diff/).
    */
   readonly silentBlockOnCachedTranslation?: boolean;
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */

@@ -189,7 +189,7 @@ const commonOps: fc.Arbitrary<Op> = fc.oneof(
 export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: dev.map((d) => ({ op: 'holdElsewhere' as const, dev: d })) },
   { weight: 2, arbitrary: dev.map((d) => ({ op: 'releaseElsewhere' as const, dev: d })) },
-  { weight: 3000, arbitrary: commonOps },
+  { weight: 1500, arbitrary: commonOps },
 );
 
 /**

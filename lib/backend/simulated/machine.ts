@@ -117,7 +117,6 @@ export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
     domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
     passThrough: 'native',
     faultSource: 'engine',
-    silentBlockOnCachedTranslation: false,
     mapBeforeAttach: 'direct',
     maxAreasPerDomain: null,
     pasid: true,
