@@ -219,6 +219,14 @@ export interface BackendCapabilities {
     /** The interval, in milliseconds. */
     readonly intervalMs: number;
   } | null;
+  /**
+   * A DMA that uses a translation the IOMMU cached for the other direction (the device read a
+   * read-only page, then writes it) may be blocked without a fault record: QEMU 7.2's VT-d model
+   * checks permissions on an IOTLB hit but reports nothing there. True on the native backends (the
+   * IOMMU may be QEMU's); absent (false) on the simulator, which always reports. Read by the
+   * differential runner (test/diff/).
+   */
+  readonly silentBlockOnCachedTranslation?: boolean;
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
   readonly mapBeforeAttach: 'direct' | 'replayed';
   /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */

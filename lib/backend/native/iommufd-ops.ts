@@ -82,6 +82,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       passThrough: 'emulated-identity',
       faultSource: o.kmsg ? 'kmsg' : 'none',
       faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
+      silentBlockOnCachedTranslation: true,
       mapBeforeAttach: 'direct',
       maxAreasPerDomain: null,
       pasid: false,

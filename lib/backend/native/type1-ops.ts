@@ -101,6 +101,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
       passThrough: 'emulated-identity',
       faultSource: o.kmsg ? 'kmsg' : 'none',
       faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
+      silentBlockOnCachedTranslation: true,
       mapBeforeAttach: 'replayed',
       maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,
       pasid: false,
