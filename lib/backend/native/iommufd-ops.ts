@@ -167,9 +167,14 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
     const errno = errnoOf(e);
     const groupNode = sys.iommuGroup === null ? null : p(this.#paths, 'dev/vfio', String(sys.iommuGroup));
     const nodes = groupNode ? [node, groupNode] : [node];
-    if (errno === ERR.EBUSY) return heldElsewhere(bdf, 'VFIO_DEVICE_BIND_IOMMUFD', nodes, 'its IOMMU group is open through the legacy VFIO group path');
-    if (errno !== ERR.EINVAL) return e;
+    if (errno !== ERR.EBUSY && errno !== ERR.EINVAL) return e;
     const holders = findHolders(nodes);
+    if (errno === ERR.EBUSY) {
+      // vfio_device_block_group (the group is open through the legacy path), or the DMA-owner
+      // claim (another device of the group is driven by a host driver): only the first has holders.
+      const why = holders.length > 0 ? 'its IOMMU group is open through the legacy VFIO group path' : 'EBUSY: its IOMMU group is open elsewhere, or another device of the group is in use by a host driver';
+      return heldElsewhere(bdf, 'VFIO_DEVICE_BIND_IOMMUFD', nodes, why, holders);
+    }
     if (holders.length > 0 || (groupNode !== null && this.#groupBusy(groupNode))) {
       return heldElsewhere(bdf, 'VFIO_DEVICE_BIND_IOMMUFD', nodes, 'the kernel refuses a second open of a VFIO device cdev: EINVAL from VFIO_DEVICE_BIND_IOMMUFD', holders);
     }
