@@ -5,7 +5,7 @@
  * device usable by the next process; a device held by another process is STATUS_DEVICE_BUSY on
  * every backend, naming the holder. Runs over the built package (dist/): `npm run build` first.
  *
- * DMA_IOMMU_LIFETIME_CYCLES sets the loop length (default 200: a cycle costs 100 ms on iommufd and
+ * DMA_IOMMU_LIFETIME_CYCLES sets the loop length (default 100: a cycle costs 100 ms on iommufd and
  * 200 ms on type1 under TCG, mostly vfio-pci's first open and last close of the device, so the
  * 10,000-cycle soak is asked for: DMA_IOMMU_LIFETIME_CYCLES=10000, see the README); every
  * DMA_IOMMU_LIFETIME_DMA_EVERY-th cycle (default 50) runs a real edu round trip with its bytes
@@ -19,7 +19,7 @@ import { eduDevices, inGuest, kernel } from './guest-env.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, type IommuError, cycle, openFds, openPlatform, vmStatus } from './native-cycle.mjs';
 
 const CHILD = fileURLToPath(new URL('./native-holder-child.mjs', import.meta.url));
-const CYCLES = Number(process.env.DMA_IOMMU_LIFETIME_CYCLES ?? 200);
+const CYCLES = Number(process.env.DMA_IOMMU_LIFETIME_CYCLES ?? 100);
 const DMA_EVERY = Number(process.env.DMA_IOMMU_LIFETIME_DMA_EVERY ?? 50);
 const backends = (existsSync('/dev/iommu') ? ['iommufd', 'vfio-type1'] : ['vfio-type1']) as ('iommufd' | 'vfio-type1')[];
 
