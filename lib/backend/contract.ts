@@ -237,6 +237,17 @@ export interface BackendCapabilities {
   readonly unmanagedDomains: boolean;
   /** Architecture the platform models: x86 VT-d, or Arm64 SMMU (QueryInputMappings, ACPI configs). */
   readonly arch: 'x86_64' | 'arm64';
+  /**
+   * What `geometry()` reports for a domain no device has been attached to. Both: the whole 64-bit
+   * space (no aperture or reserved region applies yet), address width 64.
+   *  - 'modelled': the modelled IOMMU's page sizes and the alignment of the kernel's empty IOAS
+   *    (1 byte): the simulator knows its IOMMU before any attach.
+   *  - 'unknown': 4 KiB alignment and page size: the kernel knows nothing of the IOMMU until a
+   *    device is attached (a type1 container has no IOMMU before a group joins; an empty IOAS has
+   *    no domain), so the native backends report the minimum every IOMMU supports.
+   * Once attached, every backend reports the IOMMU's own geometry, which lies within this one.
+   */
+  readonly unattachedGeometry: 'modelled' | 'unknown';
 }
 
 /** One step of backend auto-selection, as `dma-iommu info` prints it. */

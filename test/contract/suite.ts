@@ -76,6 +76,27 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
     });
 
     describe('domains and attach', () => {
+      it('geometry before any attach is what capabilities.unattachedGeometry declares, and the attached geometry lies within it', () => {
+        const dev = b.openDevice(bdf0); // an opened (not attached) device changes nothing
+        const dom = b.allocDomain('translate');
+        const dom2 = b.allocDomain('translate');
+        b.attach(dom2, dev); // nor does another domain's attach
+        const before = b.geometry(dom);
+        const modelled = b.capabilities.unattachedGeometry === 'modelled';
+        b.detach(dev);
+        b.attach(dom, dev);
+        const after = b.geometry(dom);
+        expect(before).toEqual({
+          ranges: [{ start: 0n, last: U64_MAX }],
+          alignment: modelled ? 1n : 0x1000n,
+          pageSizes: modelled ? after.pageSizes : 0x1000n,
+          addressWidth: 64,
+        });
+        expect(after.alignment % before.alignment).toBe(0n);
+        expect(after.pageSizes & before.pageSizes).toBe(before.pageSizes);
+        for (const r of after.ranges) expect(r.start >= before.ranges[0]!.start && r.last <= before.ranges[0]!.last).toBe(true);
+      });
+
       it('geometry once attached: sorted usable ranges, 4 KiB alignment, the MSI window left out (x86)', () => {
         const { dom } = attached();
         const g = b.geometry(dom);

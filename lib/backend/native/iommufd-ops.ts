@@ -16,6 +16,7 @@ import type { NativeAddon, NativeHandle } from './addon-types.js';
 import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
+import { findHolders, heldElsewhere } from './holders.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
@@ -88,6 +89,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       pasid: false,
       unmanagedDomains: false,
       arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+      unattachedGeometry: 'unknown',
     };
   }
 
@@ -124,7 +126,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       devId = a.deviceBindIommufd(handle, this.#iommufd);
     } catch (e) {
       handle.close();
-      throw e;
+      throw this.#bindError(e, bdf, sys, node);
     }
     let hw: HwInfo | null = null;
     try {
@@ -151,6 +153,44 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       maxPasidLog2: hw?.maxPasidLog2 ?? sys.maxPasidLog2,
       regions: regionsFor(a, () => handle, bdf),
     };
+  }
+
+  /**
+   * A device open elsewhere: the kernel refuses a second open of a cdev device with EINVAL from
+   * VFIO_DEVICE_BIND_IOMMUFD (vfio_df_open: open_count != 0 on the cdev path), the same errno as
+   * a malformed bind, and with EBUSY when a process holds its group through the legacy path
+   * (vfio_device_block_group). This backend's bind is never malformed (argsz, flags 0, a live
+   * iommufd, a fresh fd), so an EINVAL is "busy" when the kernel confirms it: opening the group
+   * node answers EBUSY while any cdev of the group is bound (group->cdev_device_open_cnt) — or
+   * when a holder of the device's nodes is visible in /proc. Anything else stays the kernel's error.
+   */
+  #bindError(e: unknown, bdf: string, sys: SysPciDevice, node: string): unknown {
+    const errno = errnoOf(e);
+    const groupNode = sys.iommuGroup === null ? null : p(this.#paths, 'dev/vfio', String(sys.iommuGroup));
+    const nodes = groupNode ? [node, groupNode] : [node];
+    if (errno !== ERR.EBUSY && errno !== ERR.EINVAL) return e;
+    const holders = findHolders(nodes);
+    if (errno === ERR.EBUSY) {
+      // vfio_device_block_group (the group is open through the legacy path), or the DMA-owner
+      // claim (another device of the group is driven by a host driver): only the first has holders.
+      const why = holders.length > 0 ? 'its IOMMU group is open through the legacy VFIO group path' : 'EBUSY: its IOMMU group is open elsewhere, or another device of the group is in use by a host driver';
+      return heldElsewhere(bdf, 'VFIO_DEVICE_BIND_IOMMUFD', nodes, why, holders);
+    }
+    if (holders.length > 0 || (groupNode !== null && this.#groupBusy(groupNode))) {
+      return heldElsewhere(bdf, 'VFIO_DEVICE_BIND_IOMMUFD', nodes, 'the kernel refuses a second open of a VFIO device cdev: EINVAL from VFIO_DEVICE_BIND_IOMMUFD', holders);
+    }
+    return e;
+  }
+
+  /** Opening the group node answers EBUSY while a cdev of the group is bound anywhere. */
+  #groupBusy(groupNode: string): boolean {
+    const a = this.#addon;
+    try {
+      a.open(groupNode, a.constants.O_RDWR, 'group').close();
+      return false;
+    } catch (e) {
+      return errnoOf(e) === ERR.EBUSY;
+    }
   }
 
   closeDevice(dev: Dev): void {

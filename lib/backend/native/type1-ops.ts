@@ -21,12 +21,13 @@ import type { NativeAddon, NativeHandle } from './addon-types.js';
 import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
+import { heldElsewhere } from './holders.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
-import { ERR, PAGE, U64_MAX, fail } from './util.js';
+import { ERR, PAGE, U64_MAX, errnoOf, fail } from './util.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -79,8 +80,6 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   readonly #hot: HotCalls;
   readonly #groups = new Map<number, GroupRec>();
   readonly #parking: Container = { handle: null, groups: new Set() };
-  /** Geometry seen from any container with an IOMMU (all groups here share one IOMMU type). */
-  #platformGeometry: DomainGeometry | null = null;
   #lastDmaAvail: number | null = null;
 
   constructor(o: NativeBackendOptions, host: OpsHost<Type1Domain, Type1Device>, hot: HotCalls) {
@@ -107,6 +106,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
       pasid: false,
       unmanagedDomains: false,
       arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+      unattachedGeometry: 'unknown',
     };
   }
 
@@ -131,25 +131,33 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   #info(h: NativeHandle): DomainGeometry {
     const info = this.#addon.iommuGetInfo(h);
     this.#lastDmaAvail = info.dmaAvail;
-    const g = geometryFromInfo(info);
-    this.#platformGeometry = g;
-    return g;
+    return geometryFromInfo(info);
   }
 
   geometry(dom: Dom): DomainGeometry {
     if (dom.groups.size > 0) return this.#info(dom.handle);
-    if (this.#platformGeometry) return this.#platformGeometry;
-    if (this.#parking.handle && this.#parking.groups.size > 0) return this.#info(this.#parking.handle);
-    return DEFAULT_GEOMETRY; // nothing attached anywhere yet: the kernel has nothing to say
+    // No IOMMU behind this container yet (or any more: the kernel dropped it with the last
+    // group): the kernel has nothing to say (capabilities.unattachedGeometry 'unknown'), whatever
+    // other containers of this process know.
+    return DEFAULT_GEOMETRY;
   }
 
   // ---- groups and the parking container ----------------------------------------------------
 
-  #openGroup(n: number): GroupRec {
+  #openGroup(n: number, bdf: string, sys: SysPciDevice): GroupRec {
     let g = this.#groups.get(n);
     if (g) return g;
     const a = this.#addon;
-    const handle = a.open(p(this.#paths, 'dev/vfio', String(n)), a.constants.O_RDWR, 'group');
+    const node = p(this.#paths, 'dev/vfio', String(n));
+    let handle: NativeHandle;
+    try {
+      handle = a.open(node, a.constants.O_RDWR, 'group');
+    } catch (e) {
+      // A group node opens once (group->opened_file), and not while a cdev of the group is bound.
+      if (errnoOf(e) !== ERR.EBUSY) throw e;
+      const nodes = sys.vfioDev ? [node, p(this.#paths, 'dev/vfio/devices', sys.vfioDev)] : [node];
+      throw heldElsewhere(bdf, 'open', nodes, `IOMMU group ${n} is already open (the kernel opens a VFIO group once)`);
+    }
     try {
       const flags = a.groupGetStatus(handle);
       if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'VFIO_GROUP_GET_STATUS', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
@@ -263,7 +271,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   // ---- devices and domains -----------------------------------------------------------------
 
   openDevice(id: number, bdf: string, sys: SysPciDevice): Dev {
-    const g = this.#openGroup(sys.iommuGroup as number);
+    const g = this.#openGroup(sys.iommuGroup as number, bdf, sys);
     try {
       if (g.where === null) this.#join(g, 'parking');
       const rec: Dev = {

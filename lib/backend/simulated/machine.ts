@@ -134,6 +134,7 @@ export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
     pasid: true,
     unmanagedDomains: arch === 'arm64',
     arch,
+    unattachedGeometry: 'modelled',
   } satisfies BackendCapabilities);
 }
 

@@ -28,6 +28,7 @@ describe('the default machine', () => {
       pasid: true,
       unmanagedDomains: false,
       arch: 'x86_64',
+      unattachedGeometry: 'modelled',
     });
     expect(new SimulatedBackend({ reason: 'because' }).reason).toBe('because');
   });
