@@ -26,7 +26,7 @@ import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
-import { ERR, PAGE, U64_MAX, fail } from './util.js';
+import { ERR, PAGE, U64_MAX, errnoOf, fail } from './util.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -191,7 +191,15 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   #leave(g: GroupRec): void {
     if (!g.where) return;
     const c = this.#containerOf(g.where);
-    this.#addon.groupUnsetContainer(g.handle);
+    try {
+      this.#addon.groupUnsetContainer(g.handle);
+    } catch (e) {
+      // EINVAL: the group is in no container any more. The kernel takes a group out of its
+      // container itself when its last device is removed (hot-unplug: vfio_device_remove_group),
+      // so the records follow; a stale entry would skip SET_IOMMU for the next group (EINVAL at
+      // GET_DEVICE_FD). Anything else (EBUSY: device fds open) leaves the group where it is.
+      if (errnoOf(e) !== ERR.EINVAL) throw e;
+    }
     c.groups.delete(g.group);
     if (c.groups.size === 0 && g.where !== 'parking') this.#host.forgot(g.where); // the kernel dropped every mapping
     g.where = null;
