@@ -144,11 +144,22 @@ export async function plug(bdf: string, options: PlugOptions = {}): Promise<Plug
   const timeout = checkTimeout('plug', options?.timeoutMs, 600_000) ?? 30_000;
   const t0 = Date.now();
   const hostMs = await request('plug', b, '');
+  const adopted = await adoptDevice(b, timeout, 'plug');
+  return { ...adopted, hostMs, ms: Date.now() - t0 };
+}
+
+/**
+ * Wait (up to `timeoutMs`) for the guest kernel to enumerate a device at `bdf` (after a plug, or a
+ * `/sys/bus/pci/rescan` after a sysfs remove), bind it to vfio-pci and open up its VFIO nodes.
+ */
+export async function adoptDevice(bdf: string, timeoutMs = 30_000, op = 'adoptDevice'): Promise<{ bdf: string; iommuGroup: number; vfioDevice: string | null }> {
+  const b = checkBdf(op, bdf);
+  const timeout = checkTimeout(op, timeoutMs, 600_000) ?? 30_000;
   const dev = `${SYS}/bus/pci/devices/${b}`;
   const until = Date.now() + timeout;
   // The kernel enumerates the slot on the hot-plug event it gets from QEMU, asynchronously.
   while (!existsSync(dev)) {
-    if (Date.now() > until) throw new GuestControlError(`plug ${b}: QEMU added the device but the guest kernel did not enumerate it within ${timeout} ms`);
+    if (Date.now() > until) throw new GuestControlError(`${op} ${b}: the guest kernel did not enumerate the device within ${timeout} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
   bindVfio(b, dev);
@@ -162,7 +173,7 @@ export async function plug(bdf: string, options: PlugOptions = {}): Promise<Plug
   for (const node of [`/dev/vfio/${iommuGroup}`, ...(vfioDevice ? [vfioDevice] : [])]) {
     if (existsSync(node)) chmodSync(node, 0o666);
   }
-  return { bdf: b, hostMs, ms: Date.now() - t0, iommuGroup, vfioDevice };
+  return { bdf: b, iommuGroup, vfioDevice };
 }
 
 function bindVfio(bdf: string, dev: string): void {

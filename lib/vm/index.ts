@@ -12,4 +12,4 @@ export { eduBdf, type Accel } from './qemu-args.js';
 export { KERNEL_FLAVORS, type KernelFlavor, type GuestKernel } from './kernel-types.js';
 export { cacheRoot } from './paths.js';
 export { hotplugEduBdf } from './hotplug-args.js';
-export { unplug, plug, hotplugAvailable, GuestControlError, type HotplugOutcome, type PlugOutcome, type UnplugOptions, type PlugOptions } from './guest-control.js';
+export { unplug, plug, adoptDevice, hotplugAvailable, GuestControlError, type HotplugOutcome, type PlugOutcome, type UnplugOptions, type PlugOptions } from './guest-control.js';
