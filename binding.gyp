@@ -11,10 +11,12 @@
         "native/binding/vfio_exports.cc",
         "native/binding/misc_exports.cc",
         "native/binding/hot_exports.cc",
+        "native/binding/notify_exports.cc",
         "native/ioctl/sys.cc",
         "native/ioctl/iommufd.cc",
         "native/ioctl/vfio.cc",
         "native/ioctl/memory.cc",
+        "native/ioctl/notify.cc",
         "native/abi/abi_check.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

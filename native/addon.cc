@@ -20,6 +20,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   RegisterIommufd(env, exports);
   RegisterVfio(env, exports);
   RegisterMisc(env, exports);
+  RegisterNotify(env, exports);
   RegisterHot(env, exports, *this);
   env.AddCleanupHook([this]() { Cleanup(); });
 }

@@ -526,8 +526,8 @@ export class IommuPlatform {
 
   /**
    * IOMMU_REGISTER_INTERFACE_STATE_CHANGE_CALLBACK (V2, V3): one callback per device, called at once
-   * with the current state, then on change (simulator: device removal and policy change; native: no
-   * later events, hot-unplug is not watched).
+   * with the current state, then on change (simulator: device removal and policy change; native:
+   * hot-unplug or removal of the device, from its VFIO request notifier).
    * @param Context - passed back to the callback.
    * @param StateFields - which states to watch (`AvailableDomainTypes`).
    * @throws {@link IommuError} `STATUS_UNSUCCESSFUL` (the device already has a callback);

@@ -5,7 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { CHANNELS, qemuArgs, socketPath, type Channel, type GuestMachine } from './qemu-args.js';
+import { channelsOf, qemuArgs, socketPath, type Channel, type GuestMachine } from './qemu-args.js';
+import { HotplugHost } from './hotplug.js';
+import { QmpClient } from './qmp.js';
 import { which } from './exec.js';
 import { VM_EXIT } from './errors.js';
 
@@ -129,17 +131,20 @@ export async function bootGuest(machine: GuestMachine, options: BootOptions): Pr
       }
     }
   };
-  const route: Record<Channel, (chunk: Buffer) => void> = {
+  const route: Partial<Record<Channel, (chunk: Buffer) => void>> = {
     console: onConsoleData,
     stdout: (c) => options.onStdout?.(c),
     stderr: (c) => options.onStderr?.(c),
     control: onControl,
   };
+  const hotplug = machine.hotplug ? new HotplugHost(machine.devices) : undefined;
 
-  for (const channel of CHANNELS) {
+  for (const channel of channelsOf(machine)) {
     const server = createServer((socket) => {
       sockets.set(channel, socket);
-      socket.on('data', route[channel]);
+      if (channel === 'qmp') hotplug?.attachQmp(new QmpClient(socket));
+      else if (channel === 'hotplug') hotplug?.attachPort(socket);
+      else socket.on('data', route[channel]!);
       closed.push(new Promise((r) => socket.on('close', () => r())));
       socket.on('error', () => {});
     });

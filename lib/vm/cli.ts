@@ -16,6 +16,8 @@ export const VM_USAGE = `Usage: dma-iommu vm <subcommand>
         --kernel type1|iommufd   guest kernel (default type1: Debian's packaged 6.12, legacy VFIO;
                                  iommufd: built once from linux-source-6.12, iommufd + VFIO cdev + type1)
         --devices N              edu devices, each in its own IOMMU group (default 2, max 16)
+        --hotplug                edu devices in hot-pluggable slots (device i at 0000:0<i+1>:00.0);
+                                 COMMAND unplugs/plugs them with lib/vm/guest-control.ts
         --timeout S              host-side limit for the whole run in seconds (default 600)
         --env K=V | --env K      set / pass through an environment variable (repeatable)
         --memory MIB             guest memory (default 2048)      --cpus N   guest CPUs (default 2)
@@ -66,6 +68,7 @@ export interface RunArgs {
   consoleLog?: string;
   verbose: boolean;
   kernelImage?: string;
+  hotplug?: boolean;
   command: string[];
 }
 
@@ -101,6 +104,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
       case '--console': r.consoleLog = val(flag); break;
       case '--kernel-image': r.kernelImage = val(flag); break;
       case '--verbose': case '-v': r.verbose = true; break;
+      case '--hotplug': r.hotplug = true; break;
       case '--env': {
         const v = val(flag);
         const eq = v.indexOf('=');
@@ -148,6 +152,7 @@ async function runCommand(argv: string[]): Promise<number> {
       cpus: a.cpus,
       accel: a.accel,
       kernelImage: a.kernelImage,
+      hotplug: a.hotplug,
       consoleLog: a.consoleLog,
       logger: log,
       capture: false,

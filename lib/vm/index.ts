@@ -11,3 +11,5 @@ export { createLogger, silentLogger, type VmLogger } from './log.js';
 export { eduBdf, type Accel } from './qemu-args.js';
 export { KERNEL_FLAVORS, type KernelFlavor, type GuestKernel } from './kernel-types.js';
 export { cacheRoot } from './paths.js';
+export { hotplugEduBdf } from './hotplug-args.js';
+export { unplug, plug, adoptDevice, hotplugAvailable, GuestControlError, type HotplugOutcome, type PlugOutcome, type UnplugOptions, type PlugOptions } from './guest-control.js';

@@ -4,6 +4,7 @@
  * control channel, the kernel console on the first serial port.
  */
 import { join } from 'node:path';
+import { hotplugDeviceArgs } from './hotplug-args.js';
 import type { GuestKernel } from './kernel-types.js';
 
 export type Accel = 'tcg' | 'kvm';
@@ -15,7 +16,14 @@ export const MAX_EDU_DEVICES = 16;
 
 /** Socket names in the run's socket folder. */
 export const CHANNELS = ['console', 'stdout', 'stderr', 'control'] as const;
-export type Channel = (typeof CHANNELS)[number];
+/** With `hotplug`, also QEMU's QMP monitor and the guest's hot-plug request port (lib/vm/hotplug.ts). */
+export const HOTPLUG_CHANNELS = ['qmp', 'hotplug'] as const;
+export type Channel = (typeof CHANNELS)[number] | (typeof HOTPLUG_CHANNELS)[number];
+
+/** The sockets a guest's QEMU connects to. */
+export function channelsOf(m: Pick<GuestMachine, 'hotplug'>): readonly Channel[] {
+  return m.hotplug ? [...CHANNELS, ...HOTPLUG_CHANNELS] : CHANNELS;
+}
 
 export interface GuestMachine {
   kernel: GuestKernel;
@@ -32,6 +40,8 @@ export interface GuestMachine {
   socketDir: string;
   /** Extra kernel command-line words. */
   append?: string;
+  /** Edu devices in hot-pluggable slots, a QMP monitor and the hot-plug request port (hotplug-args.ts). */
+  hotplug?: boolean;
 }
 
 /** The BDF of edu device i (0-based). */
@@ -65,12 +75,14 @@ export function qemuArgs(m: GuestMachine): string[] {
   a.push('-m', String(m.memoryMiB), '-smp', String(m.cpus));
   // The IOMMU must come before the devices it translates.
   a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
-  for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
+  if (m.hotplug) a.push(...hotplugDeviceArgs(m.devices));
+  else for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
   a.push('-kernel', m.kernel.image, '-initrd', m.initrd, '-append', kernelCommandLine(m));
-  for (const c of CHANNELS) a.push('-chardev', `socket,id=ch-${c},path=${q(socketPath(m.socketDir, c))}`);
+  for (const c of channelsOf(m)) a.push('-chardev', `socket,id=ch-${c},path=${q(socketPath(m.socketDir, c))}`);
+  if (m.hotplug) a.push('-mon', 'chardev=ch-qmp,mode=control');
   a.push('-serial', 'chardev:ch-console');
   a.push('-device', 'virtio-serial-pci,addr=0x18');
-  for (const c of ['stdout', 'stderr', 'control'] as const) a.push('-device', `virtserialport,chardev=ch-${c},name=dma.${c}`);
+  for (const c of m.hotplug ? (['stdout', 'stderr', 'control', 'hotplug'] as const) : (['stdout', 'stderr', 'control'] as const)) a.push('-device', `virtserialport,chardev=ch-${c},name=dma.${c}`);
   const share = (id: string, path: string, tag: string, addr: string, readonly: boolean) => {
     a.push('-fsdev', `local,id=${id},path=${q(path)},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`);
     a.push('-device', `virtio-9p-pci,fsdev=${id},mount_tag=${tag},addr=${addr}`);

@@ -16,6 +16,7 @@ import { ensureKernel } from './kernels.js';
 import { silentLogger, type VmLogger } from './log.js';
 import { cacheRoot } from './paths.js';
 import { eduBdf, MAX_EDU_DEVICES, type Accel } from './qemu-args.js';
+import { hotplugEduBdf } from './hotplug-args.js';
 import type { KernelFlavor } from './kernel-types.js';
 
 export interface RunInVmOptions {
@@ -25,6 +26,11 @@ export interface RunInVmOptions {
   kernel?: KernelFlavor;
   /** Number of edu devices, 1..16 (default 2). */
   devices?: number;
+  /**
+   * Put every edu device in a hot-pluggable slot (a PCIe root port; device i is 0000:0<i+1>:00.0)
+   * and let COMMAND unplug and plug them (lib/vm/guest-control.ts, over QMP on the host).
+   */
+  hotplug?: boolean;
   /** Host-side limit for boot + COMMAND + power-off, seconds (default 600). */
   timeoutSeconds?: number;
   /** Working directory, shared writable into the guest at the same path (default process.cwd()). */
@@ -187,7 +193,8 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
     DMA_IOMMU_VM: '1',
     DMA_IOMMU_VM_KERNEL: flavor,
     DMA_IOMMU_VM_HELPER: helper,
-    DMA_IOMMU_VM_EDU: Array.from({ length: devices }, (_, i) => eduBdf(i)).join(' '),
+    DMA_IOMMU_VM_EDU: Array.from({ length: devices }, (_, i) => (options.hotplug ? hotplugEduBdf(i) : eduBdf(i))).join(' '),
+    ...(options.hotplug ? { DMA_IOMMU_VM_HOTPLUG: '1' } : {}),
   });
   writeRunShare(share, cwd, options.command, env, devices, [cache], timeoutSeconds + 60);
 
@@ -208,6 +215,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         runShare: share,
         socketDir,
         append: options.kernelArgs,
+        hotplug: options.hotplug === true,
       },
       {
         qemu: which('qemu-system-x86_64')!,

@@ -1,7 +1,9 @@
 /**
  * `dma-iommu vm test` (what `npm run test:vm` runs): make sure both kernels and the helper exist, run the
  * vm-host vitest project on the host (harness behaviour: exit codes, output separation, panic, hang,
- * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts).
+ * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts), and
+ * its hot-plug files (test/vm/guest/hotplug-*.test.ts) in a second guest of each kernel started with
+ * --hotplug (edu devices in hot-pluggable slots, unplugged and plugged by the tests).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -17,6 +19,10 @@ function vitestEntry(root: string): string {
   const req = createRequire(join(root, 'package.json'));
   return join(dirname(req.resolve('vitest/package.json')), 'vitest.mjs');
 }
+
+/** The guest test files that need hot-plug slots (run in a --hotplug guest of their own): a glob, and the vitest filter selecting them. */
+const HOTPLUG_TESTS = 'test/vm/guest/hotplug-*.test.ts';
+const HOTPLUG_FILTER = 'test/vm/guest/hotplug-';
 
 export async function testCommand(argv: string[]): Promise<number> {
   const flavors = parseKernelSelection(argv);
@@ -55,13 +61,18 @@ export async function testCommand(argv: string[]): Promise<number> {
     });
   }
 
-  for (const kernel of flavors) {
+  const guestRuns = flavors.flatMap((kernel) => [
+    { kernel, hotplug: false, name: `vm-guest on ${kernel}`, args: ['--exclude', HOTPLUG_TESTS] },
+    { kernel, hotplug: true, name: `vm-guest --hotplug on ${kernel}`, args: [HOTPLUG_FILTER] },
+  ]);
+  for (const { kernel, hotplug, name, args } of guestRuns) {
     t = Date.now();
-    log.stage(`== vm-guest: kernel-facts suite inside a guest on the ${kernel} kernel ==`);
-    const report = join(reports, `vm-guest-${kernel}.json`);
+    log.stage(`== ${name}: ${hotplug ? 'hot-plug tests' : 'kernel-facts suite'} inside a guest on the ${kernel} kernel ==`);
+    const report = join(reports, `vm-guest-${kernel}${hotplug ? '-hotplug' : ''}.json`);
     const r = await runInVm({
-      command: [process.execPath, ...vitestArgs('vm-guest', report)],
+      command: [process.execPath, ...vitestArgs('vm-guest', report), ...args],
       kernel,
+      hotplug,
       cwd: root,
       timeoutSeconds: 900,
       logger: log,
@@ -74,7 +85,7 @@ export async function testCommand(argv: string[]): Promise<number> {
       process.stderr.write(`dma-iommu vm: ${r.error}\n${r.consoleTail.split('\n').map((l) => `  | ${l}`).join('\n')}\n`);
     }
     summary.push({
-      name: `vm-guest on ${kernel}`,
+      name,
       ok: r.exitCode === 0,
       detail: `exit ${r.exitCode}, boot ${r.bootMs !== undefined ? formatDuration(r.bootMs) : 'n/a'}, total ${formatDuration(Date.now() - t)}`,
       failures: r.exitCode === 0 ? undefined : r.outcome === 'exited' ? readVitestFailures(report, root) : [{ name: 'the guest', message: r.error ?? r.outcome }],

@@ -105,6 +105,7 @@ MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name
 void RegisterIommufd(Napi::Env env, Napi::Object exports);
 void RegisterVfio(Napi::Env env, Napi::Object exports);
 void RegisterMisc(Napi::Env env, Napi::Object exports);
+void RegisterNotify(Napi::Env env, Napi::Object exports);  // notify_exports.cc
 
 // The map/unmap operations behind the hot exports (hot.h); the unmaps return the bytes unmapped.
 void DmaMapOp(Napi::Env env, HandleState& container, uint64_t iova, MemoryWrap* m, uint64_t offset, uint64_t length, uint32_t flags);

@@ -2,7 +2,7 @@
  * Surprise removal at every point of the lifecycle, then full clean-up and close(), then the device
  * again as a new PDO (issue 9). One module, two runners: on the simulator (test/sweep/removal.test.ts)
  * the device really disappears (`SimulatedBackend.removeDevice`); on the native backends in the VM
- * (test/vm/guest/sweep-native.test.ts), where hot-unplug is not watched, "removal" is simulated by
+ * (test/vm/guest/sweep-native.test.ts) "removal" is simulated (a real hot-unplug is test/support/hot-unplug.ts) by
  * deleting handles out of order (each refused with its documented code and nothing changed).
  *
  * A scenario returns its problems (empty = it behaved); it never throws.

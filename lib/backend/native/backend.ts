@@ -27,6 +27,7 @@ import { KmsgFaults } from './faults.js';
 import { HotCalls } from './hot.js';
 import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
 import { NativeMemoryPool } from './memory.js';
+import { RemovalWatch } from './removal.js';
 import type { KernelOps, OpsHost } from './ops.js';
 import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
 import { type SysPaths, listPciDevices, readPciDevice, toPciDeviceInfo, whyNotUsable } from './sysfs.js';
@@ -48,6 +49,8 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   readonly #devices = new Map<number, DeviceRec<KV>>();
   readonly #faults: KmsgFaults;
   readonly #deviceListeners = new Set<(e: DeviceEvent) => void>();
+  /** Hot-unplug: each open device's VFIO request notifier (removal.ts). */
+  readonly #removal: RemovalWatch;
   /** Usable page ranges of each geometry object (see fastRangesOf); a new geometry gets its own. */
   readonly #fastRanges = new WeakMap<DomainGeometry, Float64Array | null>();
   #nextHandle = 1;
@@ -69,6 +72,13 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     this.kind = this.#ops.kind;
     this.capabilities = this.#ops.capabilities;
     this.#faults = new KmsgFaults(o.addon, o.kmsg, this.#devices, this.#domains);
+    this.#removal = new RemovalWatch(o.addon, {
+      removed: (dev, event) => {
+        // the hardware's departure drops its attachment (as the simulator's removeDevice)
+        if (dev.domain !== null) this.#dropAttachment(this.#devices.get(dev.id)!);
+        for (const l of [...this.#deviceListeners]) l(event);
+      },
+    });
     this.#pool.hooks = {
       allocated: (a) => {
         for (const dom of this.#domains.values()) if (dom.type === 'passthrough') identityMapAlloc(this.#ops, dom, a);
@@ -100,6 +110,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     this.#checkOpen(syscall);
     const d = this.#devices.get(h);
     if (!d) fail(ERR.ENOENT, syscall, `no device ${h}`);
+    this.#removal.check(d, syscall);
     return d;
   }
 
@@ -128,7 +139,14 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     const why = whyNotUsable(this.#paths, sys, this.#ops.via);
     if (why) fail(ERR.ENODEV, 'open', `${b}: ${why}`);
     const id = this.#nextHandle++;
-    this.#devices.set(id, this.#ops.openDevice(id, b, sys));
+    const rec = this.#ops.openDevice(id, b, sys);
+    try {
+      this.#removal.watch(rec);
+    } catch (e) {
+      this.#ops.closeDevice(rec);
+      throw e;
+    }
+    this.#devices.set(id, rec);
     return id;
   }
 
@@ -137,12 +155,13 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     const dev = this.#devices.get(device);
     if (!dev) return;
     if (dev.domain !== null) this.detach(device);
+    this.#removal.unwatch(dev);
     this.#devices.delete(device);
     this.#ops.closeDevice(dev);
   }
 
   deviceRegions(device: number): DeviceRegions {
-    return this.#device(device, 'deviceRegions').regions;
+    return this.#removal.regions(this.#device(device, 'deviceRegions'));
   }
 
   availableDomainTypes(device: number): number {
@@ -208,7 +227,11 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     for (const peer of this.#devices.values())
       if (peer !== dev && peer.sys.iommuGroup === dev.sys.iommuGroup && peer.domain !== null && peer.domain !== domain)
         fail(ERR.EINVAL, 'attach', `${peer.bdf} of the same IOMMU group is attached to domain ${peer.domain}`);
-    this.#ops.attach(dom, dev);
+    try {
+      this.#ops.attach(dom, dev);
+    } finally {
+      this.#removal.rearm();
+    }
     dev.domain = domain;
     dom.devices.add(device);
     dom.geometry = null;
@@ -217,10 +240,21 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   detach(device: number): void {
     const dev = this.#device(device, 'detach');
     if (dev.domain === null) fail(ERR.EINVAL, 'detach', `${dev.bdf} is not attached`);
-    const dom = this.#domains.get(dev.domain);
+    this.#dropAttachment(dev, true);
+  }
+
+  /** Detach `dev` in the kernel and the records; `strict` throws the kernel's error, else it is dropped (removal). */
+  #dropAttachment(dev: DeviceRec<KV>, strict = false): void {
+    const dom = dev.domain === null ? undefined : this.#domains.get(dev.domain);
     if (dom) {
-      this.#ops.detach(dom, dev);
-      dom.devices.delete(device);
+      try {
+        this.#ops.detach(dom, dev);
+      } catch (e) {
+        if (strict) throw e;
+      } finally {
+        this.#removal.rearm();
+      }
+      dom.devices.delete(dev.id);
       dom.geometry = null;
     }
     dev.domain = null;
@@ -322,8 +356,8 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   onDeviceEvent(listener: (event: DeviceEvent) => void): () => void {
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-    // No hot-plug source is watched (uevents need a netlink socket); the set is kept so a later
-    // source can feed it.
+    // Removal of an open device comes from its VFIO request notifier (removal.ts); devices that
+    // are not open, and new devices, are not watched (enumerate again).
     this.#deviceListeners.add(listener);
     return () => this.#deviceListeners.delete(listener);
   }
@@ -347,6 +381,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
       })),
       memory: [...this.#pool.allocations.values()].map((a) => ({ id: a.id, size: hex(a.size), lazy: a.lazy, mapRefs: a.mapRefs })),
       native: this.#addon.stats(),
+      removal: this.#removal.inspect(),
       kernel: this.#ops.inspect(),
     };
   }
@@ -355,6 +390,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     if (this.#closed) return;
     this.#faults.close();
     this.#deviceListeners.clear();
+    this.#removal.close();
     const ops = this.#ops;
     const step = (fn: () => void) => {
       try {

@@ -4,7 +4,7 @@
  * an ops table reads its fields without casts; plus the geometry helpers both interfaces share.
  */
 import type { DomainGeometry, MemoryInfo } from '../contract.js';
-import type { NativeAddon } from './addon-types.js';
+import type { NativeAddon, NativeHandle } from './addon-types.js';
 import type { AreaIndex } from './areas.js';
 import type { Piece } from './memory.js';
 import type { VfioRegions } from './regions.js';
@@ -57,6 +57,8 @@ export interface DeviceCommon {
   domain: number | null;
   readonly regions: VfioRegions;
   maxPasidLog2: number;
+  /** The device fd (type1: null while its group moves); the request notifier is set on it (removal.ts). */
+  readonly handle: NativeHandle | null;
 }
 
 /** A device: the common part and the kernel interface's own fields `K`. */

@@ -200,7 +200,15 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   #leave(g: GroupRec): void {
     if (!g.where) return;
     const c = this.#containerOf(g.where);
-    this.#addon.groupUnsetContainer(g.handle);
+    try {
+      this.#addon.groupUnsetContainer(g.handle);
+    } catch (e) {
+      // EINVAL: the group is in no container any more. The kernel takes a group out of its
+      // container itself when its last device is removed (hot-unplug: vfio_device_remove_group),
+      // so the records follow; a stale entry would skip SET_IOMMU for the next group (EINVAL at
+      // GET_DEVICE_FD). Anything else (EBUSY: device fds open) leaves the group where it is.
+      if (errnoOf(e) !== ERR.EINVAL) throw e;
+    }
     c.groups.delete(g.group);
     if (c.groups.size === 0 && g.where !== 'parking') this.#host.forgot(g.where); // the kernel dropped every mapping
     g.where = null;

@@ -47,7 +47,8 @@ export function deviceRegions(ctx: PlatformContext, device: IommuDmaDevice): Dev
   const op = 'deviceRegions';
   ctx.live(op);
   const d = ctx.reg.device(device, op, 0, 'device');
-  return new GuardedRegions(ctx, d, viaBackend(op, () => ctx.backend.deviceRegions(d.id)));
+  if (d.removed) throw statusError('STATUS_DEVICE_REMOVED', op, `${d.pdo.bdf} was removed`, 'device');
+  return new GuardedRegions(ctx, d, viaBackend(op, () => ctx.backend.deviceRegions(d.id), { ENODEV: 'STATUS_DEVICE_REMOVED' }));
 }
 
 /** The domain's usable IOVA ranges, alignment and page sizes as of now. */
@@ -83,6 +84,7 @@ class GuardedRegions implements DeviceRegions {
   #call<T>(op: string, rangeArg: string, fn: (r: DeviceRegions) => T): T {
     this.#ctx.live(op);
     if (this.#device.deleted) throw statusError('STATUS_INVALID_DEVICE_REQUEST', op, `${this.#device.pdo.bdf}'s IOMMU_DMA_DEVICE was deleted`);
+    if (this.#device.removed) throw statusError('STATUS_DEVICE_REMOVED', op, `${this.#device.pdo.bdf} was removed`);
     try {
       return fn(this.#inner);
     } catch (e) {

@@ -164,6 +164,10 @@ const baseline = {
   dmaUnmapHot: [],
   ioasMapHot: [],
   ioasUnmapHot: [],
+  notifierOpen: [() => 0],
+  notifierClose: [1],
+  deviceSetReqTrigger: [H, 0],
+  deviceReqIrqCount: [H],
 };
 
 const exportsGroup = (names) => () => {
