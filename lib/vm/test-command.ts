@@ -1,7 +1,8 @@
 /**
  * `dma-iommu vm test` (what `npm run test:vm` runs): make sure both kernels and the helper exist, run the
  * vm-host vitest project on the host (harness behaviour: exit codes, output separation, panic, hang,
- * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts).
+ * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts), and
+ * the vm-guest-bridge project in a guest booted with `--topology bridge` (a shared IOMMU group).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -55,30 +56,39 @@ export async function testCommand(argv: string[]): Promise<number> {
     });
   }
 
+  // Each kernel: the vm-guest project in a guest with the default layout, then the vm-guest-bridge
+  // project in one booted with `--topology bridge` (a shared IOMMU group).
+  const guestRuns = [
+    { project: 'vm-guest', topology: 'flat' as const, label: '' },
+    { project: 'vm-guest-bridge', topology: 'bridge' as const, label: ' (--topology bridge)' },
+  ];
   for (const kernel of flavors) {
-    t = Date.now();
-    log.stage(`== vm-guest: kernel-facts suite inside a guest on the ${kernel} kernel ==`);
-    const report = join(reports, `vm-guest-${kernel}.json`);
-    const r = await runInVm({
-      command: [process.execPath, ...vitestArgs('vm-guest', report)],
-      kernel,
-      cwd: root,
-      timeoutSeconds: 900,
-      logger: log,
-      capture: false,
-      env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' },
-      onStdout: (c) => void process.stdout.write(c),
-      onStderr: (c) => void process.stderr.write(c),
-    });
-    if (r.outcome !== 'exited') {
-      process.stderr.write(`dma-iommu vm: ${r.error}\n${r.consoleTail.split('\n').map((l) => `  | ${l}`).join('\n')}\n`);
+    for (const run of guestRuns) {
+      t = Date.now();
+      log.stage(`== ${run.project}: kernel-facts suite inside a guest on the ${kernel} kernel${run.label} ==`);
+      const report = join(reports, `${run.project}-${kernel}.json`);
+      const r = await runInVm({
+        command: [process.execPath, ...vitestArgs(run.project, report)],
+        kernel,
+        topology: run.topology,
+        cwd: root,
+        timeoutSeconds: 900,
+        logger: log,
+        capture: false,
+        env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' },
+        onStdout: (c) => void process.stdout.write(c),
+        onStderr: (c) => void process.stderr.write(c),
+      });
+      if (r.outcome !== 'exited') {
+        process.stderr.write(`dma-iommu vm: ${r.error}\n${r.consoleTail.split('\n').map((l) => `  | ${l}`).join('\n')}\n`);
+      }
+      summary.push({
+        name: `${run.project} on ${kernel}${run.label}`,
+        ok: r.exitCode === 0,
+        detail: `exit ${r.exitCode}, boot ${r.bootMs !== undefined ? formatDuration(r.bootMs) : 'n/a'}, total ${formatDuration(Date.now() - t)}`,
+        failures: r.exitCode === 0 ? undefined : r.outcome === 'exited' ? readVitestFailures(report, root) : [{ name: 'the guest', message: r.error ?? r.outcome }],
+      });
     }
-    summary.push({
-      name: `vm-guest on ${kernel}`,
-      ok: r.exitCode === 0,
-      detail: `exit ${r.exitCode}, boot ${r.bootMs !== undefined ? formatDuration(r.bootMs) : 'n/a'}, total ${formatDuration(Date.now() - t)}`,
-      failures: r.exitCode === 0 ? undefined : r.outcome === 'exited' ? readVitestFailures(report, root) : [{ name: 'the guest', message: r.error ?? r.outcome }],
-    });
   }
 
   const ok = summary.every((s) => s.ok);
