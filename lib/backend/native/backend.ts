@@ -29,7 +29,7 @@ import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapGenera
 import { NativeMemoryPool } from './memory.js';
 import type { KernelOps, OpsHost } from './ops.js';
 import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
-import { type SysPaths, listPciDevices, readPciDevice, toPciDeviceInfo, whyNotUsable } from './sysfs.js';
+import { type SysPaths, listPciDevices, openRefusal, readPciDevice, toPciDeviceInfo } from './sysfs.js';
 import { ERR, U64_MAX, checkHandle, fail, hex } from './util.js';
 
 /** Builds an ops table for a backend (it is handed the backend's host view and its hot calls). */
@@ -125,8 +125,8 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     const sys = readPciDevice(this.#paths, b);
     if (!sys) fail(ERR.ENOENT, 'open', `no PCI device ${bdf}`);
     for (const d of this.#devices.values()) if (d.bdf === b) fail(ERR.EBUSY, 'open', `${b} is already open`);
-    const why = whyNotUsable(this.#paths, sys, this.#ops.via);
-    if (why) fail(ERR.ENODEV, 'open', `${b}: ${why}`);
+    const refusal = openRefusal(this.#paths, sys, this.#ops.via);
+    if (refusal) fail(refusal.errno, refusal.syscall, `${b}: ${refusal.message}`);
     const id = this.#nextHandle++;
     this.#devices.set(id, this.#ops.openDevice(id, b, sys));
     return id;

@@ -19,6 +19,7 @@ import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFa
 import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
 import { alignedPage } from '../../util/u64.js';
 import { BackendError } from '../../errors.js';
+import { groupsOf, withGroupViability } from '../groups.js';
 import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachPasid } from './attachments.js';
 import { SimBus } from './bus.js';
 import type { DmaOptions, DmaReadResult, DmaWriteResult, SimulatorTestControls } from './controls.js';
@@ -172,7 +173,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
 
   enumerateDevices(): PciDeviceInfo[] {
     this.#begin('enumerateDevices');
-    return [...this.#bus.devices.values()].sort((a, b) => (a.bdf < b.bdf ? -1 : 1)).map((d) => d.info());
+    return withGroupViability([...this.#bus.devices.values()].sort((a, b) => (a.bdf < b.bdf ? -1 : 1)).map((d) => d.info()));
   }
 
   openDevice(bdf: string): number {
@@ -181,6 +182,9 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       const d = this.#bus.lookup(bdf, S);
       if (!d.usable) fail(ERR.ENOENT, S, `${d.bdf} has no VFIO device node: ${d.whyNotUsable ?? 'not usable'}`);
       if (d.handle !== 0) fail(ERR.EBUSY, S, `${d.bdf} is already open (handle ${d.handle})`);
+      // the kernel's DMA-owner claim (lib/backend/groups.ts): EPERM when a group member has a host driver
+      const g = d.iommuGroup === null ? undefined : groupsOf([...this.#bus.devices.values()]).get(d.iommuGroup);
+      if (g && !g.viable) fail(ERR.EPERM, S, `${d.bdf}: ${g.problem}`);
       const h = this.#nextHandle++;
       this.#objects.set(h, new DeviceHandle(h, d));
       d.handle = h;

@@ -76,6 +76,12 @@ export interface SimulatedBackendOptions {
   readonly faultLogCapacity?: number;
   /** Delay of edu DMA and factorial completion in ms (default 0 = next microtask). */
   readonly eduDmaDelayMs?: number;
+  /**
+   * Devices added to `devices` (default 'flat': none). 'bridge' mirrors `dma-iommu vm --topology
+   * bridge`: {@link BRIDGE_TOPOLOGY_DEVICES}, one IOMMU group behind a conventional PCI bridge with a
+   * member on a host driver, so the group is not viable.
+   */
+  readonly topology?: 'flat' | 'bridge';
 }
 
 export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
@@ -91,6 +97,23 @@ export const DEFAULT_DEVICES: readonly SimDeviceSpec[] = [
   { bdf: '0000:00:04.0', model: 'edu', iommuGroup: 4 },
   { bdf: '0000:00:05.0', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
   { bdf: '0000:00:05.1', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
+];
+
+/** IOMMU group of the bridged functions of the 'bridge' topology (the number the VM's guest kernel gives it). */
+export const BRIDGE_GROUP = 7;
+
+/**
+ * The 'bridge' topology, as `dma-iommu vm --topology bridge` builds it in QEMU: a conventional
+ * PCI-PCI bridge (1b36:0001) at 00:1c.0 with two edu devices and a virtio-rng function behind it, all
+ * in one IOMMU group (requests behind a conventional bridge carry the bridge's requester ID). The
+ * edu devices are bound to vfio-pci ('sim'); the virtio function stays on its host driver
+ * (virtio-pci), so the group is not viable: pass a copy with its `driver: null` for the released state.
+ */
+export const BRIDGE_TOPOLOGY_DEVICES: readonly SimDeviceSpec[] = [
+  { bdf: '0000:00:1c.0', model: 'generic', vendorId: 0x1b36, deviceId: 0x0001, classCode: 0x060400, iommuGroup: BRIDGE_GROUP, driver: null, usable: false, whyNotUsable: 'a PCI bridge, not bound to vfio-pci' },
+  { bdf: '0000:01:01.0', model: 'edu', iommuGroup: BRIDGE_GROUP },
+  { bdf: '0000:01:02.0', model: 'edu', iommuGroup: BRIDGE_GROUP },
+  { bdf: '0000:01:03.0', model: 'generic', vendorId: 0x1af4, deviceId: 0x1005, classCode: 0x00ff00, iommuGroup: BRIDGE_GROUP, driver: 'virtio-pci', usable: false, whyNotUsable: 'bound to virtio-pci, not vfio-pci' },
 ];
 
 export function defaultRamRanges(arch: 'x86_64' | 'arm64', top: number): Array<{ start: number; end: number }> {
@@ -165,8 +188,11 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   if (!Number.isInteger(cap) || cap < 1) throw new RangeError('faultLogCapacity must be a positive integer');
   const delay = options.eduDmaDelayMs ?? 0;
   if (typeof delay !== 'number' || !(delay >= 0)) throw new RangeError('eduDmaDelayMs must be ≥ 0');
-  const devices = options.devices ?? DEFAULT_DEVICES;
-  if (!Array.isArray(devices)) throw new TypeError('devices must be an array');
+  const base = options.devices ?? DEFAULT_DEVICES;
+  if (!Array.isArray(base)) throw new TypeError('devices must be an array');
+  const topology = options.topology ?? 'flat';
+  if (topology !== 'flat' && topology !== 'bridge') throw new RangeError(`topology must be 'flat' or 'bridge', got ${describe(topology)}`);
+  const devices = topology === 'bridge' ? [...base, ...BRIDGE_TOPOLOGY_DEVICES] : base;
   return {
     arch,
     reason,
