@@ -26,6 +26,7 @@ import type { NativeAddon } from './addon-types.js';
 import { KmsgFaults } from './faults.js';
 import { HotCalls } from './hot.js';
 import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
+import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import type { KernelOps, OpsHost } from './ops.js';
 import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
@@ -113,7 +114,16 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   allocateMemory(size: bigint, options?: AllocateOptions): BackendMemory {
     this.#checkOpen('mmap');
-    return this.#pool.allocate(size, options);
+    try {
+      return this.#pool.allocate(size, options);
+    } catch (e) {
+      throw explainLimit(e, { what: `allocating ${hex(size)} bytes of DMA memory (mlocked)`, request: typeof size === 'bigint' ? size : 0n, counter: 'locked', entryLimit: null });
+    }
+  }
+
+  /** A kernel refusal caused by RLIMIT_MEMLOCK or dma_entry_limit, with the limit named (limits.ts). */
+  #limit(e: unknown, what: string, request: bigint): unknown {
+    return explainLimit(e, { what, request, counter: this.#ops.via === 'iommufd' ? 'pinned' : 'locked', entryLimit: this.#ops.via === 'iommufd' ? null : this.capabilities.maxAreasPerDomain });
   }
 
   // ---- devices -----------------------------------------------------------------------------
@@ -208,7 +218,14 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     for (const peer of this.#devices.values())
       if (peer !== dev && peer.sys.iommuGroup === dev.sys.iommuGroup && peer.domain !== null && peer.domain !== domain)
         fail(ERR.EINVAL, 'attach', `${peer.bdf} of the same IOMMU group is attached to domain ${peer.domain}`);
-    this.#ops.attach(dom, dev);
+    try {
+      this.#ops.attach(dom, dev);
+    } catch (e) {
+      // type1 replays the domain's maps into the container here: its pins and entries count now
+      let bytes = 0n;
+      for (const a of dom.areas) bytes += a.length;
+      throw this.#limit(e, `replaying the domain's ${hex(bytes)} mapped bytes at attach`, bytes);
+    }
     dev.domain = domain;
     dom.devices.add(device);
     dom.geometry = null;
@@ -252,6 +269,16 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   }
 
   map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+    try {
+      this.#map(domain, iova, runs, perms);
+    } catch (e) {
+      let request = 0n;
+      if (Array.isArray(runs)) for (const r of runs) if (typeof r?.length === 'bigint') request += r.length;
+      throw this.#limit(e, `a map of ${hex(request)} bytes at IOVA ${typeof iova === 'bigint' ? hex(iova) : '?'}`, request);
+    }
+  }
+
+  #map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
     // Fast path: one whole-page run at a page-aligned IOVA below 8 TiB, inside a usable range and
     // clear of other areas, in page numbers (no bigint arithmetic, which under an emulator costs
     // more than the rest of the call). Anything else, including every error, takes the general

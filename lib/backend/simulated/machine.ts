@@ -82,6 +82,13 @@ export interface SimulatedBackendOptions {
    * member on a host driver, so the group is not viable.
    */
   readonly topology?: 'flat' | 'bridge';
+  /**
+   * Model RLIMIT_MEMLOCK without CAP_IPC_LOCK: bytes mapped in all domains together may not exceed
+   * it; the map beyond is ENOMEM naming the limit (as the native backends' pin). Default: unlimited.
+   */
+  readonly memlockLimit?: bigint | number;
+  /** Model VFIO type1's dma_entry_limit: mappings per domain; the map beyond is ENOSPC naming it. Default: unlimited. */
+  readonly dmaEntryLimit?: number;
 }
 
 export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
@@ -135,13 +142,13 @@ const DT_PASSTHROUGH = 1 << 1;
 const DT_UNMANAGED = 1 << 2;
 
 /** What the simulated platform forces (BackendCapabilities), by architecture. */
-export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
+export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: number | null = null): BackendCapabilities {
   return Object.freeze({
     domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
     passThrough: 'native',
     faultSource: 'engine',
     mapBeforeAttach: 'direct',
-    maxAreasPerDomain: null,
+    maxAreasPerDomain,
     pasid: true,
     unmanagedDomains: arch === 'arm64',
     arch,
@@ -160,6 +167,8 @@ export interface MachineConfig {
   readonly faultLogCapacity: number;
   readonly eduDmaDelayMs: number;
   readonly devices: readonly SimDeviceSpec[];
+  readonly memlockLimit: bigint | null;
+  readonly dmaEntryLimit: number | null;
 }
 
 /** Check the options (TypeError / RangeError naming the option) and apply the defaults. */
@@ -193,6 +202,14 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   const topology = options.topology ?? 'flat';
   if (topology !== 'flat' && topology !== 'bridge') throw new RangeError(`topology must be 'flat' or 'bridge', got ${describe(topology)}`);
   const devices = topology === 'bridge' ? [...base, ...BRIDGE_TOPOLOGY_DEVICES] : base;
+  const memlock = options.memlockLimit ?? null;
+  if (memlock !== null && !((typeof memlock === 'bigint' && memlock >= 0n) || (typeof memlock === 'number' && Number.isSafeInteger(memlock) && memlock >= 0))) {
+    throw new RangeError(`memlockLimit must be a non-negative integer number of bytes, got ${describe(memlock)}`);
+  }
+  const entries = options.dmaEntryLimit ?? null;
+  if (entries !== null && (typeof entries !== 'number' || !Number.isInteger(entries) || entries < 1 || entries > 0xffffffff)) {
+    throw new RangeError(`dmaEntryLimit must be an integer in 1..4294967295, got ${describe(entries)}`);
+  }
   return {
     arch,
     reason,
@@ -204,6 +221,8 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
     faultLogCapacity: cap,
     eduDmaDelayMs: delay,
     devices,
+    memlockLimit: memlock === null ? null : BigInt(memlock),
+    dmaEntryLimit: entries,
   };
 }
 
