@@ -78,8 +78,8 @@ export interface SimulatedBackendOptions {
   readonly eduDmaDelayMs?: number;
   /**
    * Devices added to `devices` (default 'flat': none). 'bridge' mirrors `dma-iommu vm --topology
-   * bridge`: {@link BRIDGE_TOPOLOGY_DEVICES}, one IOMMU group behind a conventional PCI bridge with a
-   * member on a host driver, so the group is not viable.
+   * bridge`: a conventional PCI bridge at 00:1c.0 with edu devices 01:01.0 and 01:02.0 and a virtio
+   * function 01:03.0 on its host driver (virtio-pci), all in IOMMU group 7, so the group is not viable.
    */
   readonly topology?: 'flat' | 'bridge';
   /**
