@@ -99,7 +99,7 @@ function report(flags: Record<string, string | boolean>, backend: BackendChoice 
     });
     const b = platform.backend;
     const limits = limitFacts(b.kind, dmaAvail);
-    const problems = findProblems(devices, groupFacts, limits);
+    const problems = findProblems(devices, groupFacts, limits, selection.steps);
     const report = {
       ok: true,
       backend: b.kind,
@@ -175,8 +175,13 @@ export interface Problem {
   fix: string;
 }
 
-export function findProblems(devices: Record<string, unknown>[], groups: ReturnType<typeof groupsOf>, limits: LimitFacts): Problem[] {
+export function findProblems(devices: Record<string, unknown>[], groups: ReturnType<typeof groupsOf>, limits: LimitFacts, steps: readonly { check: string; ok: boolean; detail: string }[] = []): Problem[] {
   const out: Problem[] = [];
+  // probe steps that failed with a fix (a node that exists but is not accessible)
+  for (const s of steps) {
+    const fix = /\(fix: `([^`]+)`\)/.exec(s.detail)?.[1];
+    if (!s.ok && fix) out.push({ what: s.check, problem: s.detail.replace(/ \(fix: `[^`]+`\)/, ''), fix });
+  }
   for (const g of groups.values()) {
     // a group nobody means to use from user space (no member on vfio-pci) is the host's business
     if (g.viable || !g.members.some((m) => m.driver === 'vfio-pci' || m.driver === 'sim')) continue;

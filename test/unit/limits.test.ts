@@ -121,7 +121,7 @@ describe('info: limits and problems', () => {
     const devices = [
       { bdf: '0000:01:01.0', iommuGroup: 7, driver: 'vfio-pci', usable: false, whyNotUsable: 'IOMMU group 7 is not viable: ...', group: { viable: false } },
       { bdf: '0000:01:03.0', iommuGroup: 7, driver: 'virtio-pci', usable: false, whyNotUsable: 'bound to virtio-pci, not vfio-pci' },
-      { bdf: '0000:00:03.0', iommuGroup: 3, driver: 'vfio-pci', usable: false, whyNotUsable: '/dev/vfio/3 is not readable and writable by this user (fix: `sudo chown $USER /dev/vfio/3` or run as root)' },
+      { bdf: '0000:00:03.0', iommuGroup: 3, driver: 'vfio-pci', usable: false, whyNotUsable: '/dev/vfio/3 is not readable and writable by this user (fix: `sudo chown "$USER" /dev/vfio/3`, or run as root)' },
     ];
     // a group without a vfio-pci member (the host's own devices) is not a problem
     devices.push({ bdf: '0000:00:1f.3', iommuGroup: 9, driver: 'i801_smbus', usable: false, whyNotUsable: 'bound to i801_smbus, not vfio-pci' });
@@ -130,11 +130,16 @@ describe('info: limits and problems', () => {
       memlock: { limit: 65536n, hardLimit: 65536n, capIpcLock: false, locked: 0n, pinned: 0n, applies: true },
       dmaEntryLimit: { limit: 100, param: '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit', default: 65535, dmaAvail: 100 },
     };
-    const problems = findProblems(devices, groups, limits);
-    expect(problems.map((p) => p.what)).toEqual(['IOMMU group 7', '0000:00:03.0', 'RLIMIT_MEMLOCK', 'dma_entry_limit']);
+    const steps = [
+      { check: '/dev/iommu', ok: false, detail: 'present but not readable and writable by this user (fix: `sudo chown "$USER" /dev/iommu`)' },
+      { check: 'kernel log', ok: true, detail: 'readable' },
+    ];
+    const problems = findProblems(devices, groups, limits, steps);
+    expect(problems.map((p) => p.what)).toEqual(['/dev/iommu', 'IOMMU group 7', '0000:00:03.0', 'RLIMIT_MEMLOCK', 'dma_entry_limit']);
+    expect(problems.shift()).toEqual({ what: '/dev/iommu', problem: 'present but not readable and writable by this user', fix: 'sudo chown "$USER" /dev/iommu' });
     expect(problems[0]!.problem).toContain('0000:01:03.0 is bound to the host driver virtio-pci');
     expect(problems[0]!.fix).toContain('echo 0000:01:03.0 > /sys/bus/pci/devices/0000:01:03.0/driver/unbind');
-    expect(problems[1]!.fix).toBe('sudo chown $USER /dev/vfio/3');
+    expect(problems[1]!.fix).toBe('sudo chown "$USER" /dev/vfio/3');
     expect(problems[2]!.fix).toContain('ulimit -l unlimited');
     expect(problems[3]!.fix).toBe('echo 65535 | sudo tee /sys/module/vfio_iommu_type1/parameters/dma_entry_limit');
   });

@@ -158,7 +158,7 @@ export function openRefusal(paths: SysPaths, d: SysPciDevice, via: UsableVia): {
   const node = via === 'iommufd' ? (d.vfioDev ? p(paths, 'dev/vfio/devices', d.vfioDev) : null) : p(paths, 'dev/vfio', String(d.iommuGroup));
   if (node === null) return refuse(ERR.ENODEV, 'open', 'no VFIO device cdev (kernel without VFIO_DEVICE_CDEV)');
   if (!existsSync(node)) return refuse(ERR.ENOENT, 'open', `${node} does not exist`);
-  if (!canReadWrite(node)) return refuse(ERR.EACCES, 'open', `${node} is not readable and writable by this user (fix: \`sudo chown $USER ${node}\` or run as root)`);
+  if (!canReadWrite(node)) return refuse(ERR.EACCES, 'open', `${node} is not readable and writable by this user (fix: \`sudo chown "$USER" ${node}\`, or run as root)`);
   const g = groupOf(paths, d);
   if (g && !g.viable) return refuse(ERR.EPERM, via === 'iommufd' ? 'VFIO_DEVICE_BIND_IOMMUFD' : 'VFIO_GROUP_SET_CONTAINER', g.problem!);
   return null;
