@@ -72,7 +72,9 @@ export async function testCommand(argv: string[]): Promise<number> {
         kernel,
         topology: run.topology,
         cwd: root,
-        timeoutSeconds: 900,
+        // room for a loaded host: on a 2-core host shared by several jobs the type1 kernel's vm-guest
+        // run hit the former 900 s limit under TCG with 5 of its 11 files done
+        timeoutSeconds: 2400,
         logger: log,
         capture: false,
         env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' },
