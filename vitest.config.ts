@@ -27,6 +27,16 @@ export default defineConfig({
         test: {
           name: 'vm-guest',
           include: ['test/vm/guest/**/*.test.ts'],
+          exclude: ['test/vm/guest/bridge/**'],
+          testTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // guest tests that need `--topology bridge` (one IOMMU group shared by two edu devices)
+        test: {
+          name: 'vm-guest-bridge',
+          include: ['test/vm/guest/bridge/**/*.test.ts'],
           testTimeout: 120_000,
           fileParallelism: false,
         },

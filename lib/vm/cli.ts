@@ -6,6 +6,7 @@ import { createLogger } from './log.js';
 import { runInVm } from './run.js';
 import { KERNEL_FLAVORS, type KernelFlavor } from './kernel-types.js';
 import type { AccelChoice } from './accel.js';
+import { TOPOLOGIES, type Topology } from './qemu-args.js';
 
 export const VM_USAGE = `Usage: dma-iommu vm <subcommand>
 
@@ -18,6 +19,8 @@ export const VM_USAGE = `Usage: dma-iommu vm <subcommand>
         --devices N              edu devices, each in its own IOMMU group (default 2, max 16)
         --hotplug                edu devices in hot-pluggable slots (device i at 0000:0<i+1>:00.0);
                                  COMMAND unplugs/plugs them with lib/vm/guest-control.ts
+        --topology flat|bridge   extra devices (default flat: none); bridge: a PCI bridge with two
+                                 edu devices and a virtio-rng (left on virtio-pci) in ONE IOMMU group
         --timeout S              host-side limit for the whole run in seconds (default 600)
         --env K=V | --env K      set / pass through an environment variable (repeatable)
         --memory MIB             guest memory (default 2048)      --cpus N   guest CPUs (default 2)
@@ -50,6 +53,11 @@ function parseKernel(v: string | undefined, allowAll: boolean): KernelFlavor | '
   throw new UsageError(`--kernel must be ${KERNEL_FLAVORS.join(' or ')}${allowAll ? ' or all' : ''} (got ${v ?? 'nothing'})`);
 }
 
+export function parseTopology(v: string | undefined): Topology {
+  if (v && (TOPOLOGIES as readonly string[]).includes(v)) return v as Topology;
+  throw new UsageError(`--topology must be ${TOPOLOGIES.join(' or ')} (got ${v ?? 'nothing'})`);
+}
+
 function parseInt10(name: string, v: string | undefined, min: number, max: number): number {
   const n = Number(v);
   if (!v || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}`);
@@ -59,6 +67,7 @@ function parseInt10(name: string, v: string | undefined, min: number, max: numbe
 export interface RunArgs {
   kernel: KernelFlavor;
   devices?: number;
+  topology?: Topology;
   timeoutSeconds?: number;
   env: Record<string, string>;
   passEnv: string[];
@@ -92,6 +101,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     switch (flag) {
       case '--kernel': r.kernel = parseKernel(val(flag), false); break;
       case '--devices': r.devices = parseInt10(flag, val(flag), 1, 16); break;
+      case '--topology': r.topology = parseTopology(val(flag)); break;
       case '--timeout': r.timeoutSeconds = parseInt10(flag, val(flag), 1, 86_400); break;
       case '--memory': r.memoryMiB = parseInt10(flag, val(flag), 256, 65_536); break;
       case '--cpus': r.cpus = parseInt10(flag, val(flag), 1, 64); break;
@@ -145,6 +155,7 @@ async function runCommand(argv: string[]): Promise<number> {
       command: a.command,
       kernel: a.kernel,
       devices: a.devices,
+      topology: a.topology,
       timeoutSeconds: a.timeoutSeconds,
       env: a.env,
       passEnv: a.passEnv,

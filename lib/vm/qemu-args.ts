@@ -42,6 +42,40 @@ export interface GuestMachine {
   append?: string;
   /** Edu devices in hot-pluggable slots, a QMP monitor and the hot-plug request port (hotplug-args.ts). */
   hotplug?: boolean;
+  /** Devices beyond the root-complex edu devices (default 'flat': none). */
+  topology?: Topology;
+}
+
+/**
+ * Rig layouts beyond the `devices` edu functions on the root complex (each alone in its IOMMU group):
+ *  - 'flat': nothing more;
+ *  - 'bridge': a conventional PCI-PCI bridge (QEMU `pci-bridge`, SHPC off so no host driver claims it)
+ *    at 00:1c.0 with two edu devices and a virtio-rng function behind it. The kernel cannot tell the
+ *    requests of functions behind a conventional bridge apart (they carry the bridge's requester
+ *    ID), so the bridge and the three functions form ONE IOMMU group. The guest binds both edu
+ *    devices to vfio-pci and leaves the virtio function on its host driver (virtio-pci): the group
+ *    is not viable until that member is unbound (`echo BDF > /sys/bus/pci/devices/BDF/driver/unbind`).
+ */
+export const TOPOLOGIES = ['flat', 'bridge'] as const;
+export type Topology = (typeof TOPOLOGIES)[number];
+
+/** Root-bus slot of the bridge of the 'bridge' topology (free of edu slots, virtio 0x18..0x1b and q35's 0x1f). */
+export const BRIDGE_SLOT = 0x1c;
+
+/** Edu devices a topology adds beyond the root-complex ones (the guest's init binds them all). */
+export function topologyEduCount(topology: Topology): number {
+  return topology === 'bridge' ? 2 : 0;
+}
+
+/** QEMU arguments of a topology's extra devices (after the IOMMU and the root-complex edu devices). */
+export function topologyArgs(topology: Topology): string[] {
+  if (topology === 'flat') return [];
+  return [
+    '-device', `pci-bridge,id=dma-br0,chassis_nr=1,shpc=off,addr=0x${BRIDGE_SLOT.toString(16)}`,
+    '-device', 'edu,bus=dma-br0,addr=0x1',
+    '-device', 'edu,bus=dma-br0,addr=0x2',
+    '-device', 'virtio-rng-pci,bus=dma-br0,addr=0x3',
+  ];
 }
 
 /** The BDF of edu device i (0-based). */
@@ -77,6 +111,7 @@ export function qemuArgs(m: GuestMachine): string[] {
   a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
   if (m.hotplug) a.push(...hotplugDeviceArgs(m.devices));
   else for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
+  a.push(...topologyArgs(m.topology ?? 'flat'));
   a.push('-kernel', m.kernel.image, '-initrd', m.initrd, '-append', kernelCommandLine(m));
   for (const c of channelsOf(m)) a.push('-chardev', `socket,id=ch-${c},path=${q(socketPath(m.socketDir, c))}`);
   if (m.hotplug) a.push('-mon', 'chardev=ch-qmp,mode=control');

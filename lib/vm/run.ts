@@ -15,7 +15,7 @@ import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel } from './kernels.js';
 import { silentLogger, type VmLogger } from './log.js';
 import { cacheRoot } from './paths.js';
-import { eduBdf, MAX_EDU_DEVICES, type Accel } from './qemu-args.js';
+import { eduBdf, MAX_EDU_DEVICES, TOPOLOGIES, topologyEduCount, type Accel, type Topology } from './qemu-args.js';
 import { hotplugEduBdf } from './hotplug-args.js';
 import type { KernelFlavor } from './kernel-types.js';
 
@@ -24,13 +24,15 @@ export interface RunInVmOptions {
   command: string[];
   /** Guest kernel (default 'type1'). */
   kernel?: KernelFlavor;
-  /** Number of edu devices, 1..16 (default 2). */
+  /** Number of edu devices on the root complex, 1..16 (default 2). */
   devices?: number;
   /**
    * Put every edu device in a hot-pluggable slot (a PCIe root port; device i is 0000:0<i+1>:00.0)
    * and let COMMAND unplug and plug them (lib/vm/guest-control.ts, over QMP on the host).
    */
   hotplug?: boolean;
+  /** Extra devices: 'flat' (default, none) or 'bridge' (two edu devices sharing one IOMMU group; see qemu-args.ts). */
+  topology?: Topology;
   /** Host-side limit for boot + COMMAND + power-off, seconds (default 600). */
   timeoutSeconds?: number;
   /** Working directory, shared writable into the guest at the same path (default process.cwd()). */
@@ -172,6 +174,10 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   if (!Number.isInteger(devices) || devices < 1 || devices > MAX_EDU_DEVICES) {
     throw new VmError(`--devices must be 1..${MAX_EDU_DEVICES}`, VM_EXIT.usage);
   }
+  const topology = options.topology ?? 'flat';
+  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new VmError(`--topology must be ${TOPOLOGIES.join(' or ')} (got ${String(topology)})`, VM_EXIT.usage);
+  // the hot-plug root ports take the buses the bridge's devices are numbered on (01:…): one layout at a time
+  if (options.hotplug && topology !== 'flat') throw new VmError('--hotplug and --topology bridge cannot be combined (one layout per guest)', VM_EXIT.usage);
   const timeoutSeconds = options.timeoutSeconds ?? 600;
   const cwd = resolve(options.cwd ?? process.cwd());
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new VmError(`working directory ${cwd} does not exist`);
@@ -195,8 +201,9 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
     DMA_IOMMU_VM_HELPER: helper,
     DMA_IOMMU_VM_EDU: Array.from({ length: devices }, (_, i) => (options.hotplug ? hotplugEduBdf(i) : eduBdf(i))).join(' '),
     ...(options.hotplug ? { DMA_IOMMU_VM_HOTPLUG: '1' } : {}),
+    DMA_IOMMU_VM_TOPOLOGY: topology,
   });
-  writeRunShare(share, cwd, options.command, env, devices, [cache], timeoutSeconds + 60);
+  writeRunShare(share, cwd, options.command, env, devices + topologyEduCount(topology), [cache], timeoutSeconds + 60);
 
   const keep = options.capture ?? true;
   const out: Buffer[] = [];
@@ -211,6 +218,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         memoryMiB: options.memoryMiB ?? 2048,
         cpus: options.cpus ?? 2,
         devices,
+        topology,
         cwd,
         runShare: share,
         socketDir,

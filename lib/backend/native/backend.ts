@@ -26,11 +26,12 @@ import type { NativeAddon } from './addon-types.js';
 import { KmsgFaults } from './faults.js';
 import { HotCalls } from './hot.js';
 import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
+import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import { RemovalWatch } from './removal.js';
 import type { KernelOps, OpsHost } from './ops.js';
 import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
-import { type SysPaths, listPciDevices, readPciDevice, toPciDeviceInfo, whyNotUsable } from './sysfs.js';
+import { type SysPaths, listPciDevices, openRefusal, readPciDevice, toPciDeviceInfo } from './sysfs.js';
 import { ERR, U64_MAX, checkHandle, fail, hex } from './util.js';
 
 /** Builds an ops table for a backend (it is handed the backend's host view and its hot calls). */
@@ -124,7 +125,16 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   allocateMemory(size: bigint, options?: AllocateOptions): BackendMemory {
     this.#checkOpen('mmap');
-    return this.#pool.allocate(size, options);
+    try {
+      return this.#pool.allocate(size, options);
+    } catch (e) {
+      throw explainLimit(e, { what: `allocating ${hex(size)} bytes of DMA memory (mlocked)`, request: typeof size === 'bigint' ? size : 0n, counter: 'locked', entryLimit: null });
+    }
+  }
+
+  /** A kernel refusal caused by RLIMIT_MEMLOCK or dma_entry_limit, with the limit named (limits.ts). */
+  #limit(e: unknown, what: string, request: bigint): unknown {
+    return explainLimit(e, { what, request, counter: this.#ops.via === 'iommufd' ? 'pinned' : 'locked', entryLimit: this.#ops.via === 'iommufd' ? null : this.capabilities.maxAreasPerDomain });
   }
 
   // ---- devices -----------------------------------------------------------------------------
@@ -136,8 +146,8 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     const sys = readPciDevice(this.#paths, b);
     if (!sys) fail(ERR.ENOENT, 'open', `no PCI device ${bdf}`);
     for (const d of this.#devices.values()) if (d.bdf === b) fail(ERR.EBUSY, 'open', `${b} is already open`);
-    const why = whyNotUsable(this.#paths, sys, this.#ops.via);
-    if (why) fail(ERR.ENODEV, 'open', `${b}: ${why}`);
+    const refusal = openRefusal(this.#paths, sys, this.#ops.via);
+    if (refusal) fail(refusal.errno, refusal.syscall, `${b}: ${refusal.message}`);
     const id = this.#nextHandle++;
     const rec = this.#ops.openDevice(id, b, sys);
     try {
@@ -229,6 +239,11 @@ export class NativeBackend<KD, KV> implements IommuBackend {
         fail(ERR.EINVAL, 'attach', `${peer.bdf} of the same IOMMU group is attached to domain ${peer.domain}`);
     try {
       this.#ops.attach(dom, dev);
+    } catch (e) {
+      // type1 replays the domain's maps into the container here: its pins and entries count now
+      let bytes = 0n;
+      for (const a of dom.areas) bytes += a.length;
+      throw this.#limit(e, `replaying the domain's ${hex(bytes)} mapped bytes at attach`, bytes);
     } finally {
       this.#removal.rearm();
     }
@@ -286,6 +301,16 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   }
 
   map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+    try {
+      this.#map(domain, iova, runs, perms);
+    } catch (e) {
+      let request = 0n;
+      if (Array.isArray(runs)) for (const r of runs) if (typeof r?.length === 'bigint') request += r.length;
+      throw this.#limit(e, `a map of ${hex(request)} bytes at IOVA ${typeof iova === 'bigint' ? hex(iova) : '?'}`, request);
+    }
+  }
+
+  #map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
     // Fast path: one whole-page run at a page-aligned IOVA below 8 TiB, inside a usable range and
     // clear of other areas, in page numbers (no bigint arithmetic, which under an emulator costs
     // more than the rest of the call). Anything else, including every error, takes the general

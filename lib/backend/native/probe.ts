@@ -40,6 +40,11 @@ function kmsgReadable(addon: NativeAddon | null): { ok: boolean; detail: string 
   }
 }
 
+/** The command that makes a device node usable by the current user. */
+export function nodeFix(node: string): string {
+  return `sudo chown "$USER" ${node}`;
+}
+
 export function probe(options: ProbeOptions = {}): ProbeResult {
   const paths = options.paths ?? DEFAULT_PATHS;
   const steps: ProbeStep[] = [];
@@ -70,7 +75,7 @@ export function probe(options: ProbeOptions = {}): ProbeResult {
   // iommufd
   const devIommu = p(paths, 'dev/iommu');
   const iommuOk = existsSync(devIommu) && canReadWrite(devIommu);
-  step('/dev/iommu', iommuOk, existsSync(devIommu) ? (iommuOk ? 'present, read/write' : 'present but not readable and writable by this user') : 'absent (kernel without CONFIG_IOMMUFD, or module not loaded)');
+  step('/dev/iommu', iommuOk, existsSync(devIommu) ? (iommuOk ? 'present, read/write' : `present but not readable and writable by this user (fix: \`${nodeFix(devIommu)}\`)`) : 'absent (kernel without CONFIG_IOMMUFD, or module not loaded)');
   const cdevOk: string[] = [];
   const cdevWhy: string[] = [];
   for (const d of vfio) {
@@ -83,7 +88,7 @@ export function probe(options: ProbeOptions = {}): ProbeResult {
   // type1
   const devVfio = p(paths, 'dev/vfio/vfio');
   const vfioOk = existsSync(devVfio) && canReadWrite(devVfio);
-  step('/dev/vfio/vfio', vfioOk, existsSync(devVfio) ? (vfioOk ? 'present, read/write' : 'present but not readable and writable by this user') : 'absent (kernel without CONFIG_VFIO_CONTAINER, or vfio not loaded)');
+  step('/dev/vfio/vfio', vfioOk, existsSync(devVfio) ? (vfioOk ? 'present, read/write' : `present but not readable and writable by this user (fix: \`${nodeFix(devVfio)}\`)`) : 'absent (kernel without CONFIG_VFIO_CONTAINER, or vfio not loaded)');
   const grpOk: string[] = [];
   const grpWhy: string[] = [];
   for (const d of vfio) {

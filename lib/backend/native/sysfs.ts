@@ -5,6 +5,8 @@
 import { accessSync, constants as fsc, existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { PciDeviceInfo } from '../contract.js';
+import { type GroupViability, groupViability } from '../groups.js';
+import { ERR } from './util.js';
 
 export interface SysPaths {
   readonly root: string;
@@ -133,27 +135,38 @@ export function canReadWrite(file: string): boolean {
 
 export type UsableVia = 'iommufd' | 'vfio-type1';
 
+/** The device's IOMMU group: its members, their drivers, and whether user space may own it. Null when not behind an IOMMU. */
+export function groupOf(paths: SysPaths, d: SysPciDevice): GroupViability | null {
+  if (d.iommuGroup === null) return null;
+  const members = d.groupDevices.map((b) => (b === d.bdf ? d : readPciDevice(paths, b))).filter((m): m is SysPciDevice => m !== null);
+  return groupViability(d.iommuGroup, members.map((m) => ({ bdf: m.bdf, driver: m.driver })));
+}
+
+/**
+ * Why a device cannot be opened by the given backend, as the errno and call the kernel would fail
+ * with (the checks in the kernel's order: the device and its driver, its node, then the group:
+ * EPERM at VFIO_DEVICE_BIND_IOMMUFD / VFIO_GROUP_SET_CONTAINER when a group member is bound to a
+ * host driver), or null when it can.
+ */
+export function openRefusal(paths: SysPaths, d: SysPciDevice, via: UsableVia): { errno: number; syscall: string; message: string } | null {
+  const refuse = (errno: number, syscall: string, message: string) => ({ errno, syscall, message });
+  if (d.iommuGroup === null) return refuse(ERR.ENODEV, 'open', 'not behind an IOMMU (no iommu_group)');
+  if (d.driver !== 'vfio-pci') {
+    const fix = `bind it: \`echo vfio-pci > /sys/bus/pci/devices/${d.bdf}/driver_override; ${d.driver ? `echo ${d.bdf} > /sys/bus/pci/devices/${d.bdf}/driver/unbind; ` : ''}echo ${d.bdf} > /sys/bus/pci/drivers_probe\``;
+    return refuse(ERR.ENODEV, 'open', `${d.driver ? `bound to ${d.driver}, not vfio-pci` : 'not bound to vfio-pci'} (${fix})`);
+  }
+  const node = via === 'iommufd' ? (d.vfioDev ? p(paths, 'dev/vfio/devices', d.vfioDev) : null) : p(paths, 'dev/vfio', String(d.iommuGroup));
+  if (node === null) return refuse(ERR.ENODEV, 'open', 'no VFIO device cdev (kernel without VFIO_DEVICE_CDEV)');
+  if (!existsSync(node)) return refuse(ERR.ENOENT, 'open', `${node} does not exist`);
+  if (!canReadWrite(node)) return refuse(ERR.EACCES, 'open', `${node} is not readable and writable by this user (fix: \`sudo chown "$USER" ${node}\`, or run as root)`);
+  const g = groupOf(paths, d);
+  if (g && !g.viable) return refuse(ERR.EPERM, via === 'iommufd' ? 'VFIO_DEVICE_BIND_IOMMUFD' : 'VFIO_GROUP_SET_CONTAINER', g.problem!);
+  return null;
+}
+
 /** Why a device cannot be opened by the given backend, or null when it can. */
 export function whyNotUsable(paths: SysPaths, d: SysPciDevice, via: UsableVia): string | null {
-  if (d.iommuGroup === null) return 'not behind an IOMMU (no iommu_group)';
-  if (d.driver !== 'vfio-pci') return d.driver ? `bound to ${d.driver}, not vfio-pci` : 'not bound to vfio-pci';
-  if (via === 'iommufd') {
-    if (!d.vfioDev) return 'no VFIO device cdev (kernel without VFIO_DEVICE_CDEV)';
-    const node = p(paths, 'dev/vfio/devices', d.vfioDev);
-    if (!existsSync(node)) return `${node} does not exist`;
-    if (!canReadWrite(node)) return `${node} is not readable and writable by this user`;
-    return null;
-  }
-  const node = p(paths, 'dev/vfio', String(d.iommuGroup));
-  if (!existsSync(node)) return `${node} does not exist`;
-  if (!canReadWrite(node)) return `${node} is not readable and writable by this user`;
-  const others = d.groupDevices.filter((b) => b !== d.bdf);
-  for (const o of others) {
-    const od = readPciDevice(paths, o);
-    if (od && od.driver && od.driver !== 'vfio-pci' && od.driver !== 'pci-stub' && od.driver !== 'pcieport')
-      return `IOMMU group ${d.iommuGroup} is not viable: ${o} is bound to ${od.driver}`;
-  }
-  return null;
+  return openRefusal(paths, d, via)?.message ?? null;
 }
 
 export function toPciDeviceInfo(paths: SysPaths, d: SysPciDevice, via: UsableVia, maxPasidLog2?: number): PciDeviceInfo {

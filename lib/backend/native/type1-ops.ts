@@ -160,7 +160,8 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
     }
     try {
       const flags = a.groupGetStatus(handle);
-      if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EBUSY, 'VFIO_GROUP_GET_STATUS', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
+      // EPERM: what VFIO_GROUP_SET_CONTAINER answers for a group that is not viable (the kernel's DMA-owner claim)
+      if (!(flags & a.constants.VFIO_GROUP_FLAGS_VIABLE)) fail(ERR.EPERM, 'VFIO_GROUP_SET_CONTAINER', `IOMMU group ${n} is not viable (a device in it is bound to a host driver)`);
     } catch (e) {
       handle.close();
       throw e;

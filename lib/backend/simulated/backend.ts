@@ -19,6 +19,8 @@ import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFa
 import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
 import { alignedPage } from '../../util/u64.js';
 import { BackendError } from '../../errors.js';
+import { groupsOf, withGroupViability } from '../groups.js';
+import { entryLimitMessage, memlockMessage } from '../limits.js';
 import { attachDevice, attachPasid, checkPasid, detachAll, detachDevice, detachPasid } from './attachments.js';
 import { SimBus } from './bus.js';
 import type { DmaOptions, DmaReadResult, DmaWriteResult, SimulatorTestControls } from './controls.js';
@@ -35,7 +37,7 @@ import { Listeners } from './listeners.js';
 import { PhysicalMemory } from './physical-memory.js';
 import { DeviceHandle, SimRegions } from './regions.js';
 import { checkArm64Config } from './stage1.js';
-import { checkHandle, checkU64, describe, ERR, fail } from './util.js';
+import { checkHandle, checkU64, describe, ERR, fail, hex } from './util.js';
 
 export { SIM_SYSCALLS, type SimOpName } from './injection.js';
 export type { DmaOptions, DmaReadResult, DmaWriteResult } from './controls.js';
@@ -81,6 +83,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   readonly #bus: SimBus;
   /** Live handles (domains and open devices) by number. */
   readonly #objects = new Map<number, SimDomain | DeviceHandle>();
+  /** Modelled limits (options memlockLimit, dmaEntryLimit), null when neither is set. */
+  readonly #limits: { readonly memlock: bigint | null; readonly entries: number | null } | null;
   /** The next handle number (handles are never reused). */
   #nextHandle = 1;
   /** The domain looked up last (map/unmap's fast path; null after it is freed). */
@@ -113,7 +117,8 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       allow1G: (m.pageSizes & (1n << 30n)) !== 0n,
       phys: this.#phys,
     };
-    this.capabilities = capabilitiesOf(m.arch);
+    this.capabilities = capabilitiesOf(m.arch, m.dmaEntryLimit);
+    this.#limits = m.memlockLimit === null && m.dmaEntryLimit === null ? null : { memlock: m.memlockLimit, entries: m.dmaEntryLimit };
     this.#faults = new FaultLog(m.faultLogCapacity);
     this.#engine = new DmaEngine({ arch: m.arch, phys: this.#phys, groupDomain: (dev) => this.#bus.groupDomain(dev) });
     this.#dma = new DeviceDma({
@@ -182,7 +187,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
 
   enumerateDevices(): PciDeviceInfo[] {
     this.#begin('enumerateDevices');
-    return [...this.#bus.devices.values()].sort((a, b) => (a.bdf < b.bdf ? -1 : 1)).map((d) => d.info());
+    return withGroupViability([...this.#bus.devices.values()].sort((a, b) => (a.bdf < b.bdf ? -1 : 1)).map((d) => d.info()));
   }
 
   openDevice(bdf: string): number {
@@ -194,6 +199,12 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       const holder = this.#locks === null ? null : this.#locks.acquire(d.bdf);
       if (holder !== null) {
         fail(ERR.EBUSY, S, `${d.bdf} of simulated machine '${this.machine}' is open in ${holder === process.pid ? 'another backend of this process' : holder === 0 ? 'another process' : `process ${holder}`}`);
+      }
+      // the kernel's DMA-owner claim (lib/backend/groups.ts): EPERM when a group member has a host driver
+      const g = d.iommuGroup === null ? undefined : groupsOf([...this.#bus.devices.values()]).get(d.iommuGroup);
+      if (g && !g.viable) {
+        this.#locks?.release(d.bdf);
+        fail(ERR.EPERM, S, `${d.bdf}: ${g.problem}`);
       }
       const h = this.#nextHandle++;
       this.#objects.set(h, new DeviceHandle(h, d));
@@ -358,6 +369,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     if (this.#fail.injections.length !== 0) this.#fail.inject('map');
     try {
       if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
+      if (this.#limits !== null) this.#checkLimits(this.#limits, domain, iova, runs);
       // Fast path: one run, every address and length page-aligned and below 8 TiB, a known
       // domain: int32 page numbers from here on (see alignedPage). Anything else, and anything
       // beyond the page table's reach, takes the general path, which decides the same way.
@@ -383,6 +395,20 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     } catch (e) {
       this.#fail.countError(e);
       throw e;
+    }
+  }
+
+  /** The modelled limits (lib/backend/limits.ts texts): type1's entries per domain (ENOSPC), then the pin under RLIMIT_MEMLOCK (ENOMEM). */
+  #checkLimits(l: { readonly memlock: bigint | null; readonly entries: number | null }, domain: number, iova: bigint, runs: readonly PhysicalRun[]): void {
+    const d = this.#domain(domain, MAP);
+    if (l.entries !== null && d.areaCount >= l.entries) fail(ERR.ENOSPC, MAP, entryLimitMessage(l.entries));
+    if (l.memlock === null || !Array.isArray(runs)) return;
+    let request = 0n;
+    for (const r of runs) if (typeof r?.length === 'bigint') request += r.length;
+    let pinned = 0n;
+    for (const o of this.#objects.values()) if (o instanceof SimDomain) for (const a of o.areas()) pinned += a.length;
+    if (pinned + request > l.memlock) {
+      fail(ERR.ENOMEM, MAP, memlockMessage({ limit: l.memlock, locked: pinned, request, what: `a map of ${hex(request)} bytes at IOVA ${typeof iova === 'bigint' ? hex(iova) : '?'}` }));
     }
   }
 

@@ -88,6 +88,19 @@ export interface SimulatedBackendOptions {
    * characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
    */
   readonly machine?: string | null;
+  /**
+   * Devices added to `devices` (default 'flat': none). 'bridge' mirrors `dma-iommu vm --topology
+   * bridge`: a conventional PCI bridge at 00:1c.0 with edu devices 01:01.0 and 01:02.0 and a virtio
+   * function 01:03.0 on its host driver (virtio-pci), all in IOMMU group 7, so the group is not viable.
+   */
+  readonly topology?: 'flat' | 'bridge';
+  /**
+   * Model RLIMIT_MEMLOCK without CAP_IPC_LOCK: bytes mapped in all domains together may not exceed
+   * it; the map beyond is ENOMEM naming the limit (as the native backends' pin). Default: unlimited.
+   */
+  readonly memlockLimit?: bigint | number;
+  /** Model VFIO type1's dma_entry_limit: mappings per domain; the map beyond is ENOSPC naming it. Default: unlimited. */
+  readonly dmaEntryLimit?: number;
 }
 
 export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
@@ -103,6 +116,23 @@ export const DEFAULT_DEVICES: readonly SimDeviceSpec[] = [
   { bdf: '0000:00:04.0', model: 'edu', iommuGroup: 4 },
   { bdf: '0000:00:05.0', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
   { bdf: '0000:00:05.1', model: 'generic', vendorId: GENERIC_VENDOR, deviceId: GENERIC_DEVICE, classCode: 0x00ff00, iommuGroup: 5, maxPasidLog2: 20 },
+];
+
+/** IOMMU group of the bridged functions of the 'bridge' topology (the number the VM's guest kernel gives it). */
+export const BRIDGE_GROUP = 7;
+
+/**
+ * The 'bridge' topology, as `dma-iommu vm --topology bridge` builds it in QEMU: a conventional
+ * PCI-PCI bridge (1b36:0001) at 00:1c.0 with two edu devices and a virtio-rng function behind it, all
+ * in one IOMMU group (requests behind a conventional bridge carry the bridge's requester ID). The
+ * edu devices are bound to vfio-pci ('sim'); the virtio function stays on its host driver
+ * (virtio-pci), so the group is not viable: pass a copy with its `driver: null` for the released state.
+ */
+export const BRIDGE_TOPOLOGY_DEVICES: readonly SimDeviceSpec[] = [
+  { bdf: '0000:00:1c.0', model: 'generic', vendorId: 0x1b36, deviceId: 0x0001, classCode: 0x060400, iommuGroup: BRIDGE_GROUP, driver: null, usable: false, whyNotUsable: 'a PCI bridge, not bound to vfio-pci' },
+  { bdf: '0000:01:01.0', model: 'edu', iommuGroup: BRIDGE_GROUP },
+  { bdf: '0000:01:02.0', model: 'edu', iommuGroup: BRIDGE_GROUP },
+  { bdf: '0000:01:03.0', model: 'generic', vendorId: 0x1af4, deviceId: 0x1005, classCode: 0x00ff00, iommuGroup: BRIDGE_GROUP, driver: 'virtio-pci', usable: false, whyNotUsable: 'bound to virtio-pci, not vfio-pci' },
 ];
 
 export function defaultRamRanges(arch: 'x86_64' | 'arm64', top: number): Array<{ start: number; end: number }> {
@@ -124,13 +154,13 @@ const DT_PASSTHROUGH = 1 << 1;
 const DT_UNMANAGED = 1 << 2;
 
 /** What the simulated platform forces (BackendCapabilities), by architecture. */
-export function capabilitiesOf(arch: 'x86_64' | 'arm64'): BackendCapabilities {
+export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: number | null = null): BackendCapabilities {
   return Object.freeze({
     domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
     passThrough: 'native',
     faultSource: 'engine',
     mapBeforeAttach: 'direct',
-    maxAreasPerDomain: null,
+    maxAreasPerDomain,
     pasid: true,
     unmanagedDomains: arch === 'arm64',
     arch,
@@ -152,6 +182,8 @@ export interface MachineConfig {
   readonly devices: readonly SimDeviceSpec[];
   /** The machine's name (device ownership shared across processes), or null (private). */
   readonly machine: string | null;
+  readonly memlockLimit: bigint | null;
+  readonly dmaEntryLimit: number | null;
 }
 
 /** Check the options (TypeError / RangeError naming the option) and apply the defaults. */
@@ -180,8 +212,19 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   if (!Number.isInteger(cap) || cap < 1) throw new RangeError('faultLogCapacity must be a positive integer');
   const delay = options.eduDmaDelayMs ?? 0;
   if (typeof delay !== 'number' || !(delay >= 0)) throw new RangeError('eduDmaDelayMs must be ≥ 0');
-  const devices = options.devices ?? DEFAULT_DEVICES;
-  if (!Array.isArray(devices)) throw new TypeError('devices must be an array');
+  const base = options.devices ?? DEFAULT_DEVICES;
+  if (!Array.isArray(base)) throw new TypeError('devices must be an array');
+  const topology = options.topology ?? 'flat';
+  if (topology !== 'flat' && topology !== 'bridge') throw new RangeError(`topology must be 'flat' or 'bridge', got ${describe(topology)}`);
+  const devices = topology === 'bridge' ? [...base, ...BRIDGE_TOPOLOGY_DEVICES] : base;
+  const memlock = options.memlockLimit ?? null;
+  if (memlock !== null && !((typeof memlock === 'bigint' && memlock >= 0n) || (typeof memlock === 'number' && Number.isSafeInteger(memlock) && memlock >= 0))) {
+    throw new RangeError(`memlockLimit must be a non-negative integer number of bytes, got ${describe(memlock)}`);
+  }
+  const entries = options.dmaEntryLimit ?? null;
+  if (entries !== null && (typeof entries !== 'number' || !Number.isInteger(entries) || entries < 1 || entries > 0xffffffff)) {
+    throw new RangeError(`dmaEntryLimit must be an integer in 1..4294967295, got ${describe(entries)}`);
+  }
   const machine = machineName(options.machine);
   return {
     arch,
@@ -195,6 +238,8 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
     eduDmaDelayMs: delay,
     devices,
     machine,
+    memlockLimit: memlock === null ? null : BigInt(memlock),
+    dmaEntryLimit: entries,
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * The issue-9 sweeps against the native backends on the real kernel inside a `dma-iommu vm` guest:
  * the same member × bad-value matrix as the host (test/sweep/matrix.ts) and the removal sequence
- * (test/sweep/removal.ts), where removal is simulated by deleting handles out of order (the native
- * backends do not watch hot-unplug). The matrix runs once per kernel on its own backend (type1
+ * (test/sweep/removal.ts), where removal is simulated by deleting handles out of order (a real
+ * hot-unplug during a script is test/vm/guest/hotplug-native.test.ts, in a --hotplug guest). The matrix runs once per kernel on its own backend (type1
  * kernel: VFIO type1; iommufd kernel: iommufd; ~5 min each under TCG, and both on the iommufd
  * kernel overran `vm test`'s 15-minute guest limit); the removal sequence on every backend there.
  * Outside a guest the file is reported as skipped, never as passed.

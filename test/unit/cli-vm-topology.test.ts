@@ -1,0 +1,46 @@
+/**
+ * `dma-iommu vm run --topology`: option parsing and the QEMU devices of each layout (host only; the
+ * guest side, one IOMMU group behind the bridge, is checked in test/vm/guest/bridge/).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseRunArgs } from '../../lib/vm/cli.js';
+import { VmError } from '../../lib/vm/errors.js';
+import { qemuArgs, TOPOLOGIES, topologyArgs, topologyEduCount } from '../../lib/vm/qemu-args.js';
+
+const machine = {
+  kernel: { flavor: 'iommufd' as const, id: 'k', image: '/k', modules: [], description: '' },
+  initrd: '/i', accel: 'tcg' as const, memoryMiB: 1024, cpus: 1, devices: 2,
+  cwd: '/w', runShare: '/r', socketDir: '/s',
+};
+
+describe('vm --topology', () => {
+  it('parses flat and bridge; anything else is a usage error naming the option and the choices', () => {
+    expect(parseRunArgs(['--', 'true']).topology).toBeUndefined();
+    expect(parseRunArgs(['--topology', 'bridge', '--', 'true']).topology).toBe('bridge');
+    expect(parseRunArgs(['--topology=flat', '--', 'true']).topology).toBe('flat');
+    for (const bad of [['--topology', 'tree'], ['--topology', ''], ['--topology']]) {
+      let err: unknown;
+      try {
+        parseRunArgs([...bad, '--', 'true']);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(VmError);
+      expect((err as VmError).exitCode).toBe(2);
+      expect((err as Error).message).toMatch(/--topology/);
+    }
+    expect(TOPOLOGIES).toEqual(['flat', 'bridge']);
+  });
+
+  it('flat adds nothing; bridge puts two edu devices and a virtio-rng behind a pci-bridge without SHPC, after the root-complex devices', () => {
+    expect(topologyArgs('flat')).toEqual([]);
+    expect(qemuArgs(machine).join(' ')).toBe(qemuArgs({ ...machine, topology: 'flat' }).join(' '));
+    const args = qemuArgs({ ...machine, topology: 'bridge' }).join(' ');
+    expect(args).toContain(
+      '-device edu,addr=0x4 -device pci-bridge,id=dma-br0,chassis_nr=1,shpc=off,addr=0x1c -device edu,bus=dma-br0,addr=0x1 -device edu,bus=dma-br0,addr=0x2 -device virtio-rng-pci,bus=dma-br0,addr=0x3 ',
+    );
+    expect(args.indexOf('intel-iommu')).toBeLessThan(args.indexOf('pci-bridge'));
+    expect(topologyEduCount('bridge')).toBe(2);
+    expect(topologyEduCount('flat')).toBe(0);
+  });
+});
