@@ -173,6 +173,8 @@ export class Side {
   #graveToken: LogicalAddressToken | null = null;
   #graveSegment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT | null = null;
   #readEdu = true;
+  /** Device slot → its edu buffer may hold bytes a DMA put there (zeroed again by init()). */
+  readonly #eduDirty: boolean[] = new Array(DEVICES).fill(true);
   readonly #holders: (ChildProcessByStdio<Writable, Readable, null> | null)[] = new Array(DEVICES).fill(null);
   /** How many of the platform's fault records `takeFaults()` has returned. */
   #faultsSeen = 0;
@@ -211,7 +213,9 @@ export class Side {
   async init(): Promise<void> {
     const V3 = this.#V3;
     this.#scratch.bytes.fill(0);
-    for (const pdo of this.#pdos) {
+    for (const [slot, pdo] of this.#pdos.entries()) {
+      if (!this.#eduDirty[slot]) continue;
+      this.#eduDirty[slot] = false;
       const dev = V3.CreateDevice(pdo);
       try {
         const dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
@@ -231,6 +235,79 @@ export class Side {
       }
     }
     this.#faultsSeen = this.platform.faults().length;
+  }
+
+  /**
+   * Back to the state of a freshly opened side, through the public API only, so that the next
+   * sequence can reuse this platform (opening one costs ~1 s under TCG): the other processes
+   * released, every device detached and deleted, every token freed, every domain deleted (with
+   * what is still mapped in it), every memory slot freed and allocated again with its pattern.
+   * Returns false when a step failed: the platform is then not reused (the caller closes it).
+   */
+  async reset(): Promise<boolean> {
+    const V1 = this.#V1;
+    const V3 = this.#V3;
+    let clean = true;
+    const step = (fn: () => void): void => {
+      try {
+        fn();
+      } catch {
+        clean = false;
+      }
+    };
+    for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
+    for (let d = 0; d < DEVICES; d++) {
+      const slot = this.#attached[d];
+      if (slot === null) continue;
+      const dom = this.#domains[slot];
+      const dev = this.#devices[d];
+      // attached through V3 (a created device) or V1 (the PDO): whichever detach takes it
+      try {
+        if (!dev) throw new Error('no device object');
+        V3.DetachDeviceEx(dev);
+      } catch {
+        if (dom) step(() => V1.DetachDevice(dom, this.#pdos[d], 0));
+      }
+      this.#attached[d] = null;
+    }
+    for (let t = 0; t < TOKENS; t++) {
+      const tok = this.#tokens[t];
+      if (!tok) continue;
+      for (const seg of this.#segments[t]) step(() => V3.UnmapReservedLogicalRange(seg));
+      step(() => V3.FreeReservedLogicalAddressRange(tok));
+      this.#tokens[t] = null;
+      this.#segments[t] = [];
+      this.#tokenDomain[t] = -1;
+    }
+    for (let d = 0; d < DOMAINS; d++) {
+      const dom = this.#domains[d];
+      if (dom) step(() => V3.DeleteDomain(dom));
+      this.#domains[d] = null;
+      this.#domainInfo[d] = null;
+      this.#shadow[d] = new Map();
+      this.#mappings[d] = [];
+      this.#buddy[d] = [];
+    }
+    for (let d = 0; d < DEVICES; d++) {
+      const dev = this.#devices[d];
+      if (dev) step(() => V3.DeleteDevice(dev));
+      this.#devices[d] = null;
+      this.#edu[d] = null;
+      this.#touched[d] = new Map();
+    }
+    for (let m = 0; m < MEMORY_PAGES.length; m++) {
+      const mem = this.#mems[m];
+      if (mem) step(() => mem.free());
+    }
+    for (let m = 0; m < MEMORY_PAGES.length; m++) {
+      const mem = this.#allocate(m);
+      this.#mems[m] = mem;
+      this.#firstPfns[m] = pfnsOf(mem.asPfnArray());
+    }
+    this.#graveDevice = this.#graveDomain = null;
+    this.#graveToken = null;
+    this.#graveSegment = null;
+    return clean;
   }
 
   /** Let the other processes go (waiting for them to exit), then close the platform. */
@@ -640,6 +717,7 @@ export class Side {
       await edu.dmaFromDevice(iova, op.length, op.deviceOffset);
       return undefined;
     }
+    this.#eduDirty[op.dev] = true;
     await edu.dmaToDevice(iova, op.length, op.deviceOffset);
     return this.#readEdu ? { edu: await this.#readEduBuffer(op.dev, op.deviceOffset, op.length) } : undefined;
   }

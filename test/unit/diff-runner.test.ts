@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compareObservations } from '../diff/compare.js';
 import { type Op, sequenceArbitrary } from '../diff/ops.js';
 import { Side, openSimulator } from '../diff/run.js';
-import { type PairFactory, runCampaign, runSequence } from '../diff/sequence.js';
+import { type PairFactory, PairPool, runCampaign, runSequence } from '../diff/sequence.js';
 
 const EDU = ['0000:00:03.0', '0000:00:04.0'];
 const simSide = (label: string): Side => new Side(label, openSimulator(), { devices: EDU });
@@ -20,6 +20,22 @@ describe('differential runner (simulator against itself)', () => {
     const r = await runCampaign(simPair, { seed: 4242, operations: 3000, length: 100, shrinkMs: 10_000 });
     expect(r.divergences, JSON.stringify(r.classes.map((c) => c.cls))).toBe(0);
     expect(r.operations).toBeGreaterThanOrEqual(3000);
+  }, 180_000);
+
+  it('one pair reused across sequences (reset through the public API) observes exactly what fresh pairs observe', async () => {
+    const opts = { seed: 77, operations: 1500, length: 120, shrinkMs: 5_000 };
+    const fresh = await runCampaign(simPair, opts);
+    const pool = new PairPool(simPair);
+    let pooled;
+    try {
+      pooled = await runCampaign(pool, opts);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.opened).toBe(1); // every reset succeeded
+    expect(pooled.divergences).toBe(0);
+    expect({ ...pooled, classes: [] }).toEqual({ ...fresh, classes: [] });
+    expect(fresh.sequences).toBeGreaterThan(5);
   }, 180_000);
 
   it('runs DMA, maps of every kind, reserved ranges and bad calls (the model reaches them)', async () => {
