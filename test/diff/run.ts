@@ -129,8 +129,12 @@ function permute<T>(xs: T[], seed: number): T[] {
  * not land among the model's IOVAs (on the kernel, where they might, they are skipped).
  */
 export function openSimulator(): IommuPlatform {
-  return openPlatform({ backend: 'sim', simulator: { ramRanges: [{ start: ARENA_END, length: 16n << 30n }] } });
+  // A named machine, one per simulator opened: the other process of `holdElsewhere` names it too
+  // and so sees this process's open devices as busy, as on the kernel (device-lock.ts).
+  const machine = `diff-${process.pid}-${++simulators}`;
+  return openPlatform({ backend: 'sim', simulator: { machine, ramRanges: [{ start: ARENA_END, length: 16n << 30n }] } });
 }
+let simulators = 0;
 
 export interface SideOptions {
   /** The two edu devices' BDFs (device slots 0 and 1). */
@@ -319,7 +323,9 @@ export class Side {
   /** Another process, of this side's backend, creates device slot `dev` and holds it; its status is the value. */
   async #holdElsewhere(dev: number): Promise<string> {
     if (this.#holders[dev]) return 'already held';
-    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const machine = (this.platform.backend as { machine?: string | null }).machine;
+    const env = machine ? { ...process.env, DMA_IOMMU_SIM_MACHINE: machine } : process.env;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'], env });
     this.#holders[dev] = child;
     const line = await new Promise<string>((resolve) => {
       let out = '';

@@ -38,6 +38,21 @@ describe('differential runner (simulator against itself)', () => {
     expect(fresh.sequences).toBeGreaterThan(5);
   }, 180_000);
 
+  it('another process sees the simulator side\'s open devices as busy, as on the kernel (a named simulated machine)', async () => {
+    const side = simSide('hold');
+    try {
+      await side.init();
+      expect((await side.execute({ op: 'createDevice', dev: 0 })).status).toBe('ok');
+      expect(await side.execute({ op: 'holdElsewhere', dev: 0 })).toMatchObject({ status: 'ok', value: 'STATUS_DEVICE_BUSY' });
+      expect(await side.execute({ op: 'holdElsewhere', dev: 1 })).toMatchObject({ status: 'ok', value: 'ok' });
+      expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('STATUS_DEVICE_BUSY');
+      expect((await side.execute({ op: 'releaseElsewhere', dev: 1 })).status).toBe('ok');
+      expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('ok');
+    } finally {
+      await side.close();
+    }
+  }, 60_000);
+
   it('runs DMA, maps of every kind, reserved ranges and bad calls (the model reaches them)', async () => {
     const seen = new Map<string, number>();
     const ops = fc.sample(sequenceArbitrary(100), { seed: 7, numRuns: 30 }).flat();
