@@ -375,8 +375,20 @@ export class Side {
 
   /** Digest of every memory slot. */
   memoryDigests(): string[] {
-    return this.#mems.map((m) => (m === null ? 'freed' : createHash('sha1').update(m.bytes).digest('hex').slice(0, 16)));
+    this.#digests = this.#mems.map((m) => (m === null ? 'freed' : createHash('sha1').update(m.bytes).digest('hex').slice(0, 16)));
+    return this.#digests;
   }
+
+  /**
+   * The digests as last computed (hashing every slot costs milliseconds per operation under TCG):
+   * the runner recomputes them after the operations that move bytes (DMA, CPU writes, free,
+   * alloc) and at a sequence's end, so a change by any other operation is still caught, at the
+   * next recomputation.
+   */
+  lastMemoryDigests(): string[] {
+    return this.#digests ?? this.memoryDigests();
+  }
+  #digests: string[] | null = null;
 
   /** The bytes of memory slot `m` (for describing a difference), or null when freed. */
   memoryBytes(m: number): Uint8Array | null {

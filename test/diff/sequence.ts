@@ -105,8 +105,11 @@ async function closePair(p: { a: Side; b: Side }): Promise<void> {
   }
 }
 
-function observe(side: Side, r: { status: string; value?: string; edu?: string; detail?: string }, faultsCompared: boolean): Observation {
-  return { ...r, memory: side.memoryDigests(), faults: side.takeFaults(), faultsCompared };
+/** Operations that move bytes in the memory slots: their memory is digested afresh (see Side.lastMemoryDigests). */
+const MOVES_BYTES = new Set<Op['op']>(['dma', 'cpuWrite', 'free', 'alloc']);
+
+function observe(side: Side, r: { status: string; value?: string; edu?: string; detail?: string }, faultsCompared: boolean, fresh: boolean): Observation {
+  return { ...r, memory: fresh ? side.memoryDigests() : side.lastMemoryDigests(), faults: side.takeFaults(), faultsCompared };
 }
 
 async function settleFaults(a: Side, b: Side, predicted: number, compared: boolean, o: RunOptions): Promise<void> {
@@ -168,12 +171,9 @@ export async function runSequence(source: PairFactory | PairPool, ops: readonly 
     await closePair(pair);
     throw e;
   }
-  // a late kernel-log fault of the previous sequence must not count as this sequence's
-  if (pool && [a, b].some((s) => s.caps.faultSource === 'kmsg')) {
-    await sleep(o.settleMs);
-    a.takeFaults();
-    b.takeFaults();
-  }
+  // (a faulting DMA of the previous sequence was given settleMs after it: settleFaults)
+  a.takeFaults();
+  b.takeFaults();
   timing.add(pool ? 'reset' : 'open', Date.now() - tOpen);
   let healthy = false;
   try {
@@ -226,8 +226,9 @@ export async function runSequence(source: PairFactory | PairPool, ops: readonly 
           timing.add('fault settle', Date.now() - t3);
         }
       }
-      const oa = observe(a, ra, faultsCompared);
-      const ob = observe(b, rb, faultsCompared);
+      const fresh = MOVES_BYTES.has(op.op) || index === ops.length - 1;
+      const oa = observe(a, ra, faultsCompared, fresh);
+      const ob = observe(b, rb, faultsCompared, fresh);
       const diffs = compareObservations(oa, ob);
       if (diffs.length) {
         const details = diffs
