@@ -360,6 +360,7 @@ export class IommuPlatform {
    * Without an allocator `ExplicitLogicalAddress` is required (Min/Max ignored); with the Buddy
    * allocator it must be absent and the address is chosen in [Min, Max].
    * @param Permissions - `IOMMU_ACCESS_READ` | `IOMMU_ACCESS_WRITE` (non-zero; other bits 0).
+   *   Write-only maps are device-readable on Linux: the driver sets the read/present bit.
    * @param PhysicalAddressToMap - the memory (`DmaMemory.asMdl()` etc.): page-aligned, whole pages.
    * @param ExplicitLogicalAddress - the IOVA to map at (page-aligned), or `null`.
    * @param MinLogicalAddress - lowest acceptable IOVA (inclusive), for the allocator.

@@ -150,5 +150,8 @@ export type FAULT_INFORMATION_X64_TYPE = number;
 export const IOMMU_ACCESS_NONE = 0;
 /** Map permission bit 0: the device may read the memory. Combine with `|`; bits 31..2 must be 0. */
 export const IOMMU_ACCESS_READ = 1;
-/** Map permission bit 1: the device may write the memory. */
+/**
+ * Map permission bit 1: the device may write the memory. Write-only maps are device-readable on
+ * Linux: the driver sets the read/present bit (VT-d `DMA_FL_PTE_PRESENT` == `DMA_PTE_READ`).
+ */
 export const IOMMU_ACCESS_WRITE = 2;

@@ -361,6 +361,25 @@ export function describeConformance(name: string, makePlatform: () => IommuPlatf
         expect(seen[0].X64?.DomainHandle ?? seen[0].Arm64?.DomainHandle).toBe(dom);
         expect(mem2.bytes.subarray(0, LEN).every((b) => b === 0x11)).toBe(true);
       });
+      // Linux cannot express a write-only IOMMU mapping: VT-d's __domain_mapping sets the
+      // present bit, which is DMA_PTE_READ, in every PTE, and Arm's io-pgtable has no write-only
+      // encoding. A write-only map is therefore device-readable on every backend.
+      it('a write-only mapping is device-readable (Linux drivers set the read/present bit): a device read moves the bytes, no fault', async () => {
+        const { dom, driver, mem, mem2 } = setup();
+        const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
+        V3.MapLogicalRangeEx(dom, IOMMU_ACCESS_WRITE, mem.asMdl(0n, PAGE), BASE, null, null);
+        V3.MapLogicalRangeEx(dom, RW, mem2.asMdl(0n, PAGE), BASE + PAGE, null, null);
+        const before = platform.faults().length;
+        const data = fill(mem, 77);
+        mem2.bytes.fill(0);
+        await driver.copy(BASE, BASE + PAGE, LEN); // device reads through the write-only map, then writes mem2
+        expect(mem2.bytes.subarray(0, LEN)).toEqual(data);
+        // and the device still writes through it
+        mem.bytes.fill(0);
+        await driver.writeToMemory(BASE, LEN);
+        expect(mem.bytes.subarray(0, LEN)).toEqual(data);
+        expect(platform.faults().slice(before).filter((f) => faultIova(f.information) === BASE)).toEqual([]);
+      });
       // Each page of a DMA is translated on its own (QEMU's memory core behind VT-d, and the
       // simulator's engine): the pages that translate move, a blocked page's write is dropped and its
       // read yields zeros, and the fault names the first blocked access (VT-d records its page,

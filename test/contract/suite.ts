@@ -126,6 +126,32 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         b.freeDomain(dom2);
       });
 
+      it('before any attach a domain takes maps outside the usable ranges (no device: no reserved ranges); attach then answers EADDRINUSE, leaves the device detached, and succeeds once they are unmapped', () => {
+        const dev = b.openDevice(bdf0);
+        const dom = b.allocDomain('translate');
+        const mem = b.allocateMemory(0x2000n);
+        const beyond = 1n << 48n; // past any aperture the backends model (39-bit VT-d in the VM, 48-bit SMMU)
+        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, beyond, mem.runs(0x1000n, 0x1000n), RW);
+        expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
+        // still detached and usable: another domain takes it, and gives it back
+        const dom2 = b.allocDomain('translate');
+        b.attach(dom2, dev);
+        b.detach(dev);
+        b.freeDomain(dom2);
+        expect(b.unmap(dom, beyond, 0x1000n)).toBe(0x1000n);
+        if (b.capabilities.arch === 'x86_64') {
+          b.map(dom, MSI.start + 0x3000n, mem.runs(0x1000n, 0x1000n), R);
+          expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
+          expect(b.unmap(dom, MSI.start + 0x3000n, 0x1000n)).toBe(0x1000n);
+        }
+        b.attach(dom, dev);
+        // the good area made it through the attach
+        expect(b.unmap(dom, IOVA, 0x1000n)).toBe(0x1000n);
+        b.detach(dev);
+        b.freeDomain(dom);
+      });
+
       it('two devices in two groups attach to two domains independently', () => {
         const [d0, d1] = opts.devices.map((x) => b.openDevice(x));
         const [m0, m1] = [b.allocDomain('translate'), b.allocDomain('translate')];

@@ -10,7 +10,8 @@
  *  --seed       first sequence's seed (sequence i uses seed + i; default: time-based, printed)
  *  --ops        operations to run on both platforms in total (default 10000)
  *  --sequences  stop after this many sequences even if --ops is not reached
- *  --length     operations per sequence, at most (default 300; each sequence opens two fresh platforms)
+ *  --length     operations per sequence, at most (default 300; one pair of platforms serves every
+ *               sequence, reset through the public API between them)
  *  --faults     faulting DMA pages a sequence may spend (default 1; the kernel log reports 3 per 5 s)
  *  --devices    the two edu BDFs (default $DMA_IOMMU_VM_EDU, else 0000:00:03.0 0000:00:04.0)
  *  --json       print, as the last line, {"results":[{kernel, backend, sequences, operations, divergences, …}]}
@@ -18,7 +19,7 @@
  * Exit code: 0 when no sequence diverged, 1 when one did, 2 on a usage error.
  */
 import { openPlatform } from '../../lib/index.js';
-import { DEFAULT_RUN_OPTIONS, type FoundDivergence, runCampaign } from './sequence.js';
+import { DEFAULT_RUN_OPTIONS, type FoundDivergence, PairPool, runCampaign } from './sequence.js';
 import { Side, openSimulator } from './run.js';
 import { formatSequence } from './ops.js';
 
@@ -83,11 +84,18 @@ async function main(): Promise<void> {
   };
   const started = Date.now();
   log(`diff: simulator vs ${backend}, seed ${seed}, ${operations} operations, ≤ ${length} per sequence, fault budget ${faultBudget} per sequence`);
-  const result = await runCampaign(makePair, { seed, operations, sequences, length, shrinkMs, run: { ...DEFAULT_RUN_OPTIONS, faultBudget }, log });
+  // one pair of platforms for the whole campaign, reset between sequences (see PairPool)
+  const pool = new PairPool(makePair);
+  let result;
+  try {
+    result = await runCampaign(pool, { seed, operations, sequences, length, shrinkMs, run: { ...DEFAULT_RUN_OPTIONS, faultBudget }, log });
+  } finally {
+    await pool.close();
+  }
   const seconds = (Date.now() - started) / 1000;
   log(
     `diff: ${result.sequences} sequences, ${result.operations} operations compared (${result.skipped} skipped), ${result.faults} faulting DMA pages, ` +
-      `${result.divergences} divergent sequences in ${result.classes.length} classes, ${seconds.toFixed(1)} s`,
+      `${result.divergences} divergent sequences in ${result.classes.length} classes, ${seconds.toFixed(1)} s, ${pool.opened} platform pair(s) opened`,
   );
   for (const c of result.classes) log(`  ${c.count} × ${c.cls} (first: seed ${c.seed}, shrunk to ${c.shrunk.ops.length} ops)`);
   if (json) {

@@ -129,8 +129,12 @@ function permute<T>(xs: T[], seed: number): T[] {
  * not land among the model's IOVAs (on the kernel, where they might, they are skipped).
  */
 export function openSimulator(): IommuPlatform {
-  return openPlatform({ backend: 'sim', simulator: { ramRanges: [{ start: ARENA_END, length: 16n << 30n }] } });
+  // A named machine, one per simulator opened: the other process of `holdElsewhere` names it too
+  // and so sees this process's open devices as busy, as on the kernel (device-lock.ts).
+  const machine = `diff-${process.pid}-${++simulators}`;
+  return openPlatform({ backend: 'sim', simulator: { machine, ramRanges: [{ start: ARENA_END, length: 16n << 30n }] } });
 }
+let simulators = 0;
 
 export interface SideOptions {
   /** The two edu devices' BDFs (device slots 0 and 1). */
@@ -173,6 +177,8 @@ export class Side {
   #graveToken: LogicalAddressToken | null = null;
   #graveSegment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT | null = null;
   #readEdu = true;
+  /** Device slot → its edu buffer may hold bytes a DMA put there (zeroed again by init()). */
+  readonly #eduDirty: boolean[] = new Array(DEVICES).fill(true);
   readonly #holders: (ChildProcessByStdio<Writable, Readable, null> | null)[] = new Array(DEVICES).fill(null);
   /** How many of the platform's fault records `takeFaults()` has returned. */
   #faultsSeen = 0;
@@ -211,7 +217,9 @@ export class Side {
   async init(): Promise<void> {
     const V3 = this.#V3;
     this.#scratch.bytes.fill(0);
-    for (const pdo of this.#pdos) {
+    for (const [slot, pdo] of this.#pdos.entries()) {
+      if (!this.#eduDirty[slot]) continue;
+      this.#eduDirty[slot] = false;
       const dev = V3.CreateDevice(pdo);
       try {
         const dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
@@ -233,6 +241,79 @@ export class Side {
     this.#faultsSeen = this.platform.faults().length;
   }
 
+  /**
+   * Back to the state of a freshly opened side, through the public API only, so that the next
+   * sequence can reuse this platform (opening one costs ~1 s under TCG): the other processes
+   * released, every device detached and deleted, every token freed, every domain deleted (with
+   * what is still mapped in it), every memory slot freed and allocated again with its pattern.
+   * Returns false when a step failed: the platform is then not reused (the caller closes it).
+   */
+  async reset(): Promise<boolean> {
+    const V1 = this.#V1;
+    const V3 = this.#V3;
+    let clean = true;
+    const step = (fn: () => void): void => {
+      try {
+        fn();
+      } catch {
+        clean = false;
+      }
+    };
+    for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
+    for (let d = 0; d < DEVICES; d++) {
+      const slot = this.#attached[d];
+      if (slot === null) continue;
+      const dom = this.#domains[slot];
+      const dev = this.#devices[d];
+      // attached through V3 (a created device) or V1 (the PDO): whichever detach takes it
+      try {
+        if (!dev) throw new Error('no device object');
+        V3.DetachDeviceEx(dev);
+      } catch {
+        if (dom) step(() => V1.DetachDevice(dom, this.#pdos[d], 0));
+      }
+      this.#attached[d] = null;
+    }
+    for (let t = 0; t < TOKENS; t++) {
+      const tok = this.#tokens[t];
+      if (!tok) continue;
+      for (const seg of this.#segments[t]) step(() => V3.UnmapReservedLogicalRange(seg));
+      step(() => V3.FreeReservedLogicalAddressRange(tok));
+      this.#tokens[t] = null;
+      this.#segments[t] = [];
+      this.#tokenDomain[t] = -1;
+    }
+    for (let d = 0; d < DOMAINS; d++) {
+      const dom = this.#domains[d];
+      if (dom) step(() => V3.DeleteDomain(dom));
+      this.#domains[d] = null;
+      this.#domainInfo[d] = null;
+      this.#shadow[d] = new Map();
+      this.#mappings[d] = [];
+      this.#buddy[d] = [];
+    }
+    for (let d = 0; d < DEVICES; d++) {
+      const dev = this.#devices[d];
+      if (dev) step(() => V3.DeleteDevice(dev));
+      this.#devices[d] = null;
+      this.#edu[d] = null;
+      this.#touched[d] = new Map();
+    }
+    for (let m = 0; m < MEMORY_PAGES.length; m++) {
+      const mem = this.#mems[m];
+      if (mem) step(() => mem.free());
+    }
+    for (let m = 0; m < MEMORY_PAGES.length; m++) {
+      const mem = this.#allocate(m);
+      this.#mems[m] = mem;
+      this.#firstPfns[m] = pfnsOf(mem.asPfnArray());
+    }
+    this.#graveDevice = this.#graveDomain = null;
+    this.#graveToken = null;
+    this.#graveSegment = null;
+    return clean;
+  }
+
   /** Let the other processes go (waiting for them to exit), then close the platform. */
   async close(): Promise<void> {
     for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
@@ -242,7 +323,9 @@ export class Side {
   /** Another process, of this side's backend, creates device slot `dev` and holds it; its status is the value. */
   async #holdElsewhere(dev: number): Promise<string> {
     if (this.#holders[dev]) return 'already held';
-    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const machine = (this.platform.backend as { machine?: string | null }).machine;
+    const env = machine ? { ...process.env, DMA_IOMMU_SIM_MACHINE: machine } : process.env;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'], env });
     this.#holders[dev] = child;
     const line = await new Promise<string>((resolve) => {
       let out = '';
@@ -292,8 +375,20 @@ export class Side {
 
   /** Digest of every memory slot. */
   memoryDigests(): string[] {
-    return this.#mems.map((m) => (m === null ? 'freed' : createHash('sha1').update(m.bytes).digest('hex').slice(0, 16)));
+    this.#digests = this.#mems.map((m) => (m === null ? 'freed' : createHash('sha1').update(m.bytes).digest('hex').slice(0, 16)));
+    return this.#digests;
   }
+
+  /**
+   * The digests as last computed (hashing every slot costs milliseconds per operation under TCG):
+   * the runner recomputes them after the operations that move bytes (DMA, CPU writes, free,
+   * alloc) and at a sequence's end, so a change by any other operation is still caught, at the
+   * next recomputation.
+   */
+  lastMemoryDigests(): string[] {
+    return this.#digests ?? this.memoryDigests();
+  }
+  #digests: string[] | null = null;
 
   /** The bytes of memory slot `m` (for describing a difference), or null when freed. */
   memoryBytes(m: number): Uint8Array | null {
@@ -640,6 +735,7 @@ export class Side {
       await edu.dmaFromDevice(iova, op.length, op.deviceOffset);
       return undefined;
     }
+    this.#eduDirty[op.dev] = true;
     await edu.dmaToDevice(iova, op.length, op.deviceOffset);
     return this.#readEdu ? { edu: await this.#readEduBuffer(op.dev, op.deviceOffset, op.length) } : undefined;
   }

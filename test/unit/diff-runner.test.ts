@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compareObservations } from '../diff/compare.js';
 import { type Op, sequenceArbitrary } from '../diff/ops.js';
 import { Side, openSimulator } from '../diff/run.js';
-import { type PairFactory, runCampaign, runSequence } from '../diff/sequence.js';
+import { type PairFactory, PairPool, runCampaign, runSequence } from '../diff/sequence.js';
 
 const EDU = ['0000:00:03.0', '0000:00:04.0'];
 const simSide = (label: string): Side => new Side(label, openSimulator(), { devices: EDU });
@@ -21,6 +21,37 @@ describe('differential runner (simulator against itself)', () => {
     expect(r.divergences, JSON.stringify(r.classes.map((c) => c.cls))).toBe(0);
     expect(r.operations).toBeGreaterThanOrEqual(3000);
   }, 180_000);
+
+  it('one pair reused across sequences (reset through the public API) observes exactly what fresh pairs observe', async () => {
+    const opts = { seed: 77, operations: 1500, length: 120, shrinkMs: 5_000 };
+    const fresh = await runCampaign(simPair, opts);
+    const pool = new PairPool(simPair);
+    let pooled;
+    try {
+      pooled = await runCampaign(pool, opts);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.opened).toBe(1); // every reset succeeded
+    expect(pooled.divergences).toBe(0);
+    expect({ ...pooled, classes: [] }).toEqual({ ...fresh, classes: [] });
+    expect(fresh.sequences).toBeGreaterThan(5);
+  }, 180_000);
+
+  it('another process sees the simulator side\'s open devices as busy, as on the kernel (a named simulated machine)', async () => {
+    const side = simSide('hold');
+    try {
+      await side.init();
+      expect((await side.execute({ op: 'createDevice', dev: 0 })).status).toBe('ok');
+      expect(await side.execute({ op: 'holdElsewhere', dev: 0 })).toMatchObject({ status: 'ok', value: 'STATUS_DEVICE_BUSY' });
+      expect(await side.execute({ op: 'holdElsewhere', dev: 1 })).toMatchObject({ status: 'ok', value: 'ok' });
+      expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('STATUS_DEVICE_BUSY');
+      expect((await side.execute({ op: 'releaseElsewhere', dev: 1 })).status).toBe('ok');
+      expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('ok');
+    } finally {
+      await side.close();
+    }
+  }, 60_000);
 
   it('runs DMA, maps of every kind, reserved ranges and bad calls (the model reaches them)', async () => {
     const seen = new Map<string, number>();

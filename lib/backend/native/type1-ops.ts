@@ -27,7 +27,7 @@ import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
-import { ERR, PAGE, U64_MAX, errnoOf, fail } from './util.js';
+import { ERR, PAGE, U64_MAX, errnoOf, fail, hex } from './util.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -136,10 +136,30 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
 
   geometry(dom: Dom): DomainGeometry {
     if (dom.groups.size > 0) return this.#info(dom.handle);
-    // No IOMMU behind this container yet (or any more: the kernel dropped it with the last
-    // group): the kernel has nothing to say (capabilities.unattachedGeometry 'unknown'), whatever
-    // other containers of this process know.
+    // A container with no group has no IOMMU and so no reserved ranges, as an iommufd IOAS with
+    // no device attached (and the simulator's unattached domain): maps anywhere are accepted now
+    // and the conflict, if any, is answered at attach (EADDRINUSE, see #checkReplay).
     return DEFAULT_GEOMETRY;
+  }
+
+  /**
+   * Before the replay into a container that has just got its IOMMU: every recorded area must lie
+   * inside the container's usable ranges, else EADDRINUSE, as iommufd answers at attach when an
+   * IOAS's areas clash with the device's reserved regions (iopt_table_enforce_dev_resv_regions)
+   * and the simulator does; without it the replay's VFIO_IOMMU_MAP_DMA would answer EINVAL.
+   */
+  #checkReplay(dom: Dom, ch: NativeHandle): void {
+    if (dom.type !== 'translate') return; // emulated identity records are replayed best effort
+    const g = this.#info(ch);
+    for (const a of dom.areas) {
+      let inside = false;
+      for (const r of g.ranges)
+        if (r.start <= a.iova && a.end <= r.last + 1n) {
+          inside = true;
+          break;
+        }
+      if (!inside) fail(ERR.EADDRINUSE, 'VFIO_GROUP_SET_CONTAINER', `the area at ${hex(a.iova)}+${hex(a.length)} lies outside the usable IOVA ranges (reserved or beyond the aperture)`);
+    }
   }
 
   // ---- groups and the parking container ----------------------------------------------------
@@ -185,7 +205,10 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
     const first = c.groups.size === 0;
     try {
       if (first) a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU);
-      if (first && where !== 'parking') this.#host.replay(where);
+      if (first && where !== 'parking') {
+        this.#checkReplay(where, ch);
+        this.#host.replay(where);
+      }
     } catch (e) {
       try {
         a.groupUnsetContainer(g.handle);

@@ -185,7 +185,11 @@ export class DmaEngine {
 
     const table = domain.table!;
     const aperture = domain.aperturePages;
-    const need = write ? 2 : 1;
+    // A read needs R or W: the modelled Linux drivers cannot express write-only. VT-d's
+    // __domain_mapping sets DMA_FL_PTE_PRESENT, which is bit 0 == DMA_PTE_READ, in every PTE it
+    // writes (second-level too), and Arm's io-pgtable (stage-1 AP bits) has no write-only
+    // encoding: a write-only map is device-readable on Linux (verified on both VM kernels).
+    const need = write ? 2 : 3;
     let page = Number(iova >> 12n);
     let off = Number(iova & 0xfffn);
     let remaining = length;
