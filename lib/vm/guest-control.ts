@@ -162,7 +162,14 @@ export async function adoptDevice(bdf: string, timeoutMs = 30_000, op = 'adoptDe
     if (Date.now() > until) throw new GuestControlError(`${op} ${b}: the guest kernel did not enumerate the device within ${timeout} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  bindVfio(b, dev);
+  // The sysfs node appears before the kernel has finished adding the device (its IOMMU group, the
+  // bus's own probe); a vfio-pci probe in that window fails, so the bind is retried until bound.
+  for (;;) {
+    const driver = bindVfio(b, dev);
+    if (driver === 'vfio-pci') break;
+    if (Date.now() > until) throw new GuestControlError(`plug ${b}: could not bind the new device to vfio-pci within ${timeout} ms (driver: ${driver ?? 'none'})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const iommuGroup = Number(basename(readlinkSync(`${dev}/iommu_group`)));
   let vfioDevice: string | null = null;
   const vfioDir = `${dev}/vfio-dev`;
@@ -176,13 +183,17 @@ export async function adoptDevice(bdf: string, timeoutMs = 30_000, op = 'adoptDe
   return { bdf: b, iommuGroup, vfioDevice };
 }
 
-function bindVfio(bdf: string, dev: string): void {
+/** One attempt to bind `bdf` to vfio-pci; returns the driver it has afterwards (null: none). */
+function bindVfio(bdf: string, dev: string): string | null {
   const driver = () => (existsSync(`${dev}/driver`) ? basename(readlinkSync(`${dev}/driver`)) : null);
-  if (driver() === 'vfio-pci') return;
-  writeFileSync(`${dev}/driver_override`, 'vfio-pci');
-  const current = driver();
-  if (current !== null) writeFileSync(`${dev}/driver/unbind`, bdf);
-  writeFileSync(`${SYS}/bus/pci/drivers_probe`, bdf);
-  const now = driver();
-  if (now !== 'vfio-pci') throw new GuestControlError(`plug ${bdf}: could not bind the new device to vfio-pci (driver: ${now ?? 'none'})`);
+  if (driver() === 'vfio-pci') return 'vfio-pci';
+  try {
+    writeFileSync(`${dev}/driver_override`, 'vfio-pci');
+    const current = driver();
+    if (current !== null) writeFileSync(`${dev}/driver/unbind`, bdf);
+    writeFileSync(`${SYS}/bus/pci/drivers_probe`, bdf);
+  } catch {
+    // a probe that fails (device not fully added yet) is answered by the retry
+  }
+  return driver();
 }
