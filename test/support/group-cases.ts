@@ -16,6 +16,7 @@ import type { IommuPlatform } from '../../lib/core/platform.js';
 import { EduDevice } from '../../lib/devices/edu.js';
 import { IommuError } from '../../lib/errors.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../lib/wdk/constants.js';
+import { catchIommuError } from './catch-iommu-error.js';
 
 export interface GroupRig {
   /** The two edu devices of the group. */
@@ -30,16 +31,6 @@ export interface GroupRig {
   blocked(): IommuPlatform;
   /** The blocker unbound, then a fresh platform. */
   released(): IommuPlatform;
-}
-
-function catchError(fn: () => unknown): IommuError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IommuError);
-    return e as IommuError;
-  }
-  throw new Error('expected an IommuError, the call succeeded');
 }
 
 async function roundTrip(edu: EduDevice, buf: ReturnType<IommuPlatform['allocateDmaMemory']>, iova: bigint, seed: number): Promise<void> {
@@ -62,7 +53,7 @@ export function groupCases(rig: () => GroupRig): void {
         expect(pdo, bdf).toBeDefined();
         expect(pdo.usable).toBe(false);
         expect(pdo.whyNotUsable).toContain(`${r.blocker} is bound to the host driver ${r.blockerDriver}`);
-        const e = catchError(() => p.CreateDevice(pdo));
+        const e = catchIommuError(() => p.CreateDevice(pdo));
         expect(e.code).toBe('STATUS_ACCESS_DENIED');
         expect(e.errno).toBe(-1); // EPERM
         expect(e.syscall).toBe(r.refusalSyscall);
@@ -72,10 +63,10 @@ export function groupCases(rig: () => GroupRig): void {
         expect(e.message).toContain(`echo vfio-pci > /sys/bus/pci/devices/${r.blocker}/driver_override`);
       }
       // the blocker itself is not a VFIO device: not found, as any device off vfio-pci
-      const own = catchError(() => p.CreateDevice(p.findDevice(r.blocker)!));
+      const own = catchIommuError(() => p.CreateDevice(p.findDevice(r.blocker)!));
       expect(own.code).toBe('STATUS_NOT_FOUND');
       // nothing was left half-open: the refusal is repeatable
-      expect(catchError(() => p.CreateDevice(p.findDevice(r.members[0])!)).code).toBe('STATUS_ACCESS_DENIED');
+      expect(catchIommuError(() => p.CreateDevice(p.findDevice(r.members[0])!)).code).toBe('STATUS_ACCESS_DENIED');
     } finally {
       p.close();
     }
@@ -119,16 +110,16 @@ export function groupCases(rig: () => GroupRig): void {
       const d1 = p.CreateDomainEx(DomainTypeTranslate);
       const d2 = p.CreateDomainEx(DomainTypeTranslate);
       p.AttachDeviceEx(d1, a!);
-      const e = catchError(() => p.AttachDeviceEx(d2, b!));
+      const e = catchIommuError(() => p.AttachDeviceEx(d2, b!));
       expect(e.code).toBe('STATUS_ACCESS_DENIED');
       expect(e.errno).toBe(-22); // EINVAL
       expect(e.message).toContain(r.members[0]);
       // the refusal changed nothing: b is detached and may join its mate's domain
-      expect(catchError(() => p.DetachDeviceEx(b!)).code).toBe('STATUS_INVALID_PARAMETER_1');
+      expect(catchIommuError(() => p.DetachDeviceEx(b!)).code).toBe('STATUS_INVALID_PARAMETER_1');
       p.AttachDeviceEx(d1, b!);
       p.DetachDeviceEx(a!);
       // b still holds the group in d1
-      expect(catchError(() => p.AttachDeviceEx(d2, a!)).code).toBe('STATUS_ACCESS_DENIED');
+      expect(catchIommuError(() => p.AttachDeviceEx(d2, a!)).code).toBe('STATUS_ACCESS_DENIED');
       p.DetachDeviceEx(b!);
       // the group is free: it moves to d2 as one
       p.AttachDeviceEx(d2, a!);

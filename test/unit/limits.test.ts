@@ -13,18 +13,9 @@ import { explainLimit, memlockFacts } from '../../lib/backend/native/limits.js';
 import { groupsOf } from '../../lib/backend/groups.js';
 import { findProblems, limitFacts } from '../../lib/cli/info.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../lib/wdk/constants.js';
+import { catchIommuError } from '../support/catch-iommu-error.js';
 
 const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
-
-function catchError(fn: () => unknown): IommuError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IommuError);
-    return e as IommuError;
-  }
-  throw new Error('expected an IommuError');
-}
 
 describe('simulated limits', () => {
   it('dmaEntryLimit: the map after the last entry is STATUS_INSUFFICIENT_RESOURCES (ENOSPC) naming the limit, its value and the fix; an unmap frees an entry', () => {
@@ -37,7 +28,7 @@ describe('simulated limits', () => {
       const buf = p.allocateDmaMemory(4096 * 9);
       const page = (i: number) => buf.asPfnArray(BigInt(i * 4096), 4096n);
       for (let i = 0; i < 8; i++) p.MapLogicalRangeEx(dom, RW, page(i), 0x100000n + BigInt(i) * 0x2000n);
-      const e = catchError(() => p.MapLogicalRangeEx(dom, RW, page(8), 0x100000n + 8n * 0x2000n));
+      const e = catchIommuError(() => p.MapLogicalRangeEx(dom, RW, page(8), 0x100000n + 8n * 0x2000n));
       expect(e).toMatchObject({ code: 'STATUS_INSUFFICIENT_RESOURCES', errno: -28 });
       expect(e.message).toContain('VFIO type1 dma_entry_limit reached: this domain already holds 8 mappings');
       expect(e.message).toContain('/sys/module/vfio_iommu_type1/parameters/dma_entry_limit = 8');
@@ -61,7 +52,7 @@ describe('simulated limits', () => {
       const small = p.allocateDmaMemory(256 * 1024);
       expect(p.MapLogicalRangeEx(dom, RW, small.asMdl(), 0x100000n)).toBe(0x100000n);
       const big = p.allocateDmaMemory(4 * 1024 * 1024);
-      const e = catchError(() => p.MapLogicalRangeEx(dom, RW, big.asMdl(), 0x1000000n));
+      const e = catchIommuError(() => p.MapLogicalRangeEx(dom, RW, big.asMdl(), 0x1000000n));
       expect(e).toMatchObject({ code: 'STATUS_INSUFFICIENT_RESOURCES', errno: -12 });
       expect(e.message).toContain('RLIMIT_MEMLOCK reached: a map of 0x400000 bytes at IOVA 0x1000000 would pin 4194304 bytes (4 MiB) more');
       expect(e.message).toContain('RLIMIT_MEMLOCK is 1048576 bytes (1 MiB)');
@@ -70,7 +61,7 @@ describe('simulated limits', () => {
       const other = p.CreateDomainEx(DomainTypeTranslate);
       const rest = p.allocateDmaMemory(1024 * 1024 - 256 * 1024);
       p.MapLogicalRangeEx(other, RW, rest.asMdl(), 0x100000n);
-      expect(catchError(() => p.MapLogicalRangeEx(other, RW, small.asPfnArray(0n, 4096n), 0x800000n)).errno).toBe(-12);
+      expect(catchIommuError(() => p.MapLogicalRangeEx(other, RW, small.asPfnArray(0n, 4096n), 0x800000n)).errno).toBe(-12);
       p.UnmapLogicalRange(dom, 0x100000n, 64n);
       p.MapLogicalRangeEx(other, RW, small.asPfnArray(0n, 4096n), 0x800000n);
     } finally {
@@ -80,7 +71,7 @@ describe('simulated limits', () => {
 
   it('bad limit options are STATUS_INVALID_PARAMETER naming the option', () => {
     for (const simulator of [{ dmaEntryLimit: 0 }, { dmaEntryLimit: 1.5 }, { memlockLimit: -1 }, { memlockLimit: 'x' as never }]) {
-      const e = catchError(() => openPlatform({ backend: 'sim', simulator }));
+      const e = catchIommuError(() => openPlatform({ backend: 'sim', simulator }));
       expect(e.code).toBe('STATUS_INVALID_PARAMETER');
       expect(e.message).toMatch(Object.keys(simulator)[0]!);
     }

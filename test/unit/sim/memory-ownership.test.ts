@@ -22,6 +22,7 @@ import {
   type SimulatedBackend,
 } from '../../../lib/index.js';
 import { E, EDU0, GiB } from './helpers.js';
+import { catchIommuError } from '../../support/catch-iommu-error.js';
 
 const RW = 3;
 const PAGE = 4096n;
@@ -44,19 +45,8 @@ afterEach(() => {
   platform = undefined;
 });
 
-/** The IommuError `fn` throws (fails the test when it returns or throws something else). */
-function iommuError(fn: () => unknown): IommuError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IommuError);
-    return e as IommuError;
-  }
-  throw new Error('expected an IommuError');
-}
-
 function expectEfault(fn: () => unknown): void {
-  const e = iommuError(fn);
+  const e = catchIommuError(fn);
   expect({ code: e.code, errno: e.errno, syscall: e.syscall }).toEqual({ code: 'STATUS_INVALID_PARAMETER_3', errno: -E.EFAULT, syscall: 'IOMMU_IOAS_MAP' });
 }
 
@@ -88,8 +78,8 @@ describe('maps of memory the caller does not own', () => {
     expect(sim.dmaWrite(EDU0, 0x100ffen, new Uint8Array([7, 8, 9])).ok).toBe(true);
     expect([...a.bytes.subarray(4094)]).toEqual([7, 8]);
     expect(b.bytes[0]).toBe(9);
-    expect(iommuError(() => a.free()).code).toBe('STATUS_RESOURCE_IN_USE');
-    expect(iommuError(() => b.free()).code).toBe('STATUS_RESOURCE_IN_USE');
+    expect(catchIommuError(() => a.free()).code).toBe('STATUS_RESOURCE_IN_USE');
+    expect(catchIommuError(() => b.free()).code).toBe('STATUS_RESOURCE_IN_USE');
   });
 
   it('an MDL of freed memory is refused; the page handed out again is reachable only by its new maps', () => {
@@ -99,7 +89,7 @@ describe('maps of memory the caller does not own', () => {
     const oldPa = old.physicalAddress;
     const iova = V3.MapLogicalRangeEx(domain, RW, mdl, 0x100000n, null, null);
     // still mapped: the memory cannot be freed (the kernel keeps it pinned)
-    expect(iommuError(() => old.free()).code).toBe('STATUS_RESOURCE_IN_USE');
+    expect(catchIommuError(() => old.free()).code).toBe('STATUS_RESOURCE_IN_USE');
     V3.UnmapLogicalRange(domain, iova, 1n);
     old.free();
     expectEfault(() => V3.MapLogicalRangeEx(domain, RW, mdl, 0x200000n, null, null));
@@ -158,7 +148,7 @@ describe('property: a stale IOVA never reaches memory it does not map', () => {
               if (live.length === 0) continue;
               const b = live[o.which % live.length];
               const mapped = [...slots.values()].some((pa) => pa >= b.pa && pa < b.pa + BigInt(b.pages) * PAGE);
-              if (mapped) expect(iommuError(() => b.mem.free()).code).toBe('STATUS_RESOURCE_IN_USE');
+              if (mapped) expect(catchIommuError(() => b.mem.free()).code).toBe('STATUS_RESOURCE_IN_USE');
               else {
                 b.mem.free();
                 b.live = false;
