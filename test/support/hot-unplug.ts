@@ -42,6 +42,15 @@ export interface HotUnplugDriver {
   readonly callbackTimeoutMs: number;
 }
 
+/** What every backend answers on a removed device (the scenario's `removedAnswers`, asserted by its callers). */
+export const REMOVED_ANSWERS: Readonly<Record<string, string>> = {
+  configRead: 'STATUS_DEVICE_REMOVED',
+  barRead32: 'STATUS_DEVICE_REMOVED',
+  DetachDeviceEx: 'STATUS_DEVICE_REMOVED',
+  AttachDeviceEx: 'STATUS_DEVICE_REMOVED',
+  QueryAvailableDomainTypes: 'success',
+};
+
 export interface HotUnplugResult {
   problems: string[];
   /** unplug started → state-change callback with AvailableDomainTypes 0, ms. */

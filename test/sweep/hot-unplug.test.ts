@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openPlatform, SimulatedBackend, type IommuPlatform } from '../../lib/index.js';
-import { hotUnplugScenario, type HotUnplugDriver } from '../support/hot-unplug.js';
+import { REMOVED_ANSWERS, hotUnplugScenario, type HotUnplugDriver } from '../support/hot-unplug.js';
 
 const BDF = '0000:00:03.0';
 
@@ -57,12 +57,6 @@ describe('hot-unplug during a running script (simulator)', () => {
     expect(r.callbackLatencyMs).not.toBeNull();
     expect(r.unplugMs).not.toBeNull();
     expect(driver.releasedBeforeCompletion).toBe(true);
-    expect(r.removedAnswers).toEqual({
-      configRead: 'STATUS_DEVICE_REMOVED',
-      barRead32: 'STATUS_DEVICE_REMOVED',
-      DetachDeviceEx: 'STATUS_DEVICE_REMOVED',
-      AttachDeviceEx: 'STATUS_DEVICE_REMOVED',
-      QueryAvailableDomainTypes: 'success',
-    });
+    expect(r.removedAnswers).toEqual(REMOVED_ANSWERS);
   });
 });
