@@ -7,11 +7,7 @@
  * which DMA will fault (for the fault budget and the fault source's rate limit) — never to decide
  * an outcome.
  */
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { Readable, Writable } from 'node:stream';
 import {
   DMA_IOMMU_INTERFACE_EX_VERSION_1,
   DMA_IOMMU_INTERFACE_EX_VERSION_3,
@@ -36,32 +32,10 @@ import {
   type MDL,
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
-import { packageRoot } from '../../lib/util/package-root.js';
+import { ElsewhereHolder } from './holder.js';
 import { ARENA_END, DEVICES, DOMAINS, EDU_SPAN, MEMORY_PAGES, PAGE, SCRATCH_IOVA, TOKENS, type BadCall, type DmaBase, type Op, type Phys, windowIova } from './ops.js';
 
 const PAGE_N = BigInt(PAGE);
-/**
- * The other process of `holdElsewhere`: opens a platform of the given backend (argv[1]), creates
- * the device (argv[2]), prints `ok` or the IommuError code, and holds it until its stdin closes.
- * It imports the built package (dist/), so it runs the same from vitest and from dist/test/diff.
- */
-const HOLD_SCRIPT = `
-const { openPlatform, IommuError } = await import(${JSON.stringify(pathToFileURL(join(packageRoot(), 'dist', 'lib', 'index.js')).href)});
-const [backend, bdf] = process.argv.slice(1);
-let status = 'ok';
-let platform = null;
-try {
-  platform = openPlatform({ backend });
-  const pdo = platform.findDevice(bdf);
-  if (!pdo) throw new IommuError('STATUS_NOT_FOUND', bdf + ' not present');
-  platform.CreateDevice(pdo);
-} catch (e) {
-  status = e instanceof IommuError ? e.code : 'thrown ' + (e && e.name);
-}
-process.stdout.write(status + '\\n');
-process.stdin.resume();
-process.stdin.on('end', () => { platform?.close(); process.exit(0); });
-`;
 const RW = 3;
 
 /** What one operation did on one platform. */
@@ -162,7 +136,10 @@ export class Side {
   readonly #tokenDomain: number[] = new Array(TOKENS).fill(-1);
   readonly #segments: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT[][] = Array.from({ length: TOKENS }, () => []);
   readonly #mems: (DmaMemory | null)[] = [];
+  /** Per memory slot: its PFNs when first allocated (in this sequence). */
   readonly #firstPfns: bigint[][] = [];
+  /** Per memory slot: freed since first allocated (its first PFNs are stale, whether or not the slot was allocated again). */
+  readonly #stale: boolean[] = new Array(MEMORY_PAGES.length).fill(false);
   readonly #scratch: DmaMemory;
   /** Shadow: domain slot → page number → permissions (from this side's successful calls). */
   readonly #shadow: Map<number, number>[] = Array.from({ length: DOMAINS }, () => new Map());
@@ -179,7 +156,8 @@ export class Side {
   #readEdu = true;
   /** Device slot → its edu buffer may hold bytes a DMA put there (zeroed again by init()). */
   readonly #eduDirty: boolean[] = new Array(DEVICES).fill(true);
-  readonly #holders: (ChildProcessByStdio<Writable, Readable, null> | null)[] = new Array(DEVICES).fill(null);
+  /** The other process of `holdElsewhere` (one helper for the side's lifetime). */
+  readonly #elsewhere: ElsewhereHolder;
   /** How many of the platform's fault records `takeFaults()` has returned. */
   #faultsSeen = 0;
 
@@ -190,6 +168,7 @@ export class Side {
     this.#V1 = (IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_1, 0n, { platform }) as { V1: DMA_IOMMU_INTERFACE_V1 }).V1;
     this.#V3 = (IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_3, 0n, { platform }) as { V3: DMA_IOMMU_INTERFACE_V3 }).V3;
     this.#eduTimeoutMs = options.eduTimeoutMs ?? 5000;
+    this.#elsewhere = new ElsewhereHolder(platform.backend.kind, (platform.backend as { machine?: string | null }).machine ?? null);
     this.#pdos = options.devices.slice(0, DEVICES).map((bdf) => {
       const pdo = platform.findDevice(bdf);
       if (!pdo) throw new Error(`${label}: device ${bdf} not present`);
@@ -259,7 +238,7 @@ export class Side {
         clean = false;
       }
     };
-    for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
+    for (let d = 0; d < DEVICES; d++) await this.#elsewhere.release(d);
     for (let d = 0; d < DEVICES; d++) {
       const slot = this.#attached[d];
       if (slot === null) continue;
@@ -307,6 +286,7 @@ export class Side {
       const mem = this.#allocate(m);
       this.#mems[m] = mem;
       this.#firstPfns[m] = pfnsOf(mem.asPfnArray());
+      this.#stale[m] = false;
     }
     this.#graveDevice = this.#graveDomain = null;
     this.#graveToken = null;
@@ -314,40 +294,15 @@ export class Side {
     return clean;
   }
 
-  /** Let the other processes go (waiting for them to exit), then close the platform. */
+  /** Helper processes started for `holdElsewhere` (one per side unless one died). */
+  get elsewhereProcesses(): number {
+    return this.#elsewhere.started;
+  }
+
+  /** Let the other process go (waiting for it to exit), then close the platform. */
   async close(): Promise<void> {
-    for (let d = 0; d < DEVICES; d++) await this.#releaseElsewhere(d);
+    await this.#elsewhere.close();
     this.platform.close();
-  }
-
-  /** Another process, of this side's backend, creates device slot `dev` and holds it; its status is the value. */
-  async #holdElsewhere(dev: number): Promise<string> {
-    if (this.#holders[dev]) return 'already held';
-    const machine = (this.platform.backend as { machine?: string | null }).machine;
-    const env = machine ? { ...process.env, DMA_IOMMU_SIM_MACHINE: machine } : process.env;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', HOLD_SCRIPT, this.platform.backend.kind, this.#pdos[dev].bdf], { stdio: ['pipe', 'pipe', 'inherit'], env });
-    this.#holders[dev] = child;
-    const line = await new Promise<string>((resolve) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d: string) => {
-        out += d;
-        if (out.includes('\n')) resolve(out.split('\n')[0]);
-      });
-      child.on('exit', (code) => resolve(`exited ${code}`));
-    });
-    return line;
-  }
-
-  async #releaseElsewhere(dev: number): Promise<void> {
-    const child = this.#holders[dev];
-    if (!child) return;
-    this.#holders[dev] = null;
-    await new Promise<void>((resolve) => {
-      child.on('exit', () => resolve());
-      child.stdin.end();
-      if (child.exitCode !== null) resolve();
-    });
   }
 
   /**
@@ -415,10 +370,10 @@ export class Side {
       case 'map':
       case 'mapBuddy':
       case 'mapReserved':
-        return this.#staleReused(op.phys.mem) ? 'stale PFNs reused by a live allocation' : null;
+        return this.#freedReused(op.phys.mem) ? 'stale PFNs reused by a live allocation' : null;
       case 'identityMap':
       case 'identityUnmap': {
-        if (this.#staleReused(op.phys.mem)) return 'stale PFNs reused by a live allocation';
+        if (this.#freedReused(op.phys.mem)) return 'stale PFNs reused by a live allocation';
         // The identity IOVA is a physical address, which legitimately differs: keep it out of the
         // IOVA arena the model's other addresses use, so it cannot collide with them on one side only.
         const mem = this.#mems[op.phys.mem];
@@ -439,15 +394,25 @@ export class Side {
   }
 
   /**
-   * Memory slot `m` is freed and a live allocation has one of its old pages: freed pages come back
-   * in later allocations (the kernel's and the simulator's allocators differ), so stale PFNs are
-   * "memory the caller does not own" only while no live allocation has them.
+   * Slot `m`'s first PFNs are stale (the slot was freed since) and a live allocation holds one of
+   * them. A PFN this process freed is "memory the caller does not own" (STATUS_INVALID_PARAMETER_3
+   * on every backend: contract suite) only while no allocation holds it again; which pages a new
+   * allocation gets is the allocator's choice (the kernel's page allocator hands a freed page back
+   * at once, the simulator's first-fit only when the hole fits), so a map of stale PFNs is run only
+   * when no live allocation has any of them on either side — including the slot's own
+   * re-allocation (freed and allocated again onto the same pages on one side only was the "stale
+   * PFNs" class: type1 seed 461762427, iommufd seed 3055).
    */
   #staleReused(m: number): boolean {
-    if (this.#mems[m]) return false;
+    if (!this.#stale[m]) return false;
     const live = new Set<bigint>();
     for (const mem of [...this.#mems, this.#scratch]) if (mem) for (const pfn of pfnsOf(mem.asPfnArray())) live.add(pfn);
     return this.#firstPfns[m].some((pfn) => live.has(pfn));
+  }
+
+  /** A map of slot `m` describes its stale PFNs when the slot is freed (see #desc). */
+  #freedReused(m: number): boolean {
+    return !this.#mems[m] && this.#staleReused(m);
   }
 
   /** The DMA's IOVA: its base plus its offset (for a mapping, modulo the mapping's size plus a little, so some straddle its end). */
@@ -698,6 +663,7 @@ export class Side {
         if (!mem) throw new IommuError('STATUS_INVALID_DEVICE_REQUEST', 'already freed');
         mem.free();
         this.#mems[op.mem] = null;
+        this.#stale[op.mem] = true;
         return undefined;
       }
       case 'alloc':
@@ -715,9 +681,9 @@ export class Side {
         this.#bad(op.call, op.a, op.b);
         return undefined;
       case 'holdElsewhere':
-        return this.#holdElsewhere(op.dev);
+        return this.#elsewhere.hold(op.dev, this.#pdos[op.dev].bdf);
       case 'releaseElsewhere':
-        await this.#releaseElsewhere(op.dev);
+        await this.#elsewhere.release(op.dev);
         return undefined;
     }
   }

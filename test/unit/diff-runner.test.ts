@@ -48,10 +48,45 @@ describe('differential runner (simulator against itself)', () => {
       expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('STATUS_DEVICE_BUSY');
       expect((await side.execute({ op: 'releaseElsewhere', dev: 1 })).status).toBe('ok');
       expect((await side.execute({ op: 'createDevice', dev: 1 })).status).toBe('ok');
+      // held and let go again: the same helper process answers (one per side, not one per hold)
+      expect(await side.execute({ op: 'holdElsewhere', dev: 1 })).toMatchObject({ status: 'ok', value: 'STATUS_DEVICE_BUSY' });
+      expect((await side.execute({ op: 'releaseElsewhere', dev: 1 })).status).toBe('ok');
+      expect((await side.execute({ op: 'releaseElsewhere', dev: 0 })).status).toBe('ok');
+      expect((await side.execute({ op: 'deleteDevice', dev: 0 })).status).toBe('ok');
+      expect(await side.execute({ op: 'holdElsewhere', dev: 0 })).toMatchObject({ status: 'ok', value: 'ok' });
+      expect((await side.execute({ op: 'createDevice', dev: 0 })).status).toBe('STATUS_DEVICE_BUSY');
+      expect(side.elsewhereProcesses).toBe(1);
     } finally {
       await side.close();
     }
   }, 60_000);
+
+  it('a map of stale PFNs runs only while no live allocation holds any of them (reuse is the allocator\'s choice), and is then refused', async () => {
+    const side = simSide('stale');
+    const stale: Op = { op: 'mapStale', dom: 0, mem: 0, window: 2 };
+    const mapMem0: Op = { op: 'map', dom: 0, perms: 3, phys: { mem: 0, page: 0, pages: 4, kind: 'pfn', shuffle: 0 }, window: 4, pageDelta: 0, v1: false };
+    try {
+      await side.init();
+      for (const o of [{ op: 'createDevice', dev: 0 }, { op: 'createDomain', dom: 0, type: 'translate', buddy: false }, { op: 'attach', dom: 0, dev: 0, v1: false }] as Op[]) {
+        expect((await side.execute(o)).status).toBe('ok');
+      }
+      expect(side.skipReason(stale)).toBeNull(); // never freed: the slot's own pages
+      expect((await side.execute(stale)).status).toBe('ok');
+      expect((await side.execute({ op: 'unmap', dom: 0, window: 2, pageDelta: 0, pages: 4 })).status).toBe('ok');
+      expect((await side.execute({ op: 'free', mem: 0 })).status).toBe('ok');
+      expect(side.skipReason(stale)).toBeNull(); // freed, held by nobody: refused on every backend
+      expect((await side.execute(stale)).status).toBe('STATUS_INVALID_PARAMETER_3');
+      expect(side.skipReason(mapMem0)).toBeNull();
+      expect((await side.execute(mapMem0)).status).toBe('STATUS_INVALID_PARAMETER_3');
+      // allocated again: the simulator's first fit hands the same pages back (the kernel may not)
+      expect((await side.execute({ op: 'alloc', mem: 0 })).status).toBe('ok');
+      expect(side.skipReason(stale)).toMatch(/stale PFNs reused/);
+      expect(side.skipReason(mapMem0)).toBeNull(); // the slot's live memory
+      expect((await side.execute(mapMem0)).status).toBe('ok');
+    } finally {
+      await side.close();
+    }
+  });
 
   it('runs DMA, maps of every kind, reserved ranges and bad calls (the model reaches them)', async () => {
     const seen = new Map<string, number>();
