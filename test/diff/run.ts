@@ -265,11 +265,7 @@ export class Side {
     for (let d = 0; d < DOMAINS; d++) {
       const dom = this.#domains[d];
       if (dom) step(() => V3.DeleteDomain(dom));
-      this.#domains[d] = null;
-      this.#domainInfo[d] = null;
-      this.#shadow[d] = new Map();
-      this.#mappings[d] = [];
-      this.#buddy[d] = [];
+      this.#setDomainSlot(d, null, null);
     }
     for (let d = 0; d < DEVICES; d++) {
       const dev = this.#devices[d];
@@ -521,6 +517,15 @@ export class Side {
     }
   }
 
+  /** Domain slot `d` now holds `dom` (null: empty), with nothing mapped and no Buddy IOVAs yet. */
+  #setDomainSlot(d: number, dom: IommuDmaDomain | null, info: { type: 'translate' | 'passthrough'; buddy: boolean } | null): void {
+    this.#domains[d] = dom;
+    this.#domainInfo[d] = info;
+    this.#shadow[d] = new Map();
+    this.#mappings[d] = [];
+    this.#buddy[d] = [];
+  }
+
   #domainSlotOf(domain: IommuDmaDomain): number {
     return this.#domains.indexOf(domain);
   }
@@ -549,22 +554,14 @@ export class Side {
       case 'createDomain': {
         const cfg = op.buddy ? { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 28 } } : null;
         const dom = V3.CreateDomainEx(op.type === 'translate' ? DomainTypeTranslate : DomainTypePassThrough, 0n, cfg, null);
-        this.#domains[op.dom] = dom;
-        this.#domainInfo[op.dom] = { type: op.type, buddy: op.buddy };
-        this.#shadow[op.dom] = new Map();
-        this.#mappings[op.dom] = [];
-        this.#buddy[op.dom] = [];
+        this.#setDomainSlot(op.dom, dom, { type: op.type, buddy: op.buddy });
         return undefined;
       }
       case 'deleteDomain': {
         const dom = this.#domains[op.dom];
         V3.DeleteDomain(dom as IommuDmaDomain);
         this.#graveDomain = dom;
-        this.#domains[op.dom] = null;
-        this.#domainInfo[op.dom] = null;
-        this.#shadow[op.dom] = new Map();
-        this.#mappings[op.dom] = [];
-        this.#buddy[op.dom] = [];
+        this.#setDomainSlot(op.dom, null, null);
         return undefined;
       }
       case 'attach': {

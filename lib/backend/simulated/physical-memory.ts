@@ -135,17 +135,11 @@ export class SimMemory implements BackendMemory {
       return;
     }
     const store = this.store!;
-    while (len > 0) {
-      const page = Math.floor(off / PAGE_SIZE);
-      const inPage = off - page * PAGE_SIZE;
-      const n = Math.min(len, PAGE_SIZE - inPage);
+    forEachPage(off, len, (page, inPage, n, done) => {
       const p = store.get(page);
-      if (p) out.set(p.subarray(inPage, inPage + n), outOff);
-      else out.fill(0, outOff, outOff + n);
-      off += n;
-      outOff += n;
-      len -= n;
-    }
+      if (p) out.set(p.subarray(inPage, inPage + n), outOff + done);
+      else out.fill(0, outOff + done, outOff + done + n);
+    });
   }
 
   writeFrom(off: number, src: Uint8Array, srcOff: number, len: number): void {
@@ -155,20 +149,7 @@ export class SimMemory implements BackendMemory {
       return;
     }
     const store = this.store!;
-    while (len > 0) {
-      const page = Math.floor(off / PAGE_SIZE);
-      const inPage = off - page * PAGE_SIZE;
-      const n = Math.min(len, PAGE_SIZE - inPage);
-      let p = store.get(page);
-      if (!p) {
-        p = new Uint8Array(PAGE_SIZE);
-        store.set(page, p);
-      }
-      p.set(src.subarray(srcOff, srcOff + n), inPage);
-      off += n;
-      srcOff += n;
-      len -= n;
-    }
+    forEachPage(off, len, (page, inPage, n, done) => pageOf(store, page).set(src.subarray(srcOff + done, srcOff + done + n), inPage));
   }
 
   #live(op: string): void {
@@ -186,6 +167,29 @@ export class SimMemory implements BackendMemory {
     }
     return [Number(offset), Number(length)];
   }
+}
+
+/** [off, off+len) page by page: `fn(page index, offset in the page, bytes, bytes before)`. */
+function forEachPage(off: number, len: number, fn: (page: number, inPage: number, n: number, done: number) => void): void {
+  let done = 0;
+  while (done < len) {
+    const at = off + done;
+    const page = Math.floor(at / PAGE_SIZE);
+    const inPage = at - page * PAGE_SIZE;
+    const n = Math.min(len - done, PAGE_SIZE - inPage);
+    fn(page, inPage, n, done);
+    done += n;
+  }
+}
+
+/** The page `index` of a sparse store, created zeroed when first written. */
+function pageOf(store: Map<number, Uint8Array>, index: number): Uint8Array {
+  let p = store.get(index);
+  if (!p) {
+    p = new Uint8Array(PAGE_SIZE);
+    store.set(index, p);
+  }
+  return p;
 }
 
 /** The machine's RAM and its allocator. */
@@ -389,47 +393,54 @@ export class PhysicalMemory {
   }
 
   read(pa: number, out: Uint8Array, outOff: number, len: number): void {
-    while (len > 0) {
-      const m = this.find(pa);
-      let n: number;
-      if (m !== null) {
-        n = Math.min(len, m.pa + m.length - pa);
-        m.readInto(pa - m.pa, out, outOff, n);
-      } else {
-        const pfn = Math.floor(pa / PAGE_SIZE);
-        const inPage = pa - pfn * PAGE_SIZE;
-        n = Math.min(len, PAGE_SIZE - inPage);
-        const p = this.#loose.get(pfn);
-        if (p) out.set(p.subarray(inPage, inPage + n), outOff);
-        else out.fill(0, outOff, outOff + n);
-      }
-      pa += n;
-      outOff += n;
-      len -= n;
+    const m = this.find(pa);
+    if (m !== null && pa + len <= m.pa + m.length) {
+      m.readInto(pa - m.pa, out, outOff, len); // the common case: inside one allocation
+      return;
     }
+    const loose = this.#loose;
+    this.#walk(pa, len, (a, off, n, done) => a.readInto(off, out, outOff + done, n), (pfn, inPage, n, done) => {
+      const p = loose.get(pfn);
+      if (p) out.set(p.subarray(inPage, inPage + n), outOff + done);
+      else out.fill(0, outOff + done, outOff + done + n);
+    });
   }
 
   write(pa: number, src: Uint8Array, srcOff: number, len: number): void {
-    while (len > 0) {
-      const m = this.find(pa);
+    const m = this.find(pa);
+    if (m !== null && pa + len <= m.pa + m.length) {
+      m.writeFrom(pa - m.pa, src, srcOff, len);
+      return;
+    }
+    const loose = this.#loose;
+    this.#walk(
+      pa,
+      len,
+      (a, off, n, done) => a.writeFrom(off, src, srcOff + done, n),
+      (pfn, inPage, n, done) => pageOf(loose, pfn).set(src.subarray(srcOff + done, srcOff + done + n), inPage),
+    );
+  }
+
+  /**
+   * [pa, pa+len) in pieces: `inAlloc` for each stretch inside one allocation (its offset there),
+   * `loose` for each piece of a page outside every allocation; `done` is the bytes before the piece.
+   */
+  #walk(pa: number, len: number, inAlloc: (m: SimMemory, off: number, n: number, done: number) => void, loose: (pfn: number, inPage: number, n: number, done: number) => void): void {
+    let done = 0;
+    while (done < len) {
+      const at = pa + done;
+      const m = this.find(at);
       let n: number;
       if (m !== null) {
-        n = Math.min(len, m.pa + m.length - pa);
-        m.writeFrom(pa - m.pa, src, srcOff, n);
+        n = Math.min(len - done, m.pa + m.length - at);
+        inAlloc(m, at - m.pa, n, done);
       } else {
-        const pfn = Math.floor(pa / PAGE_SIZE);
-        const inPage = pa - pfn * PAGE_SIZE;
-        n = Math.min(len, PAGE_SIZE - inPage);
-        let p = this.#loose.get(pfn);
-        if (!p) {
-          p = new Uint8Array(PAGE_SIZE);
-          this.#loose.set(pfn, p);
-        }
-        p.set(src.subarray(srcOff, srcOff + n), inPage);
+        const pfn = Math.floor(at / PAGE_SIZE);
+        const inPage = at - pfn * PAGE_SIZE;
+        n = Math.min(len - done, PAGE_SIZE - inPage);
+        loose(pfn, inPage, n, done);
       }
-      pa += n;
-      srcOff += n;
-      len -= n;
+      done += n;
     }
   }
 
