@@ -152,6 +152,22 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         b.freeDomain(dom);
       });
 
+      it('a domain whose last device detached takes maps outside the usable ranges again (as before its first attach); the next attach answers EADDRINUSE until they are unmapped', () => {
+        const { dom, dev } = attached();
+        const mem = b.allocateMemory(0x1000n);
+        const top = U64_MAX - 0xfffn; // the last page of the 64-bit space: past every aperture
+        expectErrno(() => b.map(dom, top, mem.runs(0n, 0x1000n), RW), 'EINVAL');
+        b.detach(dev);
+        expect(b.geometry(dom).ranges).toEqual([{ start: 0n, last: U64_MAX }]);
+        b.map(dom, top, mem.runs(0n, 0x1000n), RW);
+        expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
+        expect(b.unmap(dom, top, 0x1000n)).toBe(0x1000n);
+        b.attach(dom, dev);
+        expectErrno(() => b.map(dom, top, mem.runs(0n, 0x1000n), RW), 'EINVAL');
+        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        expect(b.unmap(dom, IOVA, 0x1000n)).toBe(0x1000n);
+      });
+
       it('two devices in two groups attach to two domains independently', () => {
         const [d0, d1] = opts.devices.map((x) => b.openDevice(x));
         const [m0, m1] = [b.allocDomain('translate'), b.allocDomain('translate')];
@@ -305,6 +321,31 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         mem.free();
         mem.free();
         expect(mem.freed).toBe(true);
+      });
+
+      it('the pages of freed memory: EFAULT while no live allocation holds them, and mapped as the new owner\'s memory once one does', () => {
+        const { dom } = attached();
+        const pagesOf = (m: BackendMemory): bigint[] => m.runs(0n, m.size).flatMap((r) => Array.from({ length: Number(r.length / 0x1000n) }, (_, i) => r.pa + BigInt(i) * 0x1000n));
+        const old = b.allocateMemory(0x4000n);
+        const keep = b.allocateMemory(0x1000n); // after `old`: a hole once `old` is freed
+        const stale = pagesOf(old);
+        old.free();
+        const next = b.allocateMemory(0x1000n); // the allocator may give it one of the freed pages
+        const held = new Set([...pagesOf(keep), ...pagesOf(next)]);
+        let refused = 0;
+        stale.forEach((pa, i) => {
+          const iova = IOVA + BigInt(i) * 0x1000n;
+          if (held.has(pa)) {
+            b.map(dom, iova, [{ pa, length: 0x1000n }], RW);
+            expect(b.unmap(dom, iova, 0x1000n)).toBe(0x1000n);
+          } else {
+            expectErrno(() => b.map(dom, iova, [{ pa, length: 0x1000n }], RW), 'EFAULT');
+            refused++;
+          }
+        });
+        expect(refused).toBeGreaterThanOrEqual(stale.length - 1); // one new page can hold at most one of them
+        // all of them at once: refused as a whole while any is not held
+        expectErrno(() => b.map(dom, IOVA, stale.map((pa) => ({ pa, length: 0x1000n })), RW), 'EFAULT');
       });
 
       it('freeDomain drops the areas still mapped, which releases their memory', () => {

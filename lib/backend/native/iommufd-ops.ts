@@ -5,7 +5,9 @@
  *    VFIO_DEVICE_BIND_IOMMUFD (dev_id) → IOMMU_GET_HW_INFO (PASID width, VT-d page sizes).
  *  - a domain is an IOAS; at its first attach an explicit paging HWPT is allocated for it
  *    (IOMMU_HWPT_ALLOC) and every later device attaches to that HWPT (or, when its IOMMU cannot
- *    share it, to the IOAS, which makes the kernel build a compatible one).
+ *    share it, to the IOAS, which makes the kernel build a compatible one). When its last device
+ *    detaches the HWPT is destroyed, so a domain with no device has no reserved ranges (maps
+ *    anywhere), as before its first attach.
  *  - map = IOMMU_IOAS_MAP(FIXED_IOVA | READABLE/WRITEABLE) per VA-contiguous piece; unmap =
  *    IOMMU_IOAS_UNMAP; geometry = IOMMU_IOAS_IOVA_RANGES (re-read after each attach/detach).
  *  - passthrough = 'emulated-identity': an IOAS into which every allocation of this backend is
@@ -233,9 +235,24 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
     dev.attachedPt = out;
   }
 
-  detach(_dom: Dom, dev: Dev): void {
+  detach(dom: Dom, dev: Dev): void {
     this.#addon.deviceDetachPt(dev.handle);
     dev.attachedPt = null;
+    // The last device gone: destroy the domain's HWPT too. An explicitly allocated HWPT stays in
+    // its IOAS (iopt_table_add_domain) with the reservation of everything past its aperture, so
+    // the IOAS would keep refusing maps there (EINVAL at 0xfffffffffffff000: diff iommufd seed
+    // 3069) where a domain with no device takes them (type1, the simulator, and this IOAS before
+    // its first attach); the next attach allocates a new one and checks the areas (EADDRINUSE).
+    if (dom.hwptId !== null && [...dom.devices].every((id) => id === dev.id)) {
+      const hwpt = dom.hwptId;
+      dom.hwptId = null;
+      dom.hwptTried = false;
+      try {
+        this.#addon.destroy(this.#iommufd, hwpt);
+      } catch {
+        dom.hwptId = hwpt; // still referenced: freeDomain destroys it
+      }
+    }
   }
 
   close(): void {
