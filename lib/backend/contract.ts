@@ -249,6 +249,13 @@ export interface BackendCapabilities {
    *    the faulting byte (virtio-iommu, SMMUv3, AMD-Vi).
    */
   readonly faultDetails?: FaultRecordDetails | null;
+  /**
+   * What a write-only mapping allows the device: 'readable' (absent = this) when the IOMMU driver
+   * cannot express write-only (VT-d's present bit is its read bit; Arm's io-pgtable has no
+   * write-only encoding), 'enforced' when the IOMMU blocks a device read through it (virtio-iommu:
+   * measured under QEMU 7.2, a read fault with the R flag).
+   */
+  readonly writeOnlyMappings?: 'readable' | 'enforced';
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
   readonly mapBeforeAttach: 'direct' | 'replayed';
   /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */

@@ -40,10 +40,12 @@ const RATE_LIMITS: Readonly<Record<IommuModelKind, { faults: number; intervalMs:
  * walk returns on a zero PTE before any fault is raised; verified in `dma-iommu vm --iommu amd`), so
  * on QEMU's AMD-Vi no fault record reaches the log: faultSource 'none'.
  */
-export function faultCapabilities(iommu: DetectedIommu, kmsg: boolean): Pick<BackendCapabilities, 'iommu' | 'faultSource' | 'faultRateLimit' | 'faultDetails'> {
+export function faultCapabilities(iommu: DetectedIommu, kmsg: boolean): Pick<BackendCapabilities, 'iommu' | 'faultSource' | 'faultRateLimit' | 'faultDetails' | 'writeOnlyMappings'> {
   const silent = iommu.model === 'amd' && iommu.emulated;
-  if (!kmsg || silent) return { iommu: iommu.model, faultSource: 'none', faultRateLimit: null, faultDetails: null };
-  return { iommu: iommu.model, faultSource: 'kmsg', faultRateLimit: RATE_LIMITS[iommu.model], faultDetails: FAULT_DETAILS[iommu.model] };
+  // virtio-iommu maps with VIRTIO_IOMMU_MAP_F_WRITE alone, and QEMU checks reads against it
+  const writeOnlyMappings = iommu.model === 'virtio' ? 'enforced' : 'readable';
+  if (!kmsg || silent) return { iommu: iommu.model, faultSource: 'none', faultRateLimit: null, faultDetails: null, writeOnlyMappings };
+  return { iommu: iommu.model, faultSource: 'kmsg', faultRateLimit: RATE_LIMITS[iommu.model], faultDetails: FAULT_DETAILS[iommu.model], writeOnlyMappings };
 }
 
 export class KmsgFaults {

@@ -129,6 +129,8 @@ export interface SimIommuProfile {
   readonly reservedRegions: readonly IovaRange[];
   /** What its fault records tell (BackendCapabilities.faultDetails); null: no record is reported. */
   readonly faultDetails: FaultRecordDetails | null;
+  /** BackendCapabilities.writeOnlyMappings. */
+  readonly writeOnlyMappings: 'readable' | 'enforced';
 }
 
 /**
@@ -139,7 +141,7 @@ export interface SimIommuProfile {
  *  - virtio: 64-bit input range ("input address: 64 bits"), the MSI window reserved (the VIOT
  *    probe reports it as 'msi'); a no-mapping fault says neither read nor write ("page fault from
  *    EP 24 at 0x200000 []"), records hold the exact address; reason codes are virtio-iommu's
- *    (2 = mapping, 1 = domain).
+ *    (2 = mapping, 1 = domain). A write-only mapping is not device-readable (a read fault [R]).
  *  - amd: 64-bit ranges, the MSI window and 0xfd00000000-0xffffffffff reserved; QEMU 7.2's
  *    amd-iommu blocks an unmapped DMA without an event, so no fault is reported (faultSource 'none').
  *  - smmuv3: the arm64 model: 48-bit, Linux's software MSI window 0x8000000-0x80fffff; records
@@ -148,10 +150,10 @@ export interface SimIommuProfile {
  * power of two from 4 KiB; the simulator's tables model these three).
  */
 export const SIM_IOMMU_PROFILES: Readonly<Record<SimIommuModel, SimIommuProfile>> = {
-  vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'page' } },
-  virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: false, reasonCodes: true, address: 'exact' } },
-  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null },
-  smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'exact' } },
+  vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' },
+  virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' },
+  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null, writeOnlyMappings: 'readable' },
+  smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'readable' },
 };
 
 /** Vendor/device of the generic PASID-capable DMA test device (QEMU pci-testdev's ID). */
@@ -209,6 +211,7 @@ export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: numb
     iommu,
     faultSource: faultDetails ? 'engine' : 'none',
     faultDetails,
+    writeOnlyMappings: SIM_IOMMU_PROFILES[iommu].writeOnlyMappings,
     mapBeforeAttach: 'direct',
     maxAreasPerDomain,
     pasid: true,
