@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { faultCapabilities, FAULT_DETAILS } from '../../../lib/backend/native/faults.js';
 import { KMSG_FAULT_RATE_LIMIT } from '../../../lib/backend/native/kmsg.js';
+import { iommuDetail } from '../../../lib/backend/native/probe.js';
 import { detectIommu, iommuUnitModel } from '../../../lib/backend/native/sysfs.js';
 
 const roots: string[] = [];
@@ -51,5 +52,20 @@ describe('IOMMU detection from sysfs', () => {
     expect(faultCapabilities({ model: 'vtd', units: ['dmar0'], emulated: true }, true)).toEqual({ iommu: 'vtd', faultSource: 'kmsg', faultRateLimit: KMSG_FAULT_RATE_LIMIT, faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' });
     expect(faultCapabilities({ model: 'virtio', units: ['0000:00:02.0'], emulated: true }, true)).toEqual({ iommu: 'virtio', faultSource: 'kmsg', faultRateLimit: { faults: 1, intervalMs: 5000 }, faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' });
     expect(faultCapabilities({ model: 'virtio', units: [], emulated: true }, false)).toMatchObject({ faultSource: 'none', faultDetails: null });
+  });
+});
+
+describe('what info says about the model', () => {
+  it('virtio: the missing interrupt remapping and the unsafe-interrupt parameters as the kernel has them; QEMU amd: no fault reports', () => {
+    const root = tree({ '0000:00:02.0': '../../devices/pci0000:00/0000:00:02.0/virtio0/iommu/0000:00:02.0' }, 'QEMU');
+    mkdirSync(join(root, 'sys/module/vfio_iommu_type1/parameters'), { recursive: true });
+    writeFileSync(join(root, 'sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts'), 'Y\n');
+    const paths = { root };
+    expect(iommuDetail(paths, detectIommu(paths))).toBe(
+      'virtio (0000:00:02.0, emulated by QEMU): no interrupt remapping, so VFIO and iommufd attach a device only with allow_unsafe_interrupts=1 (vfio_iommu_type1: Y, iommufd: not loaded); device MSIs are not isolated',
+    );
+    expect(iommuDetail(paths, { model: 'amd', units: ['ivhd0'], emulated: true })).toMatch(/QEMU's amd-iommu logs no DMA fault/);
+    expect(iommuDetail(paths, { model: 'vtd', units: ['dmar0'], emulated: false })).toBe('vtd (dmar0)');
+    expect(iommuDetail(paths, { model: 'unknown', units: [], emulated: false })).toBe('none in /sys/class/iommu');
   });
 });
