@@ -252,8 +252,8 @@ export interface BackendCapabilities {
   /**
    * What a write-only mapping allows the device: 'readable' (absent = this) when the IOMMU driver
    * cannot express write-only (VT-d's present bit is its read bit; Arm's io-pgtable has no
-   * write-only encoding), 'enforced' when the IOMMU blocks a device read through it (virtio-iommu:
-   * measured under QEMU 7.2, a read fault with the R flag).
+   * write-only encoding), 'enforced' when the IOMMU blocks a device read through it (virtio-iommu,
+   * AMD-Vi: measured under QEMU 7.2; virtio-iommu logs a read fault with the R flag).
    */
   readonly writeOnlyMappings?: 'readable' | 'enforced';
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */

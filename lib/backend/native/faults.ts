@@ -42,8 +42,9 @@ const RATE_LIMITS: Readonly<Record<IommuModelKind, { faults: number; intervalMs:
  */
 export function faultCapabilities(iommu: DetectedIommu, kmsg: boolean): Pick<BackendCapabilities, 'iommu' | 'faultSource' | 'faultRateLimit' | 'faultDetails' | 'writeOnlyMappings'> {
   const silent = iommu.model === 'amd' && iommu.emulated;
-  // virtio-iommu maps with VIRTIO_IOMMU_MAP_F_WRITE alone, and QEMU checks reads against it
-  const writeOnlyMappings = iommu.model === 'virtio' ? 'enforced' : 'readable';
+  // virtio-iommu maps with VIRTIO_IOMMU_MAP_F_WRITE alone and AMD-Vi's page table sets IW without
+  // IR; QEMU checks reads against both (measured: the device read zeros through a write-only map)
+  const writeOnlyMappings = iommu.model === 'virtio' || iommu.model === 'amd' ? 'enforced' : 'readable';
   if (!kmsg || silent) return { iommu: iommu.model, faultSource: 'none', faultRateLimit: null, faultDetails: null, writeOnlyMappings };
   return { iommu: iommu.model, faultSource: 'kmsg', faultRateLimit: RATE_LIMITS[iommu.model], faultDetails: FAULT_DETAILS[iommu.model], writeOnlyMappings };
 }

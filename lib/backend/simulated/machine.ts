@@ -143,7 +143,8 @@ export interface SimIommuProfile {
  *    EP 24 at 0x200000 []"), records hold the exact address; reason codes are virtio-iommu's
  *    (2 = mapping, 1 = domain). A write-only mapping is not device-readable (a read fault [R]).
  *  - amd: 64-bit ranges, the MSI window and 0xfd00000000-0xffffffffff reserved; QEMU 7.2's
- *    amd-iommu blocks an unmapped DMA without an event, so no fault is reported (faultSource 'none').
+ *    amd-iommu blocks an unmapped DMA without an event, so no fault is reported (faultSource 'none');
+ *    a write-only mapping is not device-readable (Linux sets IW without IR).
  *  - smmuv3: the arm64 model: 48-bit, Linux's software MSI window 0x8000000-0x80fffff; records
  *    carry the direction, the SMMU event id and the exact address.
  * Page sizes stay 4 KiB / 2 MiB / 1 GiB on every profile (virtio-iommu's page mask allows every
@@ -152,7 +153,7 @@ export interface SimIommuProfile {
 export const SIM_IOMMU_PROFILES: Readonly<Record<SimIommuModel, SimIommuProfile>> = {
   vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' },
   virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' },
-  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null, writeOnlyMappings: 'readable' },
+  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null, writeOnlyMappings: 'enforced' },
   smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'readable' },
 };
 

@@ -83,7 +83,7 @@ describe('simulator IOMMU profiles', () => {
 });
 
 describe('write-only mappings per profile', () => {
-  it('virtio enforces write-only (a read is blocked with a read fault [R]); the others let the device read', () => {
+  it('virtio and amd enforce write-only (virtio: a read fault [R]; amd: silently); vtd lets the device read', () => {
     for (const iommu of SIM_IOMMU_MODELS.filter((m) => m !== 'smmuv3')) {
       const { sim, dom } = rig({ iommu });
       const seen: BackendFault[] = [];
@@ -97,6 +97,10 @@ describe('write-only mappings per profile', () => {
         expect(r.ok).toBe(false);
         expect(seen[0]).toMatchObject({ iova: 0x100000n, write: false, kind: 'permission', reasonCode: 2 });
         expect(seen[0]!.raw).toMatch(/\[R\]$/);
+      } else if (iommu === 'amd') {
+        expect(sim.capabilities.writeOnlyMappings).toBe('enforced');
+        expect(r.ok).toBe(false);
+        expect(seen).toEqual([]);
       } else {
         expect(sim.capabilities.writeOnlyMappings).toBe('readable');
         expect(r).toEqual({ ok: true, data: new Uint8Array(8).fill(0x42) });
