@@ -121,7 +121,7 @@ export function parseFaultLine(line: string): ParsedFault | null {
       iova: m[3] !== undefined ? BigInt(`0x${m[3]}`) : 0n,
       write: write ? true : read ? false : null,
       reasonCode: VIRTIO_FAULT_REASONS[word],
-      reason: word === 'page' ? 'page fault (no mapping)' : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault',
+      reason: word === 'page' ? (read || write ? 'page fault (access not permitted)' : 'page fault (no mapping)') : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault',
       vendor: 'virtio',
       // QEMU sets R/W only when a mapping exists but lacks the permission; none for no mapping
       kindHint: word === 'unknown' ? 'other' : read || write ? 'permission' : 'translation',

@@ -133,7 +133,7 @@ export function describeFault(arch: FaultStyle, f: FaultInput): { reason: string
   if (arch === 'virtio') {
     const v = virtioCode(f);
     const word = v.code === VIRTIO_FAULT.DOMAIN ? 'domain' : v.code === VIRTIO_FAULT.MAPPING ? 'page' : 'unknown';
-    const reason = word === 'page' ? 'page fault (no mapping)' : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault';
+    const reason = word === 'page' ? (v.directionKnown ? 'page fault (access not permitted)' : 'page fault (no mapping)') : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault';
     const flags = v.directionKnown ? (f.write ? 'W' : 'R') : '';
     return { reason, raw: `virtio_iommu virtio0: ${word} fault from EP ${f.requesterId} at ${hex(f.iova)} [${flags}]` };
   }

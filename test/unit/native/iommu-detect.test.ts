@@ -50,7 +50,7 @@ describe('IOMMU detection from sysfs', () => {
     expect(faultCapabilities({ model: 'amd', units: ['ivhd0'], emulated: true }, true)).toEqual({ iommu: 'amd', faultSource: 'none', faultRateLimit: null, faultDetails: null, writeOnlyMappings: 'enforced' });
     expect(faultCapabilities({ model: 'amd', units: ['ivhd0'], emulated: false }, true)).toMatchObject({ faultSource: 'kmsg', faultDetails: FAULT_DETAILS.amd });
     expect(faultCapabilities({ model: 'vtd', units: ['dmar0'], emulated: true }, true)).toEqual({ iommu: 'vtd', faultSource: 'kmsg', faultRateLimit: KMSG_FAULT_RATE_LIMIT, faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' });
-    expect(faultCapabilities({ model: 'virtio', units: ['0000:00:02.0'], emulated: true }, true)).toEqual({ iommu: 'virtio', faultSource: 'kmsg', faultRateLimit: { faults: 1, intervalMs: 5000 }, faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' });
+    expect(faultCapabilities({ model: 'virtio', units: ['0000:00:02.0'], emulated: true }, true)).toEqual({ iommu: 'virtio', faultSource: 'kmsg', faultRateLimit: { faults: 1, intervalMs: 8000 }, faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' });
     expect(faultCapabilities({ model: 'virtio', units: [], emulated: true }, false)).toMatchObject({ faultSource: 'none', faultDetails: null });
   });
 });

@@ -62,7 +62,7 @@ describe('virtio-iommu fault lines (as Linux 6.12 printed them in `dma-iommu vm 
   });
 
   it('reads the R/W flags (a permission fault) and the other reasons', () => {
-    expect(parseFaultLine('virtio_iommu virtio1: page fault from EP 32 at 0x1004 [W]')).toMatchObject({ device: '0000:00:04.0', iova: 0x1004n, write: true, kindHint: 'permission' });
+    expect(parseFaultLine('virtio_iommu virtio1: page fault from EP 32 at 0x1004 [W]')).toMatchObject({ device: '0000:00:04.0', iova: 0x1004n, write: true, kindHint: 'permission', reason: 'page fault (access not permitted)' });
     expect(parseFaultLine('virtio_iommu virtio1: page fault from EP 32 at 0x1000 [R]')).toMatchObject({ write: false, kindHint: 'permission' });
     expect(parseFaultLine('virtio_iommu virtio0: domain fault from EP 24')).toMatchObject({ device: '0000:00:03.0', iova: 0n, reasonCode: 1, kindHint: 'translation' });
     expect(parseFaultLine('virtio_iommu virtio0: unknown fault from EP 264 at 0x0 []')).toMatchObject({ device: '0000:01:01.0', reasonCode: 0, kindHint: 'other' });
