@@ -7,7 +7,7 @@ import { runInVm } from './run.js';
 import { KERNEL_FLAVORS, type KernelFlavor } from './kernel-types.js';
 import type { AccelChoice } from './accel.js';
 import { TOPOLOGIES, type Topology } from './qemu-args.js';
-import { iommuModel, IOMMU_MODELS, type IommuModelName } from './iommu-models.js';
+import { iommuModel, type IommuModelName } from './iommu-models.js';
 
 export const VM_USAGE = `Usage: dma-iommu vm <subcommand>
 
