@@ -164,8 +164,20 @@ export async function runSelftest(options: SelftestOptions = {}): Promise<Selfte
     }, (g) => ({ detail: g.ranges.map((r) => `0x${r.start.toString(16)}-0x${r.last.toString(16)}`).join(' '), iovaRanges: g.ranges }));
 
     await step('fault-reporting', () => {
-      V3.SetDeviceFaultReportingEx(dev!, 0, true, { FaultHandler: (_ctx, info) => faults.push(info), FaultContext: null });
-    }, () => `handler registered (faults come from ${platform.backend.capabilities.faultSource})`);
+      const caps = platform.backend.capabilities;
+      if (caps.faultSource !== 'none') {
+        V3.SetDeviceFaultReportingEx(dev!, 0, true, { FaultHandler: (_ctx, info) => faults.push(info), FaultContext: null });
+        return `handler registered (faults come from ${caps.faultSource})`;
+      }
+      // no fault source (e.g. QEMU's amd-iommu logs no fault): the platform must say so, not accept a handler that never runs
+      try {
+        V3.SetDeviceFaultReportingEx(dev!, 0, true, { FaultHandler: () => {}, FaultContext: null });
+      } catch (e) {
+        if (e instanceof IommuError && e.code === 'STATUS_NOT_SUPPORTED') return `not available: no fault record can be observed here (faultSource 'none'${caps.iommu ? `, IOMMU ${caps.iommu}` : ''}); SetDeviceFaultReportingEx answers STATUS_NOT_SUPPORTED`;
+        throw e;
+      }
+      throw new IommuError('STATUS_UNSUCCESSFUL', "SetDeviceFaultReportingEx accepted a handler although the backend's faultSource is 'none'");
+    }, (detail) => detail);
 
     await step('allocate-memory', () => {
       src = platform.allocateDmaMemory(4096n);
@@ -207,7 +219,17 @@ export async function runSelftest(options: SelftestOptions = {}): Promise<Selfte
       const before = dst!.bytes.slice(0, LENGTH);
       // A fault source that drops records past a rate (the kernel log) may have dropped this one
       // if faults were made just before: then wait out its window and try once more.
-      const limit = platform.backend.capabilities.faultRateLimit;
+      const caps = platform.backend.capabilities;
+      if (caps.faultSource === 'none') {
+        // No fault record can come (e.g. QEMU's amd-iommu logs none): the DMA must still be blocked.
+        await driver!.writeToMemory(DST_IOVA, LENGTH);
+        const after = dst!.bytes.subarray(0, LENGTH);
+        for (let i = 0; i < LENGTH; i++) {
+          if (after[i] !== before[i]) throw new IommuError('STATUS_IO_DEVICE_ERROR', `the blocked DMA changed memory at offset ${i}`);
+        }
+        return { record: null, info: null };
+      }
+      const limit = caps.faultRateLimit;
       const attempt = async (timeoutMs: number): Promise<FaultRecord | null> => {
         const wait = platform.waitForFault({ bdf: pdo!.bdf, iova: DST_IOVA }, timeoutMs).catch(() => null);
         await driver!.writeToMemory(DST_IOVA, LENGTH);
@@ -228,9 +250,13 @@ export async function runSelftest(options: SelftestOptions = {}): Promise<Selfte
       const info = faults.find((f) => (f.X64?.FaultAddress ?? f.Arm64?.FaultAddress) === DST_IOVA);
       if (!info) throw new IommuError('STATUS_UNSUCCESSFUL', 'the fault was seen but not delivered to the SetDeviceFaultReportingEx handler');
       return { record, info };
-    }, ({ info }) => ({
+    }, ({ info }) => info === null ? {
+      detail: `blocked, memory unchanged; no fault record (faultSource 'none'${platform.backend.capabilities.iommu ? `, IOMMU ${platform.backend.capabilities.iommu}` : ''})`,
+      fault: null,
+      memoryUnchanged: true,
+    } : ({
       ...(retried ? { retriedAfterRateLimit: true } : {}),
-      detail: `${retried ? '(retried after the fault log\'s rate limit) ' : ''}blocked; fault for ${info.Details.bdf} at 0x${(info.X64?.FaultAddress ?? info.Arm64?.FaultAddress ?? 0n).toString(16)} (${info.Details.write ? 'write' : 'read'}, ${info.Details.source}: ${info.Details.reason})`,
+      detail: `${retried ? '(retried after the fault log\'s rate limit) ' : ''}blocked; fault for ${info.Details.bdf} at 0x${(info.X64?.FaultAddress ?? info.Arm64?.FaultAddress ?? 0n).toString(16)} (${info.Details.directionKnown === false ? 'direction not reported' : info.Details.write ? 'write' : 'read'}, ${info.Details.source}: ${info.Details.reason})`,
       fault: { device: info.Details.bdf, iova: info.X64?.FaultAddress ?? info.Arm64?.FaultAddress, write: info.Details.write, source: info.Details.source, reason: info.Details.reason, ...(info.Details.raw ? { raw: info.Details.raw } : {}) },
       memoryUnchanged: true,
     }));

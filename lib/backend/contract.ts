@@ -130,8 +130,14 @@ export interface BackendFault {
   readonly bdf: string;
   /** The faulting logical address, in bytes. */
   readonly iova: bigint;
-  /** True for a blocked write (device → memory), false for a read. */
+  /**
+   * True for a blocked write (device → memory), false for a read. Meaningful only when
+   * `directionKnown` is not false: some IOMMUs do not say (virtio-iommu's no-mapping fault);
+   * `write` is false then.
+   */
   readonly write: boolean;
+  /** False when the IOMMU's record does not give the direction (see capabilities.faultDetails). */
+  readonly directionKnown?: boolean;
   /** PASID of the faulting request, when tagged. */
   readonly pasid?: number;
   /** 'translation' (no mapping) or 'permission' (mapping lacks the access). */
@@ -227,6 +233,29 @@ export interface BackendCapabilities {
    * differential runner (test/diff/).
    */
   readonly silentBlockOnCachedTranslation?: boolean;
+  /**
+   * Which IOMMU the platform sits on: the native backends read it from sysfs (/sys/class/iommu:
+   * dmar* = Intel VT-d, ivhd* = AMD-Vi, an IOMMU under a virtio device = virtio-iommu, smmu3.* = Arm
+   * SMMUv3); the simulator reports the model it imitates (`simulator.iommu`).
+   */
+  readonly iommu?: IommuModelKind;
+  /**
+   * What a fault record of this IOMMU tells (absent when faultSource is 'none'):
+   *  - direction: every record says read or write (VT-d, AMD-Vi, SMMUv3); false when a record may
+   *    not (virtio-iommu reports no R/W flag for a no-mapping fault: BackendFault.directionKnown false);
+   *  - reasonCodes: records carry the hardware's reason code (VT-d fault reason, SMMUv3 event id,
+   *    virtio-iommu fault reason); false for AMD-Vi's IO_PAGE_FAULT line, which has flags only;
+   *  - address: 'page' when the record holds the faulting page (VT-d's FRCD), 'exact' when it holds
+   *    the faulting byte (virtio-iommu, SMMUv3, AMD-Vi).
+   */
+  readonly faultDetails?: FaultRecordDetails | null;
+  /**
+   * What a write-only mapping allows the device: 'readable' (absent = this) when the IOMMU driver
+   * cannot express write-only (VT-d's present bit is its read bit; Arm's io-pgtable has no
+   * write-only encoding), 'enforced' when the IOMMU blocks a device read through it (virtio-iommu,
+   * AMD-Vi: measured under QEMU 7.2; virtio-iommu logs a read fault with the R flag).
+   */
+  readonly writeOnlyMappings?: 'readable' | 'enforced';
   /** Map before any device is attached works directly ('direct') or is replayed ('replayed'). */
   readonly mapBeforeAttach: 'direct' | 'replayed';
   /** Maximum live areas per domain (type1: dma_entry_limit), or null when unbounded. */
@@ -248,6 +277,19 @@ export interface BackendCapabilities {
    * Once attached, every backend reports the IOMMU's own geometry, which lies within this one.
    */
   readonly unattachedGeometry: 'modelled' | 'unknown';
+}
+
+/** IOMMU models (BackendCapabilities.iommu). */
+export type IommuModelKind = 'vtd' | 'virtio' | 'amd' | 'smmuv3' | 'unknown';
+
+/** What a fault record tells (BackendCapabilities.faultDetails). */
+export interface FaultRecordDetails {
+  /** Every record says read or write. */
+  readonly direction: boolean;
+  /** Records carry the hardware's reason code. */
+  readonly reasonCodes: boolean;
+  /** The record's address: the faulting page's ('page') or the faulting byte's ('exact'). */
+  readonly address: 'page' | 'exact';
 }
 
 /** One step of backend auto-selection, as `dma-iommu info` prints it. */

@@ -122,7 +122,7 @@ function report(flags: Record<string, string | boolean>, backend: BackendChoice 
       out += '\nprobe:\n' + table(['check', 'ok', 'detail'], selection.steps.map((s) => [s.check, s.ok ? 'yes' : 'no', s.detail]));
     }
     const caps = b.capabilities;
-    out += `\ncapabilities: domain types ${domainTypeNames(caps.domainTypes).join(', ')}; pass-through ${caps.passThrough}; faults ${caps.faultSource}; PASID ${caps.pasid ? 'yes' : 'no'}; arch ${caps.arch}; max areas/domain ${caps.maxAreasPerDomain ?? 'unbounded'}\n`;
+    out += `\ncapabilities: domain types ${domainTypeNames(caps.domainTypes).join(', ')}; pass-through ${caps.passThrough}; faults ${caps.faultSource}${caps.iommu ? `; IOMMU ${caps.iommu}` : ''}; PASID ${caps.pasid ? 'yes' : 'no'}; arch ${caps.arch}; max areas/domain ${caps.maxAreasPerDomain ?? 'unbounded'}\n`;
     out += `physical addresses: ${b.memoryInfo.physicalIsReal ? 'real' : `synthetic (${b.memoryInfo.why ?? ''})`}\n\ndevices:\n`;
     out += table(
       ['bdf', 'id', 'group', 'driver', 'usable', 'domain types', 'IOVA ranges (after attach)'],

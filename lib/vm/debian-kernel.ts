@@ -4,6 +4,7 @@
  * because busybox insmod does not read .ko.xz). Cached under kernels/debian-<release>/.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDirs } from './paths.js';
@@ -14,18 +15,30 @@ import { acquireLock, removeStaleWorkDirs } from './lock.js';
 import { formatDuration, type VmLogger } from './log.js';
 import { loadOrder, moduleDepends, moduleName } from './kmod.js';
 import type { GuestKernel } from './kernel-types.js';
+import { allModelModules } from './iommu-models.js';
 
 /** The meta-package whose dependency names the newest 6.12 image. */
 export const DEBIAN_KERNEL_META = 'linux-image-6.12-amd64';
 
-/** Modules the guest loads (their dependencies are added): 9p root, vfio-pci and the type1 backend. */
-export const DEBIAN_GUEST_MODULES = ['9pnet_virtio', '9p', 'vfio_iommu_type1', 'vfio_pci'];
+/**
+ * Modules the guest loads (their dependencies are added): 9p root, the IOMMU drivers the models need
+ * that Debian builds as modules (virtio_iommu; loaded before vfio, a no-op without its device), and
+ * vfio-pci with the type1 backend.
+ */
+export const DEBIAN_GUEST_MODULES = ['9pnet_virtio', '9p', ...allModelModules(), 'vfio_iommu_type1', 'vfio_pci'];
 
 interface DebianKernelMeta {
   release: string;
   package: string;
   version: string;
   modules: string[];
+  /** DEBIAN_GUEST_MODULES when the entry was cached (absent in entries older than the field). */
+  wanted?: string[];
+}
+
+/** Cache entry name: the release, plus a key of the module list (so an entry with other modules never replaces one in use). */
+function entryName(rel: string): string {
+  return `debian-${rel}-${createHash('sha256').update(DEBIAN_GUEST_MODULES.join(',')).digest('hex').slice(0, 8)}`;
 }
 
 function describe(meta: DebianKernelMeta): string {
@@ -36,6 +49,9 @@ function fromDir(dir: string): GuestKernel | undefined {
   const metaPath = join(dir, 'kernel.json');
   if (!existsSync(metaPath)) return undefined;
   const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DebianKernelMeta;
+  // an entry cached before a module was added to the list lacks it: fetch again (into a new entry)
+  const wanted = meta.wanted ?? ['9pnet_virtio', '9p', 'vfio_iommu_type1', 'vfio_pci'];
+  if (DEBIAN_GUEST_MODULES.some((m) => !wanted.includes(m))) return undefined;
   return {
     flavor: 'type1',
     id: dir.split('/').pop()!,
@@ -146,9 +162,9 @@ export async function ensureDebianKernel(cache: string, log: VmLogger): Promise<
     copyFileSync(join(root, 'boot', `vmlinuz-${rel}`), join(out, 'vmlinuz'));
     copyFileSync(join(root, 'boot', `config-${rel}`), join(out, 'config'));
     for (const n of order) writeFileSync(join(out, 'modules', `${n}.ko`), image(n)!);
-    const meta: DebianKernelMeta = { release: rel, package: pkg, version, modules: order };
+    const meta: DebianKernelMeta = { release: rel, package: pkg, version, modules: order, wanted: DEBIAN_GUEST_MODULES };
     writeFileSync(join(out, 'kernel.json'), JSON.stringify(meta, null, 2) + '\n');
-    const final = join(cacheDirs.kernels(cache), `debian-${rel}`);
+    const final = join(cacheDirs.kernels(cache), entryName(rel));
     mkdirSync(cacheDirs.kernels(cache), { recursive: true });
     rmSync(final, { recursive: true, force: true });
     renameSync(out, final);

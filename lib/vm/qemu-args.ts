@@ -1,11 +1,12 @@
 /**
- * The QEMU command line of a guest: q35, emulated Intel VT-d with interrupt remapping, N edu devices
+ * The QEMU command line of a guest: q35, its emulated IOMMU (iommu-models.ts; default Intel VT-d), N edu devices
  * (each in its own IOMMU group), 9p shares, virtio-serial ports for COMMAND's stdout/stderr and the
  * control channel, the kernel console on the first serial port.
  */
 import { join } from 'node:path';
 import { hotplugDeviceArgs } from './hotplug-args.js';
 import type { GuestKernel } from './kernel-types.js';
+import { IOMMU_MODEL_RECORDS, type IommuModelName } from './iommu-models.js';
 
 export type Accel = 'tcg' | 'kvm';
 
@@ -44,6 +45,8 @@ export interface GuestMachine {
   hotplug?: boolean;
   /** Devices beyond the root-complex edu devices (default 'flat': none). */
   topology?: Topology;
+  /** The emulated IOMMU (default 'vtd'; lib/vm/iommu-models.ts). */
+  iommu?: IommuModelName;
 }
 
 /**
@@ -95,20 +98,22 @@ function q(value: string): string {
 export function kernelCommandLine(m: GuestMachine): string {
   // no_timer_check: the boot-time check that the IO-APIC timer ticks is a timing test; on a loaded
   // host under TCG it fails and panics ("timer doesn't work through Interrupt-remapped IO-APIC").
-  return ['console=ttyS0', 'intel_iommu=on', 'panic=-1', 'quiet', 'no_timer_check', 'dma_iommu_vm=1', m.append ?? ''].join(' ').trim();
+  const iommu = IOMMU_MODEL_RECORDS[m.iommu ?? 'vtd'];
+  return ['console=ttyS0', ...iommu.kernelArgs, 'panic=-1', 'quiet', 'no_timer_check', 'dma_iommu_vm=1', m.append ?? ''].join(' ').trim();
 }
 
 export function qemuArgs(m: GuestMachine): string[] {
+  const iommu = IOMMU_MODEL_RECORDS[m.iommu ?? 'vtd'];
   const a: string[] = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'];
   if (m.accel === 'kvm') a.push('-accel', 'kvm', '-cpu', 'host', '-machine', 'q35,kernel-irqchip=split');
   // thread=single: one host thread runs every vCPU in turn. With multi-threaded TCG, guests on a
   // loaded host sometimes crashed while the kernel patched its own code during SMP bring-up
   // ("Fatal exception in interrupt" at a just-patched instruction); the suite's work is
   // single-threaded, so serialising the vCPUs costs it little.
-  else a.push('-accel', 'tcg,thread=single', '-cpu', 'max', '-machine', 'q35');
+  else a.push('-accel', 'tcg,thread=single', '-cpu', 'max', '-machine', iommu.machineProps ? `q35,${iommu.machineProps}` : 'q35');
   a.push('-m', String(m.memoryMiB), '-smp', String(m.cpus));
   // The IOMMU must come before the devices it translates.
-  a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
+  a.push(...iommu.qemuDevice);
   if (m.hotplug) a.push(...hotplugDeviceArgs(m.devices));
   else for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
   a.push(...topologyArgs(m.topology ?? 'flat'));

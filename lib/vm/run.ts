@@ -18,6 +18,7 @@ import { cacheRoot } from './paths.js';
 import { eduBdf, MAX_EDU_DEVICES, TOPOLOGIES, topologyEduCount, type Accel, type Topology } from './qemu-args.js';
 import { hotplugEduBdf } from './hotplug-args.js';
 import type { KernelFlavor } from './kernel-types.js';
+import { iommuModel, type IommuModelName } from './iommu-models.js';
 
 export interface RunInVmOptions {
   /** COMMAND and its arguments (run with the guest's PATH, no shell). */
@@ -31,6 +32,8 @@ export interface RunInVmOptions {
    * and let COMMAND unplug and plug them (lib/vm/guest-control.ts, over QMP on the host).
    */
   hotplug?: boolean;
+  /** The emulated IOMMU: 'vtd' (default), 'virtio', 'amd' (lib/vm/iommu-models.ts; 'smmuv3' is the arm64 guest). */
+  iommu?: IommuModelName;
   /** Extra devices: 'flat' (default, none) or 'bridge' (two edu devices sharing one IOMMU group; see qemu-args.ts). */
   topology?: Topology;
   /** Host-side limit for boot + COMMAND + power-off, seconds (default 600). */
@@ -178,6 +181,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new VmError(`--topology must be ${TOPOLOGIES.join(' or ')} (got ${String(topology)})`, VM_EXIT.usage);
   // the hot-plug root ports take the buses the bridge's devices are numbered on (01:…): one layout at a time
   if (options.hotplug && topology !== 'flat') throw new VmError('--hotplug and --topology bridge cannot be combined (one layout per guest)', VM_EXIT.usage);
+  const iommu = iommuModel(options.iommu ?? 'vtd', 'iommu');
   const timeoutSeconds = options.timeoutSeconds ?? 600;
   const cwd = resolve(options.cwd ?? process.cwd());
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new VmError(`working directory ${cwd} does not exist`);
@@ -188,7 +192,8 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   const initrd = ensureInitramfs(cache, kernel);
   const helper = await ensureHelper(cache);
   const { accel, why } = await chooseAccel(options.accel, cache, log, flavor);
-  log.note(`kernel: ${kernel.description}; accel: ${accel} (${why})`);
+  log.note(`kernel: ${kernel.description}; accel: ${accel} (${why}); IOMMU: ${iommu.summary}`);
+  if (iommu.caveat) log.note(iommu.caveat);
 
   const runDir = mkdtempSync(join(tmpdir(), 'dma-iommu-run-'));
   const share = join(runDir, 'share');
@@ -198,6 +203,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   const env = guestEnvironment(options, {
     DMA_IOMMU_VM: '1',
     DMA_IOMMU_VM_KERNEL: flavor,
+    DMA_IOMMU_VM_IOMMU: iommu.name,
     DMA_IOMMU_VM_HELPER: helper,
     DMA_IOMMU_VM_EDU: Array.from({ length: devices }, (_, i) => (options.hotplug ? hotplugEduBdf(i) : eduBdf(i))).join(' '),
     ...(options.hotplug ? { DMA_IOMMU_VM_HOTPLUG: '1' } : {}),
@@ -219,6 +225,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         cpus: options.cpus ?? 2,
         devices,
         topology,
+        iommu: iommu.name,
         cwd,
         runShare: share,
         socketDir,

@@ -4,7 +4,8 @@
  * unbootable kernel), then the vm-guest project inside a guest for each kernel (the kernel facts), and
  * the vm-guest-bridge project in a guest booted with `--topology bridge` (a shared IOMMU group), and
  * the hot-plug files (test/vm/guest/hotplug-*.test.ts) in a guest started with --hotplug (edu devices
- * in hot-pluggable slots, unplugged and plugged by the tests).
+ * in hot-pluggable slots, unplugged and plugged by the tests); then, on each further IOMMU model
+ * (`--iommu virtio`, `--iommu amd`), the model's kernel facts, conformance and selftest files (MODEL_TESTS).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -15,10 +16,33 @@ import { packageRoot } from './paths.js';
 import { parseKernelSelection, prepare } from './prepare.js';
 import { runInVm } from './run.js';
 import { formatFailures, readVitestFailures, type TestFailure } from './vitest-report.js';
+import { iommuModel, type IommuModelName } from './iommu-models.js';
 
 function vitestEntry(root: string): string {
   const req = createRequire(join(root, 'package.json'));
   return join(dirname(req.resolve('vitest/package.json')), 'vitest.mjs');
+}
+
+/**
+ * On the IOMMU models beyond VT-d (virtio, amd), each kernel runs only these guest files (the
+ * model's kernel facts held against the simulator's profile, the conformance suite, and the
+ * selftest as a user types it), to keep CI's added time small; VT-d runs the whole project.
+ */
+export const MODEL_TESTS = ['test/vm/guest/iommu-model-native.test.ts', 'test/vm/guest/conformance-native.test.ts', 'test/vm/guest/selftest-native.test.ts'];
+/** The models `vm test` adds to VT-d by default. */
+export const EXTRA_TEST_MODELS: readonly IommuModelName[] = ['virtio', 'amd'];
+
+/** `--iommu MODEL|all` of `vm test` (default all): the models beyond VT-d to run MODEL_TESTS on. */
+export function parseTestModels(argv: string[]): readonly IommuModelName[] {
+  let chosen: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--iommu') chosen = argv[++i] ?? '';
+    else if (a.startsWith('--iommu=')) chosen = a.slice(8);
+  }
+  if (chosen === undefined || chosen === 'all') return EXTRA_TEST_MODELS;
+  const m = iommuModel(chosen).name;
+  return m === 'vtd' ? [] : [m];
 }
 
 /** The guest test files that need hot-plug slots (run in a --hotplug guest of their own): a glob, and the vitest filter selecting them. */
@@ -27,6 +51,7 @@ const HOTPLUG_FILTER = 'test/vm/guest/hotplug-';
 
 export async function testCommand(argv: string[]): Promise<number> {
   const flavors = parseKernelSelection(argv);
+  const models = parseTestModels(argv);
   const runHost = !argv.includes('--no-host');
   const log = createLogger({ verbose: argv.includes('--verbose') });
   const root = packageRoot();
@@ -65,28 +90,35 @@ export async function testCommand(argv: string[]): Promise<number> {
   // Each kernel: the vm-guest project in a guest with the default layout (without the hot-plug
   // files), the vm-guest-bridge project in one booted with `--topology bridge` (a shared IOMMU
   // group), and the hot-plug files in one booted with `--hotplug`.
-  const guestRuns = [
-    { project: 'vm-guest', topology: 'flat' as const, hotplug: false, args: ['--exclude', HOTPLUG_TESTS], label: '' },
-    { project: 'vm-guest-bridge', topology: 'bridge' as const, hotplug: false, args: [], label: ' (--topology bridge)' },
-    { project: 'vm-guest', topology: 'flat' as const, hotplug: true, args: [HOTPLUG_FILTER], label: ' (--hotplug)' },
+  const guestRuns: { project: string; topology: 'flat' | 'bridge'; hotplug: boolean; iommu: IommuModelName; args: string[]; label: string }[] = [
+    { project: 'vm-guest', topology: 'flat', hotplug: false, iommu: 'vtd', args: ['--exclude', HOTPLUG_TESTS], label: '' },
+    { project: 'vm-guest-bridge', topology: 'bridge', hotplug: false, iommu: 'vtd', args: [], label: ' (--topology bridge)' },
+    { project: 'vm-guest', topology: 'flat', hotplug: true, iommu: 'vtd', args: [HOTPLUG_FILTER], label: ' (--hotplug)' },
+    ...models.map((iommu) => ({ project: 'vm-guest', topology: 'flat' as const, hotplug: false, iommu, args: MODEL_TESTS, label: ` (--iommu ${iommu})` })),
   ];
   for (const kernel of flavors) {
     for (const run of guestRuns) {
       t = Date.now();
       log.stage(`== ${run.project}: kernel-facts suite inside a guest on the ${kernel} kernel${run.label} ==`);
-      const report = join(reports, `${run.project}-${kernel}${run.hotplug ? '-hotplug' : ''}.json`);
+      const report = join(reports, `${run.project}-${kernel}${run.hotplug ? '-hotplug' : ''}${run.iommu !== 'vtd' ? `-${run.iommu}` : ''}.json`);
       const r = await runInVm({
         command: [process.execPath, ...vitestArgs(run.project, report), ...run.args],
         kernel,
         topology: run.topology,
         hotplug: run.hotplug,
+        iommu: run.iommu,
         cwd: root,
         // room for a loaded host: on a 2-core host shared by several jobs the type1 kernel's vm-guest
         // run hit the former 900 s limit under TCG with 5 of its 11 files done
         timeoutSeconds: 2400,
         logger: log,
         capture: false,
-        env: process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' },
+        env: {
+          ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }),
+          // the further models on the iommufd kernel: conformance on the iommufd backend only (the
+          // type1 kernel's run covers their type1 backend), to keep CI's added time small
+          ...(run.iommu !== 'vtd' && kernel === 'iommufd' ? { DMA_IOMMU_VM_CONFORMANCE: 'iommufd' } : {}),
+        },
         onStdout: (c) => void process.stdout.write(c),
         onStderr: (c) => void process.stderr.write(c),
       });

@@ -284,8 +284,10 @@ export interface FAULT_INFORMATION_ARM64 {
 export interface FaultDetails {
   /** PCI address of the faulting device (`0000:00:03.0`). */
   readonly bdf: string;
-  /** `true` for a blocked write (device → memory), `false` for a read. */
+  /** `true` for a blocked write (device → memory), `false` for a read (or not reported: `directionKnown`). */
   readonly write: boolean;
+  /** `false` when the IOMMU's record does not give the direction (virtio-iommu's no-mapping fault); `write` is then false. */
+  readonly directionKnown?: boolean;
   /** The PASID of a PASID-tagged transaction (absent for untagged DMA). */
   readonly pasid?: number;
   /** The reason in words (the kernel's text for `kmsg` faults, e.g. `PTE Write access is not set`). */

@@ -2,7 +2,7 @@
 # dma-iommu guest init (PID 1 inside the initramfs built by lib/vm/initramfs.ts).
 #
 # 1. mount proc/sys/devtmpfs, find the virtio-serial ports dma.stdout, dma.stderr and dma.control
-# 2. insmod the kernel's modules (/modules/order), mount the per-run 9p share (config.sh, cmd.sh)
+# 2. insmod the kernel's modules (/modules/order; before 1: an IOMMU driver module gates the ports), mount the per-run 9p share
 # 3. mount the host's / read-only (9p "hostroot") at /newroot with proc/sys/dev/tmpfs inside it and the
 #    caller's cwd writable (9p "dmacwd") at the same path
 # 4. bind every edu device (1234:11e8) to vfio-pci, make the VFIO/iommufd nodes accessible
@@ -32,6 +32,23 @@ fail() {
   halt_now
 }
 
+# Modules first: with a modular IOMMU driver (Debian's virtio_iommu.ko on --iommu virtio) every
+# device behind that IOMMU, the virtio-serial ports included, waits for the driver to load.
+MOD_ERROR=""
+# Like modprobe, give each module the parameters the kernel command line names for it
+# (MODULE.PARAM=VALUE, e.g. vfio_iommu_type1.allow_unsafe_interrupts=1 on the virtio-iommu model).
+CMDLINE=$(cat /proc/cmdline)
+while read -r m; do
+  [ -n "$m" ] || continue
+  name=${m%.ko}
+  params=""
+  for w in $CMDLINE; do
+    case "$w" in "$name".*=*) params="$params ${w#"$name".}" ;; esac
+  done
+  # shellcheck disable=SC2086 # one word per parameter
+  insmod "/modules/$m" $params || { MOD_ERROR="insmod $m$params failed"; break; }
+done < /modules/order
+
 # The ports appear once virtio_console has probed and QEMU told it their names.
 port_path() {
   for d in /sys/class/virtio-ports/vport*; do
@@ -45,17 +62,15 @@ while :; do
   CTL=$(port_path dma.control) && OUT=$(port_path dma.stdout) && ERR=$(port_path dma.stderr) &&
     [ -e "$CTL" ] && [ -e "$OUT" ] && [ -e "$ERR" ] && break
   i=$((i + 1))
-  [ $i -gt 100 ] && { CTL=""; fail "virtio-serial ports dma.control/dma.stdout/dma.stderr did not appear"; }
+  [ $i -gt 100 ] && { CTL=""; fail "virtio-serial ports dma.control/dma.stdout/dma.stderr did not appear${MOD_ERROR:+ ($MOD_ERROR)}"; }
   sleep 0.1
 done
 exec 3>"$CTL"
 ctl_send "stage init"
 
 ctl_send "stage modules"
-while read -r m; do
-  [ -n "$m" ] || continue
-  insmod "/modules/$m" || fail "insmod $m failed"
-done < /modules/order
+[ -z "$MOD_ERROR" ] || fail "$MOD_ERROR"
+
 
 ctl_send "stage mount"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 dmarun /run-share || fail "cannot mount the run share"

@@ -19,11 +19,11 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { findHolders, heldElsewhere } from './holders.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
+import { faultCapabilities } from './faults.js';
 import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
 import { type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
-import { type SysPaths, type SysPciDevice, p } from './sysfs.js';
+import { type SysPaths, type SysPciDevice, detectIommu, p } from './sysfs.js';
 import { ERR, PAGE, errnoOf } from './util.js';
 
 // perms (bit0 read, bit1 write) → FIXED_IOVA (1) | READABLE (4) | WRITEABLE (2)
@@ -83,8 +83,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
     this.capabilities = {
       domainTypes: (1 << 0) | (1 << 1),
       passThrough: 'emulated-identity',
-      faultSource: o.kmsg ? 'kmsg' : 'none',
-      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
+      ...faultCapabilities(detectIommu(o.paths), o.kmsg),
       silentBlockOnCachedTranslation: true,
       mapBeforeAttach: 'direct',
       maxAreasPerDomain: null,
@@ -218,6 +217,14 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
         dom.hwptId = a.hwptAlloc(this.#iommufd, dev.devId, dom.ioasId, 0);
       } catch {
         dom.hwptId = null; // older kernel / driver: attach the IOAS and let the kernel pick
+      }
+      // Linux 6.12's virtio-iommu sets a domain's aperture only when a device first attaches, so a
+      // HWPT allocated before that leaves the IOAS no usable page (IOAS_IOVA_RANGES reads 0x0-0x0,
+      // measured on --iommu virtio). Attaching the IOAS itself makes the kernel allocate and attach
+      // in one step (the real aperture): drop such a HWPT and do that.
+      if (dom.hwptId !== null && !a.ioasIovaRanges(this.#iommufd, dom.ioasId).ranges.some((r) => r.last - r.start + 1n >= PAGE)) {
+        a.destroy(this.#iommufd, dom.hwptId);
+        dom.hwptId = null;
       }
     }
     let out: number;

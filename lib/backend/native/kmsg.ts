@@ -7,9 +7,15 @@
  *   AMD-Vi:             vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0002 address=0x102000 flags=0x0020]
  *                       AMD-Vi: Event logged [IO_PAGE_FAULT device=00:03.0 domain=0x0002 address=0x102000 flags=0x0020]
  *   Arm SMMUv3 (≥ 6.13):arm-smmu-v3 ...: event: F_TRANSLATION client: 0000:00:03.0 sid: 0x18 ssid: 0x0 iova: 0x102000 ipa: 0x0
+ *   virtio-iommu:       virtio_iommu virtio0: page fault from EP 24 at 0x200000 []
+ *                       (viommu_fault_handler: "%s fault from EP %u at %#llx [%s%s%s]", reason
+ *                       "page" = VIRTIO_IOMMU_FAULT_R_MAPPING, "domain" = R_DOMAIN, else "unknown";
+ *                       R/W/X flags only when the device reports them (QEMU 7.2 reports none, so
+ *                       the direction is unknown); "%s fault from EP %u" without an address.
+ *                       EP is the endpoint ID, on PCI the requester ID: (segment << 16) | (bus << 8) | devfn.)
  *
- * Intel lines are parsed fully; AMD and SMMU lines are recognised (device, address, direction
- * where printed). /dev/kmsg is read non-blocking from its end on a short, unref'd poll timer while
+ * Intel and virtio lines are parsed fully; AMD and SMMU lines are recognised (device, address,
+ * direction where printed). /dev/kmsg is read non-blocking from its end on a short, unref'd poll timer while
  * someone listens.
  */
 import type { NativeAddon, NativeHandle } from './addon-types.js';
@@ -22,7 +28,7 @@ export interface ParsedFault {
   readonly reasonCode?: number;
   readonly reason: string;
   readonly pasid?: number;
-  readonly vendor: 'intel' | 'amd' | 'smmu';
+  readonly vendor: 'intel' | 'amd' | 'smmu' | 'virtio';
   /** What the log itself says about the kind, when it says anything. */
   readonly kindHint: 'translation' | 'permission' | 'other' | null;
   readonly raw: string;
@@ -40,6 +46,16 @@ const INTEL_NEW =
   /DMAR: \[(DMA Read|DMA Write|INTR-REMAP)(?: (NO_PASID|PASID 0x[0-9a-f]+|PASID [0-9a-f]+))?\] Request device \[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\](?: PASID ([0-9a-f]+))? fault (?:addr|index) (?:0x)?([0-9a-f]+) \[fault reason (?:0x)?([0-9a-f]+)\] ?(.*)$/i;
 const AMD = /AMD-Vi: Event logged \[IO_PAGE_FAULT(?: device=([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]))?[^\]]*? address=0x([0-9a-f]+) flags=0x([0-9a-f]+)\]/i;
 const AMD_PREFIX = /([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): AMD-Vi:/i;
+const VIRTIO = /\bvirtio_iommu \S+: (page|domain|unknown) fault from EP (\d+)(?: at (?:0x)?([0-9a-f]+) \[(R?)(W?)(X?)\])?\s*$/i;
+/** virtio-iommu fault reasons (virtio spec 5.13.6.9, VIRTIO_IOMMU_FAULT_R_*) by the word Linux prints. */
+export const VIRTIO_FAULT_REASONS: Readonly<Record<string, number>> = { unknown: 0, domain: 1, page: 2 };
+
+/** The PCI address of a virtio-iommu endpoint ID (the requester ID, with the PCI segment above bit 16). */
+export function endpointBdf(ep: number): string {
+  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
+  return `${h(Math.floor(ep / 0x10000), 4)}:${h((ep >> 8) & 0xff, 2)}:${h((ep >> 3) & 0x1f, 2)}.${ep & 7}`;
+}
+
 const SMMU = /event: (F_\w+) client: ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]).*?iova: 0x([0-9a-f]+)/i;
 
 /** VT-d legacy fault reasons (Intel VT-d spec, table "Non-Recoverable Fault Reasons"). */
@@ -88,6 +104,27 @@ export function parseFaultLine(line: string): ParsedFault | null {
       vendor: 'amd',
       // flags bit 0x10 (PR): the page was present → a permission problem
       kindHint: (flags & 0x10) !== 0 ? 'permission' : 'translation',
+      raw: msg,
+    };
+  }
+  m = VIRTIO.exec(msg);
+  if (m) {
+    const word = m[1].toLowerCase();
+    const ep = Number(m[2]);
+    if (!Number.isSafeInteger(ep) || ep > 0xffffffff) return null;
+    // with no address, the fault is about the endpoint (not attached), not an IOVA
+    if (m[3] === undefined && word === 'page') return null;
+    const read = m[4] !== undefined && m[4] !== '';
+    const write = m[5] !== undefined && m[5] !== '';
+    return {
+      device: endpointBdf(ep),
+      iova: m[3] !== undefined ? BigInt(`0x${m[3]}`) : 0n,
+      write: write ? true : read ? false : null,
+      reasonCode: VIRTIO_FAULT_REASONS[word],
+      reason: word === 'page' ? (read || write ? 'page fault (access not permitted)' : 'page fault (no mapping)') : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault',
+      vendor: 'virtio',
+      // QEMU sets R/W only when a mapping exists but lacks the permission; none for no mapping
+      kindHint: word === 'unknown' ? 'other' : read || write ? 'permission' : 'translation',
       raw: msg,
     };
   }

@@ -4,12 +4,12 @@
  * and the group nodes (type1), the kernel log (faults), pagemap (real PAs), dma_entry_limit.
  * Only looks: nothing is opened that would claim a device.
  */
-import { closeSync, constants as fsc, existsSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import type { MemoryInfo, ProbeStep } from '../contract.js';
 import type { NativeAddon } from './addon-types.js';
 import { loadNative } from './loader.js';
 import { probePhysical } from './memory.js';
-import { DEFAULT_PATHS, type SysPaths, canReadWrite, dmaEntryLimit, listPciDevices, p, whyNotUsable } from './sysfs.js';
+import { DEFAULT_PATHS, type DetectedIommu, type SysPaths, canReadWrite, detectIommu, dmaEntryLimit, listPciDevices, p, whyNotUsable } from './sysfs.js';
 
 export interface ProbeOptions {
   readonly paths?: SysPaths;
@@ -41,6 +41,24 @@ function kmsgReadable(addon: NativeAddon | null): { ok: boolean; detail: string 
 }
 
 /** The command that makes a device node usable by the current user. */
+/** What `info` says about the IOMMU model: its units, and what a user of this model must know. */
+export function iommuDetail(paths: SysPaths, iommu: DetectedIommu): string {
+  if (iommu.units.length === 0) return 'none in /sys/class/iommu';
+  const base = `${iommu.model} (${iommu.units.join(', ')}${iommu.emulated ? ', emulated by QEMU' : ''})`;
+  if (iommu.model === 'virtio') {
+    const param = (mod: string) => {
+      try {
+        return readFileSync(p(paths, 'sys/module', mod, 'parameters/allow_unsafe_interrupts'), 'utf8').trim();
+      } catch {
+        return 'not loaded';
+      }
+    };
+    return `${base}: no interrupt remapping, so VFIO and iommufd attach a device only with allow_unsafe_interrupts=1 (vfio_iommu_type1: ${param('vfio_iommu_type1')}, iommufd: ${param('iommufd')}); device MSIs are not isolated`;
+  }
+  if (iommu.model === 'amd' && iommu.emulated) return `${base}: QEMU's amd-iommu logs no DMA fault, so blocked DMA is not reported (faultSource 'none')`;
+  return base;
+}
+
 export function nodeFix(node: string): string {
   return `sudo chown "$USER" ${node}`;
 }
@@ -67,6 +85,8 @@ export function probe(options: ProbeOptions = {}): ProbeResult {
     /* none */
   }
   step('IOMMU groups', groups > 0, groups > 0 ? `${groups} group(s) in /sys/kernel/iommu_groups` : 'no IOMMU groups: no IOMMU enabled (e.g. intel_iommu=on missing) or no devices behind one');
+  const iommu = detectIommu(paths);
+  step('IOMMU', iommu.model !== 'unknown', iommuDetail(paths, iommu));
 
   const pci = listPciDevices(paths);
   const vfio = pci.filter((d) => d.driver === 'vfio-pci');

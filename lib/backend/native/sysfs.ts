@@ -4,7 +4,7 @@
  */
 import { accessSync, constants as fsc, existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { PciDeviceInfo } from '../contract.js';
+import type { IommuModelKind, PciDeviceInfo } from '../contract.js';
 import { type GroupViability, groupViability } from '../groups.js';
 import { ERR } from './util.js';
 
@@ -193,4 +193,55 @@ export function dmaEntryLimit(paths: SysPaths): number | null {
   } catch {
     return null;
   }
+}
+
+/** The IOMMU the kernel drives, from /sys/class/iommu (see BackendCapabilities.iommu). */
+export interface DetectedIommu {
+  readonly model: IommuModelKind;
+  /** The /sys/class/iommu entries (e.g. dmar0, ivhd0, 0000:00:02.0). */
+  readonly units: readonly string[];
+  /** The platform is a QEMU machine (DMI sys_vendor): its emulated IOMMU, with that model's limits. */
+  readonly emulated: boolean;
+}
+
+/** The model of one /sys/class/iommu entry, by its name and where it sits in the device tree. */
+export function iommuUnitModel(name: string, target: string): IommuModelKind {
+  if (/^dmar\d+$/.test(name)) return 'vtd';
+  if (/^ivhd\d+$/.test(name)) return 'amd';
+  if (/\/virtio\d+\/iommu\//.test(target)) return 'virtio';
+  if (/^smmu3\./.test(name) || /arm-smmu-v3/.test(target)) return 'smmuv3';
+  return 'unknown';
+}
+
+export function detectIommu(paths: SysPaths): DetectedIommu {
+  const dir = p(paths, 'sys/class/iommu');
+  let units: string[] = [];
+  try {
+    units = readdirSync(dir).sort();
+  } catch {
+    /* no IOMMU class: no IOMMU */
+  }
+  const models = new Set<IommuModelKind>();
+  for (const u of units) {
+    let target = '';
+    try {
+      target = readlinkSync(join(dir, u));
+    } catch {
+      /* not a link: name only */
+    }
+    models.add(iommuUnitModel(u, target));
+  }
+  let vendor = '';
+  try {
+    vendor = readFileSync(p(paths, 'sys/class/dmi/id/sys_vendor'), 'utf8').trim();
+  } catch {
+    /* no DMI (e.g. arm64 virt): look at the device tree */
+    try {
+      vendor = /qemu|linux,dummy-virt/i.test(readFileSync(p(paths, 'proc/device-tree/compatible'), 'latin1')) ? 'QEMU' : '';
+    } catch {
+      /* unknown */
+    }
+  }
+  const known = [...models].filter((m) => m !== 'unknown');
+  return { model: known.length === 1 ? known[0]! : 'unknown', units, emulated: vendor === 'QEMU' };
 }

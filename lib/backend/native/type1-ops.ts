@@ -22,11 +22,11 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { heldElsewhere } from './holders.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
+import { faultCapabilities } from './faults.js';
 import type { Piece } from './memory.js';
 import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
-import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
+import { type SysPaths, type SysPciDevice, detectIommu, dmaEntryLimit, p } from './sysfs.js';
 import { ERR, PAGE, U64_MAX, errnoOf, fail, hex } from './util.js';
 
 interface Container {
@@ -98,8 +98,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
     this.capabilities = {
       domainTypes: (1 << 0) | (1 << 1),
       passThrough: 'emulated-identity',
-      faultSource: o.kmsg ? 'kmsg' : 'none',
-      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
+      ...faultCapabilities(detectIommu(o.paths), o.kmsg),
       silentBlockOnCachedTranslation: true,
       mapBeforeAttach: 'replayed',
       maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,

@@ -117,10 +117,10 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       allow1G: (m.pageSizes & (1n << 30n)) !== 0n,
       phys: this.#phys,
     };
-    this.capabilities = capabilitiesOf(m.arch, m.dmaEntryLimit);
+    this.capabilities = capabilitiesOf(m.arch, m.dmaEntryLimit, m.iommu);
     this.#limits = m.memlockLimit === null && m.dmaEntryLimit === null ? null : { memlock: m.memlockLimit, entries: m.dmaEntryLimit };
-    this.#faults = new FaultLog(m.faultLogCapacity);
-    this.#engine = new DmaEngine({ arch: m.arch, phys: this.#phys, groupDomain: (dev) => this.#bus.groupDomain(dev) });
+    this.#faults = new FaultLog(m.faultLogCapacity, m.iommu === 'virtio' || m.iommu === 'amd' ? m.iommu : null);
+    this.#engine = new DmaEngine({ arch: m.arch, writeOnlyEnforced: this.capabilities.writeOnlyMappings === 'enforced', phys: this.#phys, groupDomain: (dev) => this.#bus.groupDomain(dev) });
     this.#dma = new DeviceDma({
       arch: m.arch,
       engine: this.#engine,

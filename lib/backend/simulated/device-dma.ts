@@ -35,7 +35,7 @@ export class DeviceDma {
   /** Log a blocked request; deliver it to the fault listeners while the device is open. */
   raise(input: FaultInput, dev: SimDevice): SimulatedFault {
     const rec = this.#c.faults.add(this.#c.arch, input);
-    if (dev.handle !== 0) this.#c.listeners.emit(rec);
+    if (dev.handle !== 0 && this.#c.faults.reported) this.#c.listeners.emit(rec);
     return rec;
   }
 

@@ -35,6 +35,8 @@ export const MAX_DMA_BYTES = 1 << 30;
 
 export interface DmaContext {
   readonly arch: 'x86_64' | 'arm64';
+  /** A device read through a write-only mapping is blocked (the virtio-iommu profile); default: readable. */
+  readonly writeOnlyEnforced?: boolean;
   readonly phys: PhysicalMemory;
   /** The domain translating untagged DMA of `dev` (its own, or its group's), or null. */
   groupDomain(dev: SimDevice): SimDomain | null;
@@ -189,7 +191,8 @@ export class DmaEngine {
     // __domain_mapping sets DMA_FL_PTE_PRESENT, which is bit 0 == DMA_PTE_READ, in every PTE it
     // writes (second-level too), and Arm's io-pgtable (stage-1 AP bits) has no write-only
     // encoding: a write-only map is device-readable on Linux (verified on both VM kernels).
-    const need = write ? 2 : 3;
+    // virtio-iommu maps write-only as such, and QEMU blocks the read (the virtio profile).
+    const need = write ? 2 : this.#ctx.writeOnlyEnforced ? 1 : 3;
     let page = Number(iova >> 12n);
     let off = Number(iova & 0xfffn);
     let remaining = length;

@@ -105,12 +105,42 @@ export interface FaultInput {
   readonly detail?: string;
 }
 
+/** The fault-record style of a simulated IOMMU: the arch's (VT-d / SMMUv3), or a profile's (machine.ts SIM_IOMMU_PROFILES). */
+export type FaultStyle = 'x86_64' | 'arm64' | 'virtio' | 'amd';
+
+/** virtio-iommu fault reasons (virtio spec VIRTIO_IOMMU_FAULT_R_*). */
+export const VIRTIO_FAULT = { UNKNOWN: 0, DOMAIN: 1, MAPPING: 2 } as const;
+
+/**
+ * The engine's VT-d-coded input as virtio-iommu reports it (QEMU 7.2 virtio_iommu_translate):
+ * no domain → R_DOMAIN; no mapping (or beyond the range) → R_MAPPING with no R/W flag (direction
+ * unknown); a mapping without the permission → R_MAPPING with the R or W flag.
+ */
+function virtioCode(f: FaultInput): { code: number; directionKnown: boolean } {
+  if (f.code === VTD.CONTEXT_NOT_PRESENT || f.code === VTD.SM_PASID_ENTRY_NOT_PRESENT) return { code: VIRTIO_FAULT.DOMAIN, directionKnown: false };
+  if (f.kind === 'permission') return { code: VIRTIO_FAULT.MAPPING, directionKnown: true };
+  if (f.kind === 'translation') return { code: VIRTIO_FAULT.MAPPING, directionKnown: false };
+  return { code: VIRTIO_FAULT.UNKNOWN, directionKnown: false };
+}
+
 /** Builds records in the style of the platform's kernel log. */
-export function describeFault(arch: 'x86_64' | 'arm64', f: FaultInput): { reason: string; raw: string } {
+export function describeFault(arch: FaultStyle, f: FaultInput): { reason: string; raw: string } {
   const dir = f.write ? 'DMA Write' : 'DMA Read';
   if (f.code === undefined) {
     const reason = f.detail ?? 'DMA failed';
     return { reason, raw: `sim: [${dir}] device [${f.bdf}] addr ${hex(f.iova)}: ${reason}` };
+  }
+  if (arch === 'virtio') {
+    const v = virtioCode(f);
+    const word = v.code === VIRTIO_FAULT.DOMAIN ? 'domain' : v.code === VIRTIO_FAULT.MAPPING ? 'page' : 'unknown';
+    const reason = word === 'page' ? (v.directionKnown ? 'page fault (access not permitted)' : 'page fault (no mapping)') : word === 'domain' ? 'domain fault (endpoint not attached)' : 'unknown fault';
+    const flags = v.directionKnown ? (f.write ? 'W' : 'R') : '';
+    return { reason, raw: `virtio_iommu virtio0: ${word} fault from EP ${f.requesterId} at ${hex(f.iova)} [${flags}]` };
+  }
+  if (arch === 'amd') {
+    // never reported (QEMU's amd-iommu logs no event); the log keeps it for inspection
+    const reason = 'IO_PAGE_FAULT';
+    return { reason, raw: `AMD-Vi: Event logged [IO_PAGE_FAULT device=${f.bdf.slice(5)} domain=0x0000 address=${hex(f.iova)} flags=0x${f.write ? '0020' : '0000'}]` };
   }
   if (arch === 'arm64') {
     const [name, text] = SMMU_EVENTS[f.code] ?? [`0x${f.code.toString(16)}`, 'Unknown'];
@@ -130,8 +160,8 @@ export function describeFault(arch: 'x86_64' | 'arm64', f: FaultInput): { reason
   return { reason, raw };
 }
 
-/** The address the modelled IOMMU records for `f`: VT-d the page, SMMUv3 the byte, a bus error the byte. */
-export function recordedAddress(arch: 'x86_64' | 'arm64', f: FaultInput): bigint {
+/** The address the modelled IOMMU records for `f`: VT-d the page; SMMUv3, virtio-iommu and AMD-Vi the byte; a bus error the byte. */
+export function recordedAddress(arch: FaultStyle, f: FaultInput): bigint {
   return arch === 'x86_64' && f.code !== undefined ? f.iova & ~0xfffn : f.iova;
 }
 
@@ -142,23 +172,33 @@ function pad2(n: number): string {
 /** Bounded fault log (like the hardware's fault recording registers, but deeper). */
 export class FaultLog {
   readonly capacity: number;
+  /** The record style of a profile that overrides the arch's ('virtio', 'amd'), or null. */
+  readonly style: 'virtio' | 'amd' | null;
+  /** False when the modelled IOMMU reports no fault (QEMU's amd-iommu): records are logged, not delivered. */
+  readonly reported: boolean;
   #entries: SimulatedFault[] = [];
   #seq = 0;
   dropped = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, style: 'virtio' | 'amd' | null = null) {
     this.capacity = capacity;
+    this.style = style;
+    this.reported = style !== 'amd';
   }
 
-  add(arch: 'x86_64' | 'arm64', f: FaultInput): SimulatedFault {
+  add(archStyle: 'x86_64' | 'arm64', f: FaultInput): SimulatedFault {
+    const arch: FaultStyle = this.style ?? archStyle;
     const { reason, raw } = describeFault(arch, f);
+    const v = arch === 'virtio' && f.code !== undefined ? virtioCode(f) : null;
+    const code = v ? v.code : arch === 'amd' ? undefined : f.code;
     const rec: SimulatedFault = {
       bdf: f.bdf,
       iova: recordedAddress(arch, f),
-      write: f.write,
+      write: v && !v.directionKnown ? false : f.write,
+      ...(v && !v.directionKnown ? { directionKnown: false } : {}),
       ...(f.pasid !== undefined ? { pasid: f.pasid } : {}),
       kind: f.kind,
-      ...(f.code !== undefined ? { reasonCode: f.code } : {}),
+      ...(code !== undefined ? { reasonCode: code } : {}),
       reason,
       source: 'simulator',
       raw,

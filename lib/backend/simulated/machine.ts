@@ -15,7 +15,7 @@
  * arm64 (`arch: 'arm64'`): 48-bit address width (4 levels), reserved region = Linux's software
  * MSI window 0x8000000–0x80fffff, RAM from 1 GiB (QEMU virt), stream ID = requester ID.
  */
-import type { BackendCapabilities, IovaRange, PciDeviceInfo } from '../contract.js';
+import type { BackendCapabilities, FaultRecordDetails, IovaRange, PciDeviceInfo } from '../contract.js';
 import type { SimDomain } from './domain.js';
 import { machineName } from './device-lock.js';
 import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
@@ -54,7 +54,16 @@ export interface SimDeviceSpec {
 export interface SimulatedBackendOptions {
   /** Why this backend was chosen (default 'simulated backend requested'). */
   readonly reason?: string;
-  /** Default 'x86_64'. */
+  /**
+   * The IOMMU model the machine imitates, with the facts the kernel-facts suite measured on it
+   * under QEMU 7.2 + Linux 6.12 (SIM_IOMMU_PROFILES): 'vtd' (default; Intel VT-d), 'virtio'
+   * (virtio-iommu), 'amd' (AMD-Vi as QEMU emulates it: blocked DMA reports no fault) or 'smmuv3'
+   * (Arm SMMUv3: arch 'arm64'). Default: the `DMA_IOMMU_SIM_IOMMU` environment variable when set,
+   * else 'vtd' ('smmuv3' when `arch` is 'arm64'). `arch`, `addressWidth`, `reservedRegions` and
+   * `pageSizes` given explicitly override the profile's.
+   */
+  readonly iommu?: SimIommuModel;
+  /** Default: the `iommu` profile's ('x86_64' except for 'smmuv3'). */
   readonly arch?: 'x86_64' | 'arm64';
   /** Top of the physical address space in bytes (default 64 GiB); the default holes apply. */
   readonly ramSize?: bigint | number;
@@ -105,7 +114,48 @@ export interface SimulatedBackendOptions {
 
 export const X86_MSI_WINDOW: IovaRange = { start: 0xfee00000n, last: 0xfeefffffn };
 export const ARM64_SW_MSI_WINDOW: IovaRange = { start: 0x8000000n, last: 0x80fffffn };
+/** AMD-Vi's reserved window above the 1 TiB line (HyperTransport: /sys/kernel/iommu_groups/N/reserved_regions 'reserved'). */
+export const AMD_HT_WINDOW: IovaRange = { start: 0xfd00000000n, last: 0xffffffffffn };
 export const DEFAULT_PAGE_SIZES = (1n << 12n) | (1n << 21n) | (1n << 30n);
+
+export const SIM_IOMMU_MODELS = ['vtd', 'virtio', 'amd', 'smmuv3'] as const;
+export type SimIommuModel = (typeof SIM_IOMMU_MODELS)[number];
+
+/** What the simulator imitates of an IOMMU model (SimulatedBackendOptions.iommu). */
+export interface SimIommuProfile {
+  readonly arch: 'x86_64' | 'arm64';
+  /** IOMMU input address width. */
+  readonly addressWidth: number;
+  readonly reservedRegions: readonly IovaRange[];
+  /** What its fault records tell (BackendCapabilities.faultDetails); null: no record is reported. */
+  readonly faultDetails: FaultRecordDetails | null;
+  /** BackendCapabilities.writeOnlyMappings. */
+  readonly writeOnlyMappings: 'readable' | 'enforced';
+}
+
+/**
+ * The four models as `dma-iommu vm --iommu MODEL` measured them (QEMU 7.2, Linux 6.12; the guest
+ * suite test/vm/guest/iommu-model-native.test.ts holds each profile against the real kernel):
+ *  - vtd: aw-bits 39 (ranges to 0x7fffffffff), the x86 MSI window reserved; records carry the
+ *    direction, the VT-d reason code and the faulting page's address.
+ *  - virtio: 64-bit input range ("input address: 64 bits"), the MSI window reserved (the VIOT
+ *    probe reports it as 'msi'); a no-mapping fault says neither read nor write ("page fault from
+ *    EP 24 at 0x200000 []"), records hold the exact address; reason codes are virtio-iommu's
+ *    (2 = mapping, 1 = domain). A write-only mapping is not device-readable (a read fault [R]).
+ *  - amd: 64-bit ranges, the MSI window and 0xfd00000000-0xffffffffff reserved; QEMU 7.2's
+ *    amd-iommu blocks an unmapped DMA without an event, so no fault is reported (faultSource 'none');
+ *    a write-only mapping is not device-readable (Linux sets IW without IR).
+ *  - smmuv3: the arm64 model: 48-bit, Linux's software MSI window 0x8000000-0x80fffff; records
+ *    carry the direction, the SMMU event id and the exact address.
+ * Page sizes stay 4 KiB / 2 MiB / 1 GiB on every profile (virtio-iommu's page mask allows every
+ * power of two from 4 KiB; the simulator's tables model these three).
+ */
+export const SIM_IOMMU_PROFILES: Readonly<Record<SimIommuModel, SimIommuProfile>> = {
+  vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' },
+  virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' },
+  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null, writeOnlyMappings: 'enforced' },
+  smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'readable' },
+};
 
 /** Vendor/device of the generic PASID-capable DMA test device (QEMU pci-testdev's ID). */
 export const GENERIC_VENDOR = 0x1b36;
@@ -153,12 +203,16 @@ const DT_TRANSLATE = 1 << 0;
 const DT_PASSTHROUGH = 1 << 1;
 const DT_UNMANAGED = 1 << 2;
 
-/** What the simulated platform forces (BackendCapabilities), by architecture. */
-export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: number | null = null): BackendCapabilities {
+/** What the simulated platform forces (BackendCapabilities), by architecture and IOMMU model. */
+export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: number | null = null, iommu: SimIommuModel = arch === 'arm64' ? 'smmuv3' : 'vtd'): BackendCapabilities {
+  const faultDetails = SIM_IOMMU_PROFILES[iommu].faultDetails;
   return Object.freeze({
     domainTypes: DT_TRANSLATE | DT_PASSTHROUGH | (arch === 'arm64' ? DT_UNMANAGED : 0),
     passThrough: 'native',
-    faultSource: 'engine',
+    iommu,
+    faultSource: faultDetails ? 'engine' : 'none',
+    faultDetails,
+    writeOnlyMappings: SIM_IOMMU_PROFILES[iommu].writeOnlyMappings,
     mapBeforeAttach: 'direct',
     maxAreasPerDomain,
     pasid: true,
@@ -170,6 +224,7 @@ export function capabilitiesOf(arch: 'x86_64' | 'arm64', maxAreasPerDomain: numb
 
 /** SimulatedBackendOptions, checked and with the defaults applied. */
 export interface MachineConfig {
+  readonly iommu: SimIommuModel;
   readonly arch: 'x86_64' | 'arm64';
   readonly reason: string;
   readonly addressWidth: number;
@@ -189,17 +244,24 @@ export interface MachineConfig {
 /** Check the options (TypeError / RangeError naming the option) and apply the defaults. */
 export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const arch = options.arch ?? 'x86_64';
+  const fromEnv = process.env.DMA_IOMMU_SIM_IOMMU || undefined;
+  const iommu = options.iommu ?? (fromEnv !== undefined && options.arch === undefined ? fromEnv : options.arch === 'arm64' ? 'smmuv3' : 'vtd');
+  if (!(SIM_IOMMU_MODELS as readonly unknown[]).includes(iommu)) {
+    throw new RangeError(`${options.iommu === undefined ? 'DMA_IOMMU_SIM_IOMMU' : 'iommu'} must be ${SIM_IOMMU_MODELS.map((m) => `'${m}'`).join(', ')}, got ${describe(iommu)}`);
+  }
+  const profile = SIM_IOMMU_PROFILES[iommu as SimIommuModel];
+  const arch = options.arch ?? profile.arch;
   if (arch !== 'x86_64' && arch !== 'arm64') throw new RangeError(`arch must be 'x86_64' or 'arm64', got ${describe(arch)}`);
+  if (arch !== profile.arch) throw new RangeError(`iommu '${String(iommu)}' is an ${profile.arch} IOMMU: arch must be '${profile.arch}' (got '${arch}')`);
   const reason = options.reason ?? 'simulated backend requested';
   if (typeof reason !== 'string') throw new TypeError('reason must be a string');
-  const width = options.addressWidth ?? (arch === 'arm64' ? 48 : 39);
-  if (!Number.isInteger(width) || width < 32 || width > 57) throw new RangeError(`addressWidth must be an integer in 32..57, got ${describe(width)}`);
+  const width = options.addressWidth ?? profile.addressWidth;
+  if (!Number.isInteger(width) || width < 32 || width > 64) throw new RangeError(`addressWidth must be an integer in 32..64, got ${describe(width)}`);
   const pageSizes = options.pageSizes ?? DEFAULT_PAGE_SIZES;
   if (typeof pageSizes !== 'bigint' || (pageSizes & (1n << 12n)) === 0n || (pageSizes & ~DEFAULT_PAGE_SIZES) !== 0n) {
     throw new RangeError('pageSizes must be a bitmap of 4 KiB (required), 2 MiB and 1 GiB');
   }
-  const reserved = options.reservedRegions ?? [arch === 'arm64' ? ARM64_SW_MSI_WINDOW : X86_MSI_WINDOW];
+  const reserved = options.reservedRegions ?? profile.reservedRegions;
   if (!Array.isArray(reserved)) throw new TypeError('reservedRegions must be an array');
   const reservedRegions = reserved.map((r: IovaRange) => {
     if (r === null || typeof r !== 'object' || typeof r.start !== 'bigint' || typeof r.last !== 'bigint' || r.start < 0n || r.last < r.start || r.last > U64_MAX) {
@@ -227,6 +289,7 @@ export function parseOptions(options: SimulatedBackendOptions): MachineConfig {
   }
   const machine = machineName(options.machine);
   return {
+    iommu: iommu as SimIommuModel,
     arch,
     reason,
     addressWidth: width,

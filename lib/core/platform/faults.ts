@@ -38,6 +38,7 @@ export function toFaultInformation(f: BackendFault, arch: IommuBackend['capabili
   const details = {
     bdf: f.bdf,
     write: f.write,
+    ...(f.directionKnown === false ? { directionKnown: false } : {}),
     ...(f.pasid !== undefined ? { pasid: f.pasid } : {}),
     reason: f.reason,
     ...(f.reasonCode !== undefined ? { reasonCode: f.reasonCode } : {}),

@@ -22,7 +22,10 @@ describe('the default machine', () => {
     expect(sim.capabilities).toEqual({
       domainTypes: 0b011,
       passThrough: 'native',
+      iommu: 'vtd',
       faultSource: 'engine',
+      faultDetails: { direction: true, reasonCodes: true, address: 'page' },
+      writeOnlyMappings: 'readable',
       mapBeforeAttach: 'direct',
       maxAreasPerDomain: null,
       pasid: true,
