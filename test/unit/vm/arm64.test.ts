@@ -20,6 +20,7 @@ import { DEBIAN_ARM64 } from '../../../lib/vm/arm64/kernel.js';
 import { DEBIAN_AMD64 } from '../../../lib/vm/debian-kernel.js';
 import { archBuildPath } from '../../../lib/backend/native/loader.js';
 import { runInVm } from '../../../lib/vm/run.js';
+import { modelKernelGap } from '../../../lib/vm/test-command.js';
 
 const machine = {
   kernel: { flavor: 'type1' as const, id: 'k', image: '/k/Image', modules: [], description: '' },
@@ -82,6 +83,12 @@ describe('vm --iommu smmuv3 (host side)', () => {
       expect(e).toBeInstanceOf(VmError);
       expect((e as VmError).exitCode).toBe(2);
     }
+  });
+
+  it('vm test runs smmuv3 on the type1 kernel only, and says why not on iommufd', () => {
+    expect(modelKernelGap('smmuv3', 'type1')).toBeUndefined();
+    expect(modelKernelGap('smmuv3', 'iommufd')).toMatch(/CONFIG_IOMMUFD is not set/);
+    for (const m of ['vtd', 'virtio', 'amd'] as const) expect(modelKernelGap(m, 'iommufd')).toBeUndefined();
   });
 
   it('the two Debian kernels are cached under distinct names (an arm64 kernel never stands in for the x86 one)', () => {
