@@ -13,7 +13,9 @@ export function arm64KernelCommandLine(m: GuestMachine): string {
 
 export function arm64QemuArgs(m: GuestMachine): string[] {
   const a: string[] = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'];
-  a.push('-accel', 'tcg', '-cpu', 'max', '-machine', 'virt,iommu=smmuv3,gic-version=3');
+  // cortex-a72 (Armv8.0), not 'max': under QEMU 7.2 TCG the guest's Node crashed with SIGSEGV on -cpu max
+  // (tsc under npx, a vitest worker), and max emulates pointer authentication in software (slow).
+  a.push('-accel', 'tcg', '-cpu', 'cortex-a72', '-machine', 'virt,iommu=smmuv3,gic-version=3');
   a.push('-m', String(m.memoryMiB), '-smp', String(m.cpus));
   for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
   a.push('-kernel', m.kernel.image, '-initrd', m.initrd, '-append', arm64KernelCommandLine(m));

@@ -54,7 +54,7 @@ describe('vm --iommu smmuv3 (host side)', () => {
   it('the arm64 machine: virt with SMMUv3 and GICv3, TCG, PL011 console, edu at the q35 slots, the same I/O with the arm64 root as hostroot', () => {
     const a = qemuArgs({ ...machine, iommu: 'smmuv3', hostRoot: '/cache/arm64/root-x' });
     const s = a.join(' ');
-    expect(s).toContain('-accel tcg -cpu max -machine virt,iommu=smmuv3,gic-version=3');
+    expect(s).toContain('-accel tcg -cpu cortex-a72 -machine virt,iommu=smmuv3,gic-version=3');
     expect(s).not.toContain('intel-iommu');
     expect(s).toContain('-device edu,addr=0x3 -device edu,addr=0x4 -kernel /k/Image');
     expect(s).toContain('-fsdev local,id=fs-root,path=/cache/arm64/root-x,security_model=none,multidevs=remap,readonly=on');
