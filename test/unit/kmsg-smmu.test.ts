@@ -10,7 +10,7 @@ import { decodeSmmuEvent, SmmuEventAssembler, SMMU_FAULT_EVENTS, streamIdToDevic
 const PREFIX = 'arm-smmu-v3 9050000.smmuv3:';
 /** One dump as /dev/kmsg hands it out: level 6 (info), the tab escaped as \x09, the device dictionary. */
 function records(words: string[], seq = 1000, id = '0x10'): string[] {
-  const dict = '\nSUBSYSTEM=platform\nDEVICE=+platform:9050000.smmuv3\n';
+  const dict = '\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n';
   return [`6,${seq},54712215,-;${PREFIX} event ${id} received:${dict}`, ...words.map((w, i) => `6,${seq + 1 + i},5471230${i},-;${PREFIX} \\x09${w}${dict}`)];
 }
 /** The real dump of the blocked write (dmesg shows the same words after a tab). */
@@ -37,6 +37,22 @@ describe('SMMUv3 event dump (Linux 6.12)', () => {
     });
     // none of the five records is a one-line fault for the generic parser
     for (const r of records(REAL_WRITE)) expect(parseFaultLine(r)).toBeNull();
+  });
+
+  it('decodes the real permission dump (an edu write to a read-only page at 0x100000) as F_PERMISSION, write', () => {
+    // verbatim from /dev/kmsg in the guest (after "arm_smmu_evtq_thread: 246 callbacks suppressed")
+    const real = [
+      '6,711,1033706516,-;arm-smmu-v3 9050000.smmuv3: event 0x13 received:\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n',
+      '6,712,1033706605,-;arm-smmu-v3 9050000.smmuv3: \\x090x0000001800000013\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n',
+      '6,713,1033706622,-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n',
+      '6,714,1033706633,-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000100000\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n',
+      '6,715,1033706643,-;arm-smmu-v3 9050000.smmuv3: \\x090x0000000000000000\n SUBSYSTEM=platform\n DEVICE=+platform:9050000.smmuv3\n',
+    ];
+    const a = new SmmuEventAssembler();
+    expect(a.feed(kmsgMessage('4,710,1033706397,-;arm_smmu_evtq_thread: 246 callbacks suppressed\n'))).toBeNull();
+    const out = feedAll(a, real);
+    expect(out.slice(0, 4)).toEqual([null, null, null, null]);
+    expect(out[4]).toMatchObject({ device: '00:03.0', iova: 0x100000n, write: true, reasonCode: 0x13, reason: 'F_PERMISSION', kindHint: 'permission' });
   });
 
   it('reads the dmesg form (a real tab) the same way', () => {
