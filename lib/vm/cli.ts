@@ -17,10 +17,13 @@ export const VM_USAGE = `Usage: dma-iommu vm <subcommand>
       read-only and the current directory writable, power off, exit with COMMAND's exit code.
         --kernel type1|iommufd   guest kernel (default type1: Debian's packaged 6.12, legacy VFIO;
                                  iommufd: built once from linux-source-6.12, iommufd + VFIO cdev + type1)
-        --iommu vtd|virtio|amd   the emulated IOMMU (default vtd: intel-iommu with interrupt remapping;
+        --iommu vtd|virtio|amd|smmuv3
+                                 the emulated IOMMU (default vtd: intel-iommu with interrupt remapping;
                                  virtio: virtio-iommu-pci, no interrupt remapping, so the guest kernel
                                  allows unsafe interrupts for VFIO/iommufd; amd: amd-iommu, whose
-                                 blocked DMA QEMU 7.2 does not log; smmuv3: the arm64 guest)
+                                 blocked DMA QEMU 7.2 does not log; smmuv3: an arm64 virt guest with
+                                 Arm SMMUv3 under TCG, Debian's arm64 kernel (type1 only), an arm64
+                                 root with Node instead of the host's, the addon cross-built)
         --devices N              edu devices, each in its own IOMMU group (default 2, max 16)
         --hotplug                edu devices in hot-pluggable slots (device i at 0000:0<i+1>:00.0);
                                  COMMAND unplugs/plugs them with lib/vm/guest-control.ts

@@ -36,9 +36,29 @@ interface DebianKernelMeta {
   wanted?: string[];
 }
 
+/** Which Debian kernel package, for which architecture, cached under which name prefix. */
+export interface DebianKernelSpec {
+  /** The meta-package whose dependency names the newest 6.12 image. */
+  meta: string;
+  /** Debian architecture (amd64 for the x86 guests, arm64 for lib/vm/arm64). */
+  arch: string;
+  /** Cache folder prefix under kernels/ (distinct per architecture). */
+  prefix: string;
+  /** Lock file name under locks/. */
+  lock: string;
+}
+
+/** The x86 guests' kernel. */
+export const DEBIAN_AMD64: DebianKernelSpec = { meta: DEBIAN_KERNEL_META, arch: 'amd64', prefix: 'debian-', lock: 'debian-kernel.lock' };
+
+/** `pkg` as apt names it for `spec` (foreign architectures carry `:arch`). */
+function aptName(pkg: string, spec: DebianKernelSpec): string {
+  return spec.arch === 'amd64' ? pkg : `${pkg}:${spec.arch}`;
+}
+
 /** Cache entry name: the release, plus a key of the module list (so an entry with other modules never replaces one in use). */
-function entryName(rel: string): string {
-  return `debian-${rel}-${createHash('sha256').update(DEBIAN_GUEST_MODULES.join(',')).digest('hex').slice(0, 8)}`;
+function entryName(rel: string, spec: DebianKernelSpec): string {
+  return `${spec.prefix}${rel}-${createHash('sha256').update(DEBIAN_GUEST_MODULES.join(',')).digest('hex').slice(0, 8)}`;
 }
 
 function describe(meta: DebianKernelMeta): string {
@@ -66,11 +86,11 @@ function compareRelease(a: string, b: string): number {
 }
 
 /** The newest cached Debian kernel, if any. */
-export function cachedDebianKernel(cache: string): GuestKernel | undefined {
+export function cachedDebianKernel(cache: string, spec: DebianKernelSpec = DEBIAN_AMD64): GuestKernel | undefined {
   const dir = cacheDirs.kernels(cache);
   if (!existsSync(dir)) return undefined;
   const names = readdirSync(dir)
-    .filter((n) => n.startsWith('debian-'))
+    .filter((n) => n.startsWith(spec.prefix))
     .sort(compareRelease)
     .reverse();
   for (const n of names) {
@@ -81,41 +101,44 @@ export function cachedDebianKernel(cache: string): GuestKernel | undefined {
 }
 
 /** Which linux-image package the meta-package points at now (asks apt's local lists). */
-export async function resolveDebianKernelPackage(log: VmLogger): Promise<{ release: string; pkg: string; version: string }> {
-  const ask = () => capture('apt-cache', ['show', '--no-all-versions', DEBIAN_KERNEL_META]);
+export async function resolveDebianKernelPackage(
+  log: VmLogger,
+  spec: DebianKernelSpec = DEBIAN_AMD64,
+): Promise<{ release: string; pkg: string; version: string }> {
+  const ask = () => capture('apt-cache', ['show', '--no-all-versions', aptName(spec.meta, spec)]);
   let r = await ask();
   if ((r.code !== 0 || !r.stdout.trim()) && isRoot()) {
     await aptUpdate(log);
     r = await ask();
   }
-  const m = /^Depends:.*?\blinux-image-(6\.12\.[^\s,]+?-amd64)\b/m.exec(r.stdout);
+  const m = new RegExp(`^Depends:.*?\\blinux-image-(6\\.12\\.[^\\s,]+?-${spec.arch})\\b`, 'm').exec(r.stdout);
   const v = /^Version:\s*(\S+)/m.exec(r.stdout);
   if (r.code !== 0 || !m || !v) {
     throw new VmError(
-      `cannot find ${DEBIAN_KERNEL_META} in apt's package lists (is bookworm-security / a 6.12 source configured?).\n` +
-        `Try: sudo apt-get update && apt-cache show ${DEBIAN_KERNEL_META}`,
+      `cannot find ${aptName(spec.meta, spec)} in apt's package lists (is bookworm-security / a 6.12 source configured?).\n` +
+        `Try: sudo apt-get update && apt-cache show ${aptName(spec.meta, spec)}`,
     );
   }
   return { release: m[1]!, pkg: `linux-image-${m[1]}-unsigned`, version: v[1]! };
 }
 
 /** Ensure the packaged kernel is in the cache (download once per machine). */
-export async function ensureDebianKernel(cache: string, log: VmLogger): Promise<GuestKernel> {
-  const cached = cachedDebianKernel(cache);
+export async function ensureDebianKernel(cache: string, log: VmLogger, spec: DebianKernelSpec = DEBIAN_AMD64): Promise<GuestKernel> {
+  const cached = cachedDebianKernel(cache, spec);
   if (cached) return cached;
   await ensureRequirements(RUN_REQUIREMENTS, { log });
-  const release = await acquireLock(join(cacheDirs.locks(cache), 'debian-kernel.lock'), 'the Debian kernel', log);
+  const release = await acquireLock(join(cacheDirs.locks(cache), spec.lock), `the Debian ${spec.arch} kernel`, log);
   try {
-    const again = cachedDebianKernel(cache);
+    const again = cachedDebianKernel(cache, spec);
     if (again) return again;
-    removeStaleWorkDirs(cacheDirs.build(cache), 'debian-');
+    removeStaleWorkDirs(cacheDirs.build(cache), spec.prefix);
     const started = Date.now();
-    const { release: rel, pkg, version } = await resolveDebianKernelPackage(log);
-    const work = join(cacheDirs.build(cache), `debian-${rel}.${process.pid}`);
+    const { release: rel, pkg, version } = await resolveDebianKernelPackage(log, spec);
+    const work = join(cacheDirs.build(cache), `${spec.prefix}${rel}.${process.pid}`);
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
     log.stage(`downloading ${pkg} ${version} (apt-get download)`);
-    const aptArgs = isRoot() ? ['-o', 'APT::Sandbox::User=root', 'download', pkg] : ['download', pkg];
+    const aptArgs = [...(isRoot() ? ['-o', 'APT::Sandbox::User=root'] : []), 'download', aptName(pkg, spec)];
     await mustRun('apt-get', aptArgs, { cwd: work });
     const deb = readdirSync(work).find((n) => n.endsWith('.deb'));
     if (!deb) throw new VmError(`apt-get download ${pkg} produced no .deb`);
@@ -164,7 +187,7 @@ export async function ensureDebianKernel(cache: string, log: VmLogger): Promise<
     for (const n of order) writeFileSync(join(out, 'modules', `${n}.ko`), image(n)!);
     const meta: DebianKernelMeta = { release: rel, package: pkg, version, modules: order, wanted: DEBIAN_GUEST_MODULES };
     writeFileSync(join(out, 'kernel.json'), JSON.stringify(meta, null, 2) + '\n');
-    const final = join(cacheDirs.kernels(cache), entryName(rel));
+    const final = join(cacheDirs.kernels(cache), entryName(rel, spec));
     mkdirSync(cacheDirs.kernels(cache), { recursive: true });
     rmSync(final, { recursive: true, force: true });
     renameSync(out, final);

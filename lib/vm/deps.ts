@@ -77,9 +77,9 @@ export interface EnsureOptions {
 
 let aptUpdated = false;
 
-/** `apt-get update`, at most once per process. */
-export async function aptUpdate(log: VmLogger): Promise<void> {
-  if (aptUpdated) return;
+/** `apt-get update`, at most once per process (`force`: again, e.g. after adding an architecture). */
+export async function aptUpdate(log: VmLogger, force = false): Promise<void> {
+  if (aptUpdated && !force) return;
   log.stage('running apt-get update');
   const r = await capture('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.code !== 0) throw new VmError(`apt-get update failed:\n${r.stderr.trim().split('\n').slice(-10).join('\n')}`);

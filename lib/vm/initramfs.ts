@@ -15,10 +15,10 @@ export function initScriptPath(): string {
   return assetPath('guest', 'init.sh');
 }
 
-/** Build (or reuse) the initramfs for `kernel`; returns its path. */
-export function ensureInitramfs(cache: string, kernel: GuestKernel): string {
+/** Build (or reuse) the initramfs for `kernel`; returns its path. `busyboxPath`: a static busybox of the guest's architecture. */
+export function ensureInitramfs(cache: string, kernel: GuestKernel, busyboxPath: string = BUSYBOX): string {
   const init = readFileSync(initScriptPath());
-  const busybox = readFileSync(BUSYBOX);
+  const busybox = readFileSync(busyboxPath);
   const modules = kernel.modules.map((p) => ({ name: basename(p), data: readFileSync(p) }));
   const h = createHash('sha256');
   h.update('initramfs v1\n');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { hotplugDeviceArgs } from './hotplug-args.js';
 import type { GuestKernel } from './kernel-types.js';
 import { IOMMU_MODEL_RECORDS, type IommuModelName } from './iommu-models.js';
+import { arm64QemuArgs } from './arm64/qemu-args.js';
 
 export type Accel = 'tcg' | 'kvm';
 
@@ -47,6 +48,8 @@ export interface GuestMachine {
   topology?: Topology;
   /** The emulated IOMMU (default 'vtd'; lib/vm/iommu-models.ts). */
   iommu?: IommuModelName;
+  /** Host folder shared read-only as the guest's root ("hostroot"; default '/': the host's own; the arm64 guest's root). */
+  hostRoot?: string;
 }
 
 /**
@@ -103,6 +106,7 @@ export function kernelCommandLine(m: GuestMachine): string {
 }
 
 export function qemuArgs(m: GuestMachine): string[] {
+  if (m.iommu === 'smmuv3') return arm64QemuArgs(m);
   const iommu = IOMMU_MODEL_RECORDS[m.iommu ?? 'vtd'];
   const a: string[] = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'];
   if (m.accel === 'kvm') a.push('-accel', 'kvm', '-cpu', 'host', '-machine', 'q35,kernel-irqchip=split');
@@ -118,6 +122,13 @@ export function qemuArgs(m: GuestMachine): string[] {
   else for (let i = 0; i < m.devices; i++) a.push('-device', `edu,addr=0x${(EDU_FIRST_SLOT + i).toString(16)}`);
   a.push(...topologyArgs(m.topology ?? 'flat'));
   a.push('-kernel', m.kernel.image, '-initrd', m.initrd, '-append', kernelCommandLine(m));
+  a.push(...channelAndShareArgs(m));
+  return a;
+}
+
+/** The guest's I/O, the same on every machine: console, virtio-serial ports and the three 9p shares. */
+export function channelAndShareArgs(m: GuestMachine): string[] {
+  const a: string[] = [];
   for (const c of channelsOf(m)) a.push('-chardev', `socket,id=ch-${c},path=${q(socketPath(m.socketDir, c))}`);
   if (m.hotplug) a.push('-mon', 'chardev=ch-qmp,mode=control');
   a.push('-serial', 'chardev:ch-console');
@@ -127,7 +138,7 @@ export function qemuArgs(m: GuestMachine): string[] {
     a.push('-fsdev', `local,id=${id},path=${q(path)},security_model=none,multidevs=remap${readonly ? ',readonly=on' : ''}`);
     a.push('-device', `virtio-9p-pci,fsdev=${id},mount_tag=${tag},addr=${addr}`);
   };
-  share('fs-root', '/', 'hostroot', '0x19', true);
+  share('fs-root', m.hostRoot ?? '/', 'hostroot', '0x19', true);
   share('fs-cwd', m.cwd, 'dmacwd', '0x1a', false);
   share('fs-run', m.runShare, 'dmarun', '0x1b', false);
   return a;

@@ -19,6 +19,7 @@ import { eduBdf, MAX_EDU_DEVICES, TOPOLOGIES, topologyEduCount, type Accel, type
 import { hotplugEduBdf } from './hotplug-args.js';
 import type { KernelFlavor } from './kernel-types.js';
 import { iommuModel, type IommuModelName } from './iommu-models.js';
+import { prepareArm64Guest, type Arm64Guest } from './arm64/index.js';
 
 export interface RunInVmOptions {
   /** COMMAND and its arguments (run with the guest's PATH, no shell). */
@@ -187,11 +188,16 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new VmError(`working directory ${cwd} does not exist`);
   const cache = options.cacheDir ? resolve(options.cacheDir) : cacheRoot();
 
-  await ensureRequirements(RUN_REQUIREMENTS, { log, install: options.install });
-  const kernel = await ensureKernel(flavor, cache, log, options.kernelImage);
-  const initrd = ensureInitramfs(cache, kernel);
-  const helper = await ensureHelper(cache);
-  const { accel, why } = await chooseAccel(options.accel, cache, log, flavor);
+  // smmuv3: an arm64 guest; its kernel, root, initramfs, addon and helper come from lib/vm/arm64.
+  const arm: Arm64Guest | undefined =
+    iommu.name === 'smmuv3'
+      ? await prepareArm64Guest(cache, log, { flavor, cwd, install: options.install, kernelImage: options.kernelImage, hotplug: options.hotplug, topology: options.topology, accel: options.accel })
+      : undefined;
+  if (!arm) await ensureRequirements(RUN_REQUIREMENTS, { log, install: options.install });
+  const kernel = arm?.kernel ?? (await ensureKernel(flavor, cache, log, options.kernelImage));
+  const initrd = arm?.initrd ?? ensureInitramfs(cache, kernel);
+  const helper = arm?.helper ?? (await ensureHelper(cache));
+  const { accel, why } = arm ? { accel: 'tcg' as const, why: 'aarch64 guest: TCG' } : await chooseAccel(options.accel, cache, log, flavor);
   log.note(`kernel: ${kernel.description}; accel: ${accel} (${why}); IOMMU: ${iommu.summary}`);
   if (iommu.caveat) log.note(iommu.caveat);
 
@@ -226,6 +232,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         devices,
         topology,
         iommu: iommu.name,
+        hostRoot: arm?.root.dir,
         cwd,
         runShare: share,
         socketDir,
@@ -233,7 +240,7 @@ export async function runInVm(options: RunInVmOptions): Promise<RunInVmResult> {
         hotplug: options.hotplug === true,
       },
       {
-        qemu: which('qemu-system-x86_64')!,
+        qemu: arm?.qemu ?? which('qemu-system-x86_64')!,
         timeoutMs: timeoutSeconds * 1000,
         signal: options.signal,
         onStdout: (c) => {

@@ -19,6 +19,7 @@
  * someone listens.
  */
 import type { NativeAddon, NativeHandle } from './addon-types.js';
+import { SmmuEventAssembler } from './kmsg-smmu.js';
 
 export interface ParsedFault {
   /** 'bb:dd.f' as the log prints it (no PCI domain), or a full BDF when the log has one. */
@@ -156,6 +157,7 @@ export class KmsgReader {
   #timer: NodeJS.Timeout | null = null;
   #listeners = new Set<(f: ParsedFault) => void>();
   #closed = false;
+  #smmu = new SmmuEventAssembler(); // SMMUv3 ≤ 6.13: a fault is a five-record dump (kmsg-smmu.ts)
 
   constructor(
     private readonly addon: NativeAddon,
@@ -191,7 +193,7 @@ export class KmsgReader {
         return;
       }
       for (const r of recs) {
-        const f = parseFaultLine(r);
+        const f = parseFaultLine(r) ?? this.#smmu.feed(kmsgMessage(r));
         if (f) for (const l of [...this.#listeners]) l(f);
       }
       if (recs.length < 256) return;

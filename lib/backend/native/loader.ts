@@ -1,7 +1,10 @@
 /**
  * Lazy, memoised loading of the native addon. Tells "not built" (no binary anywhere `bindings`
  * looked) from "broken" (a binary that failed to load: ABI mismatch, missing symbol...) and keeps
- * the message. DMA_IOMMU_NATIVE_PATH names a .node file to load instead.
+ * the message. DMA_IOMMU_NATIVE_PATH names a .node file to load instead. A build for this process's
+ * architecture at build/<process.arch>/Release/dma_iommu.node (the arm64 guest's cross-build, see
+ * lib/vm/arm64/addon.ts) comes before the default build/Release, which holds the host's own build: an
+ * x86 .node on arm64 would only fail with an ELF error.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +36,11 @@ function isAddon(x: unknown): x is NativeAddon {
   return typeof x === 'object' && x !== null && typeof a.ioasMapHot === 'function' && typeof a.allocMemory === 'function' && a.hotSlots instanceof ArrayBuffer && typeof a.setErrorClass === 'function';
 }
 
+/** Where a build for this process's architecture lives (checked before `bindings`' default places). */
+export function archBuildPath(root: string, arch: string = process.arch): string {
+  return join(root, 'build', arch, 'Release', 'dma_iommu.node');
+}
+
 /** Load (once) and return the addon or why it is not available. */
 export function loadNative(): LoadResult {
   if (memo) return memo;
@@ -48,6 +56,9 @@ export function loadNative(): LoadResult {
         return memo;
       }
       mod = require(override);
+    } else if (existsSync(archBuildPath(root))) {
+      path = archBuildPath(root);
+      mod = require(path);
     } else {
       const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
       mod = bindings({ bindings: 'dma_iommu', module_root: root });

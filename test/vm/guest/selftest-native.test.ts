@@ -24,6 +24,13 @@ const RAW: Record<string, (bdf: string) => RegExp> = {
     const ep = (Number.parseInt(bus!, 16) << 8) | (Number.parseInt(dev!, 16) << 3) | Number(fn);
     return new RegExp(`virtio_iommu virtio\\d+: page fault from EP ${ep} at 0x200000 \\[\\]`);
   },
+  // Linux 6.12's SMMUv3 dump (kmsg-smmu.ts): the header and the four event words, word 0 = StreamID (the RID) << 32 | 0x10
+  smmuv3: (bdf) => {
+    const [, bus, rest] = bdf.split(':');
+    const [dev, fn] = rest!.split('.');
+    const sid = (Number.parseInt(bus!, 16) << 8) | (Number.parseInt(dev!, 16) << 3) | Number(fn);
+    return new RegExp(`arm-smmu-v3 \\S+: event 0x10 received: 0x${sid.toString(16).padStart(8, '0')}00000010 0x[0-9a-f]{16} 0x0000000000200000 0x[0-9a-f]{16}$`);
+  },
 };
 
 describe.runIf(inGuest && eduDevices.length > 0)(`selftest on the native backend (${kernel} kernel)`, () => {
