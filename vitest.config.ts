@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects:
+// The projects:
 //  - unit:     host tests (unit, property, conformance on the simulator). `npm test`.
 //  - vm-host:  tests that boot guests through `dma-iommu vm` (harness behaviour). Part of `npm run test:vm`.
 //  - vm-guest: tests that must run INSIDE a guest (real kernel, real IOMMU). Run through `vm run`.
+//    vm-guest-bridge (`--topology bridge`) and vm-guest-hotplug (`--hotplug`) need guests of their own.
 export default defineConfig({
   test: {
     projects: [
@@ -27,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'vm-guest',
           include: ['test/vm/guest/**/*.test.ts'],
-          exclude: ['test/vm/guest/bridge/**'],
+          exclude: ['test/vm/guest/bridge/**', 'test/vm/guest/hotplug-*.test.ts'],
           testTimeout: 120_000,
           fileParallelism: false,
         },
@@ -37,6 +38,15 @@ export default defineConfig({
         test: {
           name: 'vm-guest-bridge',
           include: ['test/vm/guest/bridge/**/*.test.ts'],
+          testTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // guest tests that need hot-plug slots and QMP (`--hotplug`)
+        test: {
+          name: 'vm-guest-hotplug',
+          include: ['test/vm/guest/hotplug-*.test.ts'],
           testTimeout: 120_000,
           fileParallelism: false,
         },
