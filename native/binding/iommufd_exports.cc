@@ -117,15 +117,17 @@ uint64_t IoasUnmapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova
 }
 
 void RegisterIommufd(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("ioasAlloc", IoasAlloc);
-  fn("destroy", Destroy);
-  fn("ioasIovaRanges", IoasIovaRanges);
-  fn("hwptAlloc", HwptAlloc);
-  fn("getHwInfo", GetHwInfo);
-  fn("deviceBindIommufd", DeviceBindIommufd);
-  fn("deviceAttachPt", DeviceAttachPt);
-  fn("deviceDetachPt", DeviceDetachPt);
+  SetFunctions(env, exports,
+               {
+                   {"ioasAlloc", IoasAlloc},
+                   {"destroy", Destroy},
+                   {"ioasIovaRanges", IoasIovaRanges},
+                   {"hwptAlloc", HwptAlloc},
+                   {"getHwInfo", GetHwInfo},
+                   {"deviceBindIommufd", DeviceBindIommufd},
+                   {"deviceAttachPt", DeviceAttachPt},
+                   {"deviceDetachPt", DeviceDetachPt},
+               });
 }
 
 }  // namespace dmaiommu::binding

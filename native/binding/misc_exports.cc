@@ -182,13 +182,15 @@ Napi::Object Constants(Napi::Env env) {
 }  // namespace
 
 void RegisterMisc(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("open", Open);
-  fn("allocMemory", AllocMemory);
-  fn("kmsgOpen", KmsgOpen);
-  fn("kmsgRead", KmsgRead);
-  fn("stats", Stats);
-  fn("setErrorClass", SetErrorClass);
+  SetFunctions(env, exports,
+               {
+                   {"open", Open},
+                   {"allocMemory", AllocMemory},
+                   {"kmsgOpen", KmsgOpen},
+                   {"kmsgRead", KmsgRead},
+                   {"stats", Stats},
+                   {"setErrorClass", SetErrorClass},
+               });
   exports.Set("constants", Constants(env));
   exports.Set("abi", Abi(env));
   exports.Set("version", Napi::String::New(env, "1"));

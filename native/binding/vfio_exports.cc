@@ -171,19 +171,21 @@ uint64_t DmaUnmapOp(Napi::Env env, HandleState& c, uint64_t iova, uint64_t lengt
 }
 
 void RegisterVfio(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("deviceGetInfo", DeviceGetInfo);
-  fn("deviceGetRegionInfo", DeviceGetRegionInfo);
-  fn("regionRead", RegionRead);
-  fn("regionWrite", RegionWrite);
-  fn("getApiVersion", GetApiVersion);
-  fn("checkExtension", CheckExtension);
-  fn("setIommu", SetIommu);
-  fn("groupGetStatus", GroupGetStatus);
-  fn("groupSetContainer", GroupSetContainer);
-  fn("groupUnsetContainer", GroupUnsetContainer);
-  fn("groupGetDeviceFd", GroupGetDeviceFd);
-  fn("iommuGetInfo", IommuGetInfo);
+  SetFunctions(env, exports,
+               {
+                   {"deviceGetInfo", DeviceGetInfo},
+                   {"deviceGetRegionInfo", DeviceGetRegionInfo},
+                   {"regionRead", RegionRead},
+                   {"regionWrite", RegionWrite},
+                   {"getApiVersion", GetApiVersion},
+                   {"checkExtension", CheckExtension},
+                   {"setIommu", SetIommu},
+                   {"groupGetStatus", GroupGetStatus},
+                   {"groupSetContainer", GroupSetContainer},
+                   {"groupUnsetContainer", GroupUnsetContainer},
+                   {"groupGetDeviceFd", GroupGetDeviceFd},
+                   {"iommuGetInfo", IommuGetInfo},
+               });
 }
 
 }  // namespace dmaiommu::binding
