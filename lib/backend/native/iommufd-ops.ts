@@ -19,7 +19,7 @@ import type { HotCalls } from './hot.js';
 import { findHolders, heldElsewhere } from './holders.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
-import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
+import { type KernelOps, OpsBase, type OpsHost, regionsFor } from './ops.js';
 import { type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, p } from './sysfs.js';
 import { ERR, PAGE, errnoOf } from './util.js';
@@ -52,23 +52,16 @@ export interface IommufdDevice {
 type Dom = DomainRec<IommufdDomain>;
 type Dev = DeviceRec<IommufdDevice>;
 
-export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
+export class IommufdOps extends OpsBase<IommufdDomain, IommufdDevice> implements KernelOps<IommufdDomain, IommufdDevice> {
   readonly kind = 'iommufd' as const;
   readonly via = 'iommufd' as const;
   readonly mapSyscall = 'IOMMU_IOAS_MAP';
   readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
   readonly capabilities: BackendCapabilities;
-  readonly #addon: NativeAddon;
-  readonly #paths: SysPaths;
-  readonly #host: OpsHost<IommufdDomain, IommufdDevice>;
-  readonly #hot: HotCalls;
   readonly #iommufd: NativeHandle;
 
   constructor(o: NativeBackendOptions, host: OpsHost<IommufdDomain, IommufdDevice>, hot: HotCalls) {
-    this.#addon = o.addon;
-    this.#paths = o.paths;
-    this.#host = host;
-    this.#hot = hot;
+    super(o, host, hot);
     this.#iommufd = o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd');
     try {
       // Prove it is an iommufd context (and that IOAS objects can be made) before promising anything.
@@ -98,19 +91,19 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   map(dom: Dom, iova: bigint, piece: Piece, perms: number): void {
-    this.#hot.ioasMap(this.#iommufd, dom.ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
+    this.hot.ioasMap(this.#iommufd, dom.ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
   }
 
   unmap(dom: Dom, iova: bigint, length: bigint): void {
-    this.#hot.ioasUnmap(this.#iommufd, dom.ioasId, iova, length);
+    this.hot.ioasUnmap(this.#iommufd, dom.ioasId, iova, length);
   }
 
   geometry(dom: Dom): DomainGeometry {
-    const r = this.#addon.ioasIovaRanges(this.#iommufd, dom.ioasId);
+    const r = this.addon.ioasIovaRanges(this.#iommufd, dom.ioasId);
     const alignment = r.alignment > PAGE ? r.alignment : PAGE;
     let pageSizes: bigint | null = null;
     for (const id of dom.devices) {
-      const dev = this.#host.devices.get(id);
+      const dev = this.host.devices.get(id);
       if (dev?.hw?.pageSizes) pageSizes = pageSizes === null ? dev.hw.pageSizes : pageSizes & dev.hw.pageSizes;
     }
     const ranges = r.ranges.map((x) => ({ start: x.start, last: x.last }));
@@ -118,8 +111,8 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   openDevice(id: number, bdf: string, sys: SysPciDevice): Dev {
-    const a = this.#addon;
-    const node = p(this.#paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
+    const a = this.addon;
+    const node = p(this.paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
     const handle = a.open(node, a.constants.O_RDWR, 'device');
     let devId: number;
     try {
@@ -166,7 +159,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
    */
   #bindError(e: unknown, bdf: string, sys: SysPciDevice, node: string): unknown {
     const errno = errnoOf(e);
-    const groupNode = sys.iommuGroup === null ? null : p(this.#paths, 'dev/vfio', String(sys.iommuGroup));
+    const groupNode = sys.iommuGroup === null ? null : p(this.paths, 'dev/vfio', String(sys.iommuGroup));
     const nodes = groupNode ? [node, groupNode] : [node];
     if (errno !== ERR.EBUSY && errno !== ERR.EINVAL) return e;
     const holders = findHolders(nodes);
@@ -184,7 +177,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
 
   /** Opening the group node answers EBUSY while a cdev of the group is bound anywhere. */
   #groupBusy(groupNode: string): boolean {
-    const a = this.#addon;
+    const a = this.addon;
     try {
       a.open(groupNode, a.constants.O_RDWR, 'group').close();
       return false;
@@ -198,18 +191,18 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   allocDomain(id: number, type: 'translate' | 'passthrough'): Dom {
-    const ioasId = this.#addon.ioasAlloc(this.#iommufd);
+    const ioasId = this.addon.ioasAlloc(this.#iommufd);
     return { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
   }
 
   freeDomain(dom: Dom): void {
-    if (dom.hwptId !== null) this.#addon.destroy(this.#iommufd, dom.hwptId);
+    if (dom.hwptId !== null) this.addon.destroy(this.#iommufd, dom.hwptId);
     dom.hwptId = null;
-    this.#addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
+    this.addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
   }
 
   attach(dom: Dom, dev: Dev): void {
-    const a = this.#addon;
+    const a = this.addon;
     if (dom.hwptId === null && !dom.hwptTried) {
       dom.hwptTried = true;
       try {
@@ -234,7 +227,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   detach(_dom: Dom, dev: Dev): void {
-    this.#addon.deviceDetachPt(dev.handle);
+    this.addon.deviceDetachPt(dev.handle);
     dev.attachedPt = null;
   }
 
@@ -245,8 +238,8 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   inspect(): Record<string, unknown> {
     return {
       iommufdFd: this.#iommufd.fd,
-      domains: [...this.#host.domains.values()].map((x) => ({ handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId })),
-      devices: [...this.#host.devices.values()].map((x) => ({
+      domains: [...this.host.domains.values()].map((x) => ({ handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId })),
+      devices: [...this.host.devices.values()].map((x) => ({
         bdf: x.bdf,
         devId: x.devId,
         attachedPt: x.attachedPt,

@@ -7,10 +7,11 @@
  */
 import type { BackendCapabilities, BackendKind, DomainGeometry } from '../contract.js';
 import type { NativeAddon, NativeHandle } from './addon-types.js';
+import type { HotCalls } from './hot.js';
 import type { Piece } from './memory.js';
-import type { DeviceRec, DomainRec } from './records.js';
+import type { DeviceRec, DomainRec, NativeBackendOptions } from './records.js';
 import { VfioRegions } from './regions.js';
-import type { SysPciDevice, UsableVia } from './sysfs.js';
+import type { SysPaths, SysPciDevice, UsableVia } from './sysfs.js';
 import { ERR, fail } from './util.js';
 
 export interface KernelOps<KD, KV> {
@@ -46,6 +47,24 @@ export interface OpsHost<KD, KV> {
   replay(dom: DomainRec<KD>): void;
   /** The kernel dropped every mapping of `dom` (type1: last group left). */
   forgot(dom: DomainRec<KD>): void;
+}
+
+/**
+ * What every ops table is handed by NativeBackend: the addon, the sysfs/dev paths, its host (the
+ * shared area/replay module) and the hot map/unmap calls. Only these references; every kernel
+ * rule is the table's own.
+ */
+export class OpsBase<KD, KV> {
+  protected readonly addon: NativeAddon;
+  protected readonly paths: SysPaths;
+  protected readonly host: OpsHost<KD, KV>;
+  protected readonly hot: HotCalls;
+  constructor(o: NativeBackendOptions, host: OpsHost<KD, KV>, hot: HotCalls) {
+    this.addon = o.addon;
+    this.paths = o.paths;
+    this.host = host;
+    this.hot = hot;
+  }
 }
 
 /** DeviceRegions over the device's current fd (`get`), EBADF once it is closed. */
