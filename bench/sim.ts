@@ -31,7 +31,7 @@ import {
   openPlatform,
 } from '../lib/index.js';
 import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
-import { openLab } from './lab.js';
+import { type Lab, openLab } from './lab.js';
 
 const PAGE = 4096;
 
@@ -43,6 +43,21 @@ function calibrate(fn: (loops: number) => Sample, ms: number): number {
     if (s.ns >= ms * 1e6 || loops >= 1 << 24) return loops;
     loops *= s.ns < (ms * 1e6) / 8 ? 4 : 2;
   }
+}
+
+/** The measured loop of the map/unmap figures: descs[i] mapped at iovas[i] and unmapped again, for each i, `loops` times. */
+function mapUnmapPairs({ V2, domain }: Pick<Lab, 'V2' | 'domain'>, descs: IOMMU_MAP_PHYSICAL_ADDRESS[], iovas: bigint[]): (loops: number) => Sample {
+  const n = descs.length;
+  return (loops) => {
+    const t0 = nowNs();
+    for (let l = 0; l < loops; l++) {
+      for (let i = 0; i < n; i++) {
+        V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
+        V2.UnmapLogicalRange(domain, iovas[i], 1);
+      }
+    }
+    return { ops: loops * n, ns: nowNs() - t0 };
+  };
 }
 
 // ---- sim-map-unmap-4k-vs-map ---------------------------------------------------------------
@@ -58,16 +73,7 @@ function mapUnmapVsMap(reps: number): Row[] {
     descs.push(mem.asContiguousRange(BigInt(i * PAGE), BigInt(PAGE)));
     iovas.push(0x40000000n + BigInt(i * PAGE));
   }
-  const sim = (loops: number): Sample => {
-    const t0 = nowNs();
-    for (let l = 0; l < loops; l++) {
-      for (let i = 0; i < K; i++) {
-        V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
-        V2.UnmapLogicalRange(domain, iovas[i], 1);
-      }
-    }
-    return { ops: loops * K, ns: nowNs() - t0 };
-  };
+  const sim = mapUnmapPairs(lab, descs, iovas);
   const bare = (loops: number): Sample => {
     const m = new Map<bigint, IOMMU_MAP_PHYSICAL_ADDRESS>();
     const t0 = nowNs();
@@ -143,19 +149,7 @@ function scalingDomain(platform: IommuPlatform, bdf: string, live: number, M: nu
   }
   const descs = slots.map((_, i) => fg.asContiguousRange(BigInt(i * PAGE), BigInt(PAGE)));
   const iovas = slots.map((s) => BigInt((basePage + 2 * s + 1) * PAGE));
-  const n = slots.length;
-  return {
-    run(loops: number): Sample {
-      const t0 = nowNs();
-      for (let l = 0; l < loops; l++) {
-        for (let i = 0; i < n; i++) {
-          V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
-          V2.UnmapLogicalRange(domain, iovas[i], 1);
-        }
-      }
-      return { ops: loops * n, ns: nowNs() - t0 };
-    },
-  };
+  return { run: mapUnmapPairs({ V2, domain }, descs, iovas) };
 }
 
 function scaling(reps: number, big: number): Row[] {
