@@ -2,7 +2,6 @@
 import {
   DMA_IOMMU_INTERFACE_EX_VERSION_3,
   IoGetIommuInterfaceEx,
-  IommuError,
   SimulatedBackend,
   openPlatform,
   type DMA_IOMMU_INTERFACE_V3,
@@ -10,7 +9,8 @@ import {
   type OpenOptions,
   type SimulatedBackendOptions,
 } from '../../../lib/index.js';
-import { expect } from 'vitest';
+
+export { expectIommu } from '../../support/expect-error.js';
 
 export interface Rig {
   platform: IommuPlatform;
@@ -23,18 +23,4 @@ export function simRig(simulator: SimulatedBackendOptions = {}, options: Omit<Op
   const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_3, 0n, { platform });
   if (iface.Version !== 3) throw new Error('V3 expected');
   return { platform, V3: iface.V3, sim: platform.backend as SimulatedBackend };
-}
-
-/** `fn` throws an IommuError with `code` (and `.argument` when given); returns it. */
-export function expectIommu(fn: () => unknown, code: string, argument?: string): IommuError {
-  let err: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code}`).toBeInstanceOf(IommuError);
-  expect((err as IommuError).code).toBe(code);
-  if (argument !== undefined) expect((err as IommuError).argument).toBe(argument);
-  return err as IommuError;
 }

@@ -15,7 +15,7 @@ export const R = 1;
 export const W = 2;
 export const RW = 3;
 
-export { expectErrno } from '../../support/expect-errno.js';
+export { expectErrno } from '../../support/expect-error.js';
 
 export function run(pa: bigint, length: bigint): PhysicalRun[] {
   return [{ pa, length }];
