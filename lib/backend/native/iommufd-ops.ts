@@ -17,9 +17,8 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { findHolders, heldElsewhere } from './holders.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
-import { type KernelOps, OpsBase, type OpsHost, regionsFor } from './ops.js';
+import { type KernelOps, OpsBase, type OpsHost, nativeCapabilities, regionsFor } from './ops.js';
 import { type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, p } from './sysfs.js';
 import { ERR, PAGE, errnoOf } from './util.js';
@@ -71,19 +70,7 @@ export class IommufdOps extends OpsBase<IommufdDomain, IommufdDevice> implements
       this.#iommufd.close();
       throw e;
     }
-    this.capabilities = {
-      domainTypes: (1 << 0) | (1 << 1),
-      passThrough: 'emulated-identity',
-      faultSource: o.kmsg ? 'kmsg' : 'none',
-      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
-      silentBlockOnCachedTranslation: true,
-      mapBeforeAttach: 'direct',
-      maxAreasPerDomain: null,
-      pasid: false,
-      unmanagedDomains: false,
-      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
-      unattachedGeometry: 'unknown',
-    };
+    this.capabilities = nativeCapabilities(o, { mapBeforeAttach: 'direct', maxAreasPerDomain: null });
   }
 
   active(): boolean {

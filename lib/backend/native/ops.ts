@@ -8,6 +8,7 @@
 import type { BackendCapabilities, BackendKind, DomainGeometry } from '../contract.js';
 import type { NativeAddon, NativeHandle } from './addon-types.js';
 import type { HotCalls } from './hot.js';
+import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
 import type { DeviceRec, DomainRec, NativeBackendOptions } from './records.js';
 import { VfioRegions } from './regions.js';
@@ -65,6 +66,28 @@ export class OpsBase<KD, KV> {
     this.host = host;
     this.hot = hot;
   }
+}
+
+/**
+ * The capabilities both kernel interfaces share (what the native path is, whichever ioctls it
+ * uses); each table adds how maps made before an attach behave and how many areas a domain holds.
+ */
+export function nativeCapabilities(
+  o: NativeBackendOptions,
+  own: Pick<BackendCapabilities, 'mapBeforeAttach' | 'maxAreasPerDomain'>,
+): BackendCapabilities {
+  return {
+    domainTypes: (1 << 0) | (1 << 1),
+    passThrough: 'emulated-identity',
+    faultSource: o.kmsg ? 'kmsg' : 'none',
+    faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
+    silentBlockOnCachedTranslation: true,
+    pasid: false,
+    unmanagedDomains: false,
+    arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+    unattachedGeometry: 'unknown',
+    ...own,
+  };
 }
 
 /** DeviceRegions over the device's current fd (`get`), EBADF once it is closed. */

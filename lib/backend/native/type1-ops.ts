@@ -22,9 +22,8 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { heldElsewhere } from './holders.js';
-import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
 import type { Piece } from './memory.js';
-import { type KernelOps, OpsBase, type OpsHost, regionsFor } from './ops.js';
+import { type KernelOps, OpsBase, type OpsHost, nativeCapabilities, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
 import { ERR, PAGE, U64_MAX, errnoOf, fail, hex } from './util.js';
@@ -88,19 +87,7 @@ export class Type1Ops extends OpsBase<Type1Domain, Type1Device> implements Kerne
     } finally {
       probe.close();
     }
-    this.capabilities = {
-      domainTypes: (1 << 0) | (1 << 1),
-      passThrough: 'emulated-identity',
-      faultSource: o.kmsg ? 'kmsg' : 'none',
-      faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,
-      silentBlockOnCachedTranslation: true,
-      mapBeforeAttach: 'replayed',
-      maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,
-      pasid: false,
-      unmanagedDomains: false,
-      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
-      unattachedGeometry: 'unknown',
-    };
+    this.capabilities = nativeCapabilities(o, { mapBeforeAttach: 'replayed', maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535 });
   }
 
   active(dom: Dom): boolean {
