@@ -30,7 +30,7 @@ import {
   IommuDmaLogicalAllocatorBuddy,
   openPlatform,
 } from '../lib/index.js';
-import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
+import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable, ratioRow } from './common.js';
 import { type Lab, openLab } from './lab.js';
 
 const PAGE = 4096;
@@ -92,14 +92,7 @@ function mapUnmapVsMap(reps: number): Row[] {
   const c = compare(reps, () => sim(loops), () => bare(loops), fullGc);
   lab.platform.close();
   return [
-    {
-      name: 'sim-map-unmap-4k-vs-map',
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.33',
-      met: c.ratio >= 0.33,
-      detail: `sim ${fmtRate(c.a, 'pairs/s')} (${(1e9 / c.a).toFixed(0)} ns/pair) vs Map ${fmtRate(c.b, 'pairs/s')} (${(1e9 / c.b).toFixed(0)} ns/pair); ${reps} reps × ${loops * K} pairs`,
-    },
+    ratioRow('sim-map-unmap-4k-vs-map', c.ratio, 0.33, `sim ${fmtRate(c.a, 'pairs/s')} (${(1e9 / c.a).toFixed(0)} ns/pair) vs Map ${fmtRate(c.b, 'pairs/s')} (${(1e9 / c.b).toFixed(0)} ns/pair); ${reps} reps × ${loops * K} pairs`),
     { name: 'sim-map-unmap-4k-pairs-per-s', value: Math.round(c.a), unit: 'pairs/s' },
     { name: 'sim-map-unmap-4k-baseline-map-pairs-per-s', value: Math.round(c.b), unit: 'pairs/s' },
   ];
@@ -166,14 +159,7 @@ function scaling(reps: number, big: number): Row[] {
   platform.close();
   const name = big === 1_000_000 ? 'sim-scaling-1m-vs-1k' : `sim-scaling-${big}-vs-1k`;
   return [
-    {
-      name,
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.5',
-      met: c.ratio >= 0.5,
-      detail: `${big} live: ${fmtRate(c.a, 'pairs/s')} vs 1000 live: ${fmtRate(c.b, 'pairs/s')}; ${reps} reps × ${loops * M} pairs at random free pages`,
-    },
+    ratioRow(name, c.ratio, 0.5, `${big} live: ${fmtRate(c.a, 'pairs/s')} vs 1000 live: ${fmtRate(c.b, 'pairs/s')}; ${reps} reps × ${loops * M} pairs at random free pages`),
   ];
 }
 
@@ -227,14 +213,7 @@ function buddyVsExplicit(reps: number, N: number): Row[] {
   platform.close();
   const name = N === 20_000 ? 'sim-buddy-map-20k-vs-explicit' : `sim-buddy-map-${N}-vs-explicit`;
   return [
-    {
-      name,
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.5',
-      met: c.ratio >= 0.5,
-      detail: `Buddy ${fmtRate(c.a, 'maps/s')} (${(N / c.a).toFixed(3)} s per ${N}) vs explicit ${fmtRate(c.b, 'maps/s')} (${(N / c.b).toFixed(3)} s); ${reps} reps into an empty domain`,
-    },
+    ratioRow(name, c.ratio, 0.5, `Buddy ${fmtRate(c.a, 'maps/s')} (${(N / c.a).toFixed(3)} s per ${N}) vs explicit ${fmtRate(c.b, 'maps/s')} (${(N / c.b).toFixed(3)} s); ${reps} reps into an empty domain`),
   ];
 }
 
