@@ -53,7 +53,6 @@ type Dev = DeviceRec<IommufdDevice>;
 
 export class IommufdOps extends OpsBase<IommufdDomain, IommufdDevice> implements KernelOps<IommufdDomain, IommufdDevice> {
   readonly kind = 'iommufd' as const;
-  readonly via = 'iommufd' as const;
   readonly mapSyscall = 'IOMMU_IOAS_MAP';
   readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
   readonly capabilities: BackendCapabilities;

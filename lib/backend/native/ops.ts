@@ -5,7 +5,7 @@
  * the table typed, so no cast is needed on either side. The table calls back into the backend
  * only through OpsHost.
  */
-import type { BackendCapabilities, BackendKind, DomainGeometry } from '../contract.js';
+import type { BackendCapabilities, DomainGeometry } from '../contract.js';
 import type { NativeAddon, NativeHandle } from './addon-types.js';
 import type { HotCalls } from './hot.js';
 import { KMSG_FAULT_RATE_LIMIT } from './kmsg.js';
@@ -16,8 +16,8 @@ import type { SysPaths, SysPciDevice, UsableVia } from './sysfs.js';
 import { ERR, fail } from './util.js';
 
 export interface KernelOps<KD, KV> {
-  readonly kind: BackendKind;
-  readonly via: UsableVia;
+  /** The kernel interface (also what a device must be usable through: sysfs.ts's UsableVia). */
+  readonly kind: UsableVia;
   readonly capabilities: BackendCapabilities;
   /** Syscall names the contract's map/unmap errors carry. */
   readonly mapSyscall: string;

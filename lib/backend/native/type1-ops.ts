@@ -69,7 +69,6 @@ function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; la
 
 export class Type1Ops extends OpsBase<Type1Domain, Type1Device> implements KernelOps<Type1Domain, Type1Device> {
   readonly kind = 'vfio-type1' as const;
-  readonly via = 'vfio-type1' as const;
   readonly mapSyscall = 'VFIO_IOMMU_MAP_DMA';
   readonly unmapSyscall = 'VFIO_IOMMU_UNMAP_DMA';
   readonly capabilities: BackendCapabilities;
