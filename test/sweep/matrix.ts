@@ -256,6 +256,13 @@ const mdl1 = (w: World) => w.mem.asMdl(2n * PAGE, PAGE);
 const rawMdl1 = (w: World) => w.mem.mdl(2n * PAGE, PAGE);
 const X64_ONLY_NOT_SUPPORTED = ['STATUS_NOT_SUPPORTED'];
 
+/** The parameters SetDeviceFaultReporting (V1) and SetDeviceFaultReportingEx (V3) share after their first. */
+const FAULT_REPORTING_TAIL = [
+  P('InputMappingIdBase', u32, () => 0),
+  P('Enable', bool, () => true),
+  P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+];
+
 /**
  * THE TABLE. One entry per member; `members` of V1/V2/V3 are checked against lib/wdk/interface.ts
  * by the runner, so a new member without rows fails the sweep.
@@ -287,9 +294,7 @@ export const MEMBERS: readonly Member[] = [
   wdk('V3', 'UnmapIdentityRangeEx', [P('Domain', domainH, idDom), P('MappedPhysicalAddress', physDesc, mdl1)], { alwaysCodes: ['STATUS_INVALID_PARAMETER'] }),
   wdk('V3', 'SetDeviceFaultReportingEx', [
     P('DmaDevice', deviceH, dev),
-    P('InputMappingIdBase', u32, () => 0),
-    P('Enable', bool, () => true),
-    P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+    ...FAULT_REPORTING_TAIL,
   ]),
   wdk('V3', 'ConfigureDomain', [P('Domain', domainH, dom), P('Configuration', domainConfig, () => ({ Type: 1, X64: { FirstLevelPageTableRoot: 0n, TranslationEnabled: false } }))]),
   wdk('V3', 'QueryAvailableDomainTypes', [P('DmaDevice', deviceH, dev)]),
@@ -335,9 +340,7 @@ export const MEMBERS: readonly Member[] = [
   wdk('V1', 'UnmapIdentityRange', [P('Domain', domainH, idDom), P('Mdl', rawMdl, rawMdl1)], { alwaysCodes: ['STATUS_INVALID_PARAMETER'] }),
   wdk('V1', 'SetDeviceFaultReporting', [
     P('PhysicalDeviceObject', pdoH, pdo),
-    P('InputMappingIdBase', u32, () => 0),
-    P('Enable', bool, () => true),
-    P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+    ...FAULT_REPORTING_TAIL,
   ]),
   // ---- Platform services --------------------------------------------------------------------
   {

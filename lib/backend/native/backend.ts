@@ -30,7 +30,7 @@ import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import { RemovalWatch } from './removal.js';
 import type { KernelOps, OpsHost } from './ops.js';
-import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
+import { type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
 import { type SysPaths, listPciDevices, openRefusal, readPciDevice, toPciDeviceInfo } from './sysfs.js';
 import { ERR, U64_MAX, checkHandle, fail, hex } from './util.js';
 
@@ -176,7 +176,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   availableDomainTypes(device: number): number {
     this.#device(device, 'availableDomainTypes');
-    return (1 << DOMAIN_TYPE_TRANSLATE) | (1 << DOMAIN_TYPE_PASSTHROUGH);
+    return this.capabilities.domainTypes; // every native device can take both (one record of the mask: nativeCapabilities)
   }
 
   inputMappingIds(device: number): number[] {

@@ -68,6 +68,10 @@ export class OpsBase<KD, KV> {
   }
 }
 
+/** The WDK domain types (DOMAIN_TYPE) as bit numbers of the contract's domain-type masks. */
+const DOMAIN_TYPE_TRANSLATE = 0;
+const DOMAIN_TYPE_PASSTHROUGH = 1;
+
 /**
  * The capabilities both kernel interfaces share (what the native path is, whichever ioctls it
  * uses); each table adds how maps made before an attach behave and how many areas a domain holds.
@@ -77,7 +81,7 @@ export function nativeCapabilities(
   own: Pick<BackendCapabilities, 'mapBeforeAttach' | 'maxAreasPerDomain'>,
 ): BackendCapabilities {
   return {
-    domainTypes: (1 << 0) | (1 << 1),
+    domainTypes: (1 << DOMAIN_TYPE_TRANSLATE) | (1 << DOMAIN_TYPE_PASSTHROUGH),
     passThrough: 'emulated-identity',
     faultSource: o.kmsg ? 'kmsg' : 'none',
     faultRateLimit: o.kmsg ? KMSG_FAULT_RATE_LIMIT : null,

@@ -27,6 +27,7 @@ import { type KernelOps, OpsBase, type OpsHost, nativeCapabilities, regionsFor }
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
 import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
 import { ERR, PAGE, U64_MAX, errnoOf, fail, hex } from './util.js';
+import { PCI_COMMAND } from '../../util/pci.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -57,8 +58,6 @@ interface GroupRec {
   where: Dom | 'parking' | null;
   readonly devices: Set<Dev>;
 }
-
-const PCI_COMMAND = 0x04;
 
 function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; last: bigint }[] | null }): DomainGeometry {
   const pageSizes = info.pageSizes || PAGE;
