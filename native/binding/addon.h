@@ -67,6 +67,8 @@ class TaggedWrap : public Napi::ObjectWrap<W> {
   uint32_t hot_id = 0;
 };
 
+// The two wraps' declarations stay alike in shape (tag, class name, registry table, Define): what
+// they share is TaggedWrap; what is left is each class's own members.
 class HandleWrap : public TaggedWrap<HandleWrap> {
  public:
   static const napi_type_tag kTag;

@@ -116,6 +116,9 @@ uint64_t IoasUnmapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova
   return unmapped;
 }
 
+// This unit's export table (one row per export, the names of lib/backend/native/addon-types.ts): a
+// table like the other units' (SetFunctions is the shared code); the unmap op above is the
+// iommufd twin of DmaUnmapOp, each after its own ioctl's rules.
 void RegisterIommufd(Napi::Env env, Napi::Object exports) {
   SetFunctions(env, exports,
                {

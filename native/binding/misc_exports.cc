@@ -95,6 +95,8 @@ Napi::Value KmsgRead(Info info) {
 
 Napi::Value Stats(Info info) { return info.Env().GetInstanceData<Addon>()->Stats(info.Env()); }
 
+// The ioctl numbers and struct sizes the JS side checks its expectations against: one row per
+// value (a table; alike in shape to the constants table below on purpose).
 Napi::Object Abi(Napi::Env env) {
   namespace A = dmaiommu::abi;
   Napi::Object o = Napi::Object::New(env);

@@ -66,6 +66,8 @@ static Napi::ClassPropertyDescriptor<W> Method(const char* name) {
 }
 
 // ---- Handle ------------------------------------------------------------------------------------
+// (Each wrap's Define is its property table, alike in shape to the other's; Getter/Method are the
+// shared code.)
 
 Napi::Function HandleWrap::Define(Napi::Env env) {
   using W = HandleWrap;

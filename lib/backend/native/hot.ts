@@ -8,7 +8,8 @@
  */
 import type { NativeAddon, NativeHandle, NativeMemory } from './addon-types.js';
 
-// Slot indices: keep in step with native/binding/hot.h.
+// Slot indices: keep in step with native/binding/hot.h. (A list of constants, alike in shape only to
+// edu.ts's register offsets.)
 const IOVA = 0;
 const OFFSET = 1;
 const LENGTH = 2;
