@@ -90,8 +90,6 @@ void allPciInfoFields;
  * The same object is returned for the same BDF for the life of the platform. It carries the
  * PciDeviceInfo fields (declared once, in lib/backend/contract.ts; merged into this class's type).
  */
-// Declaration merging: the fields are typed by the interface and set in the constructor.
-export interface PhysicalDeviceObject extends PciDeviceInfo {}
 export class PhysicalDeviceObject extends Handle {
   readonly #info: PciDeviceInfo;
   constructor(info: PciDeviceInfo) {
@@ -111,3 +109,5 @@ export class PhysicalDeviceObject extends Handle {
     return { pdo: this.toString(), ...this.#info };
   }
 }
+// Declaration merging: the PciDeviceInfo fields are typed by this interface and set in the constructor.
+export interface PhysicalDeviceObject extends PciDeviceInfo {}
