@@ -23,6 +23,12 @@ export interface Row extends Result {
   readonly detail?: string;
 }
 
+/** A ratio figure; with `atLeast`, its target (`≥ atLeast`) and whether it was met. */
+export function ratioRow(name: string, ratio: number, atLeast: number | null, detail: string): Row {
+  if (atLeast === null) return { name, value: ratio, unit: 'ratio', detail };
+  return { name, value: ratio, unit: 'ratio', target: `≥ ${atLeast}`, met: ratio >= atLeast, detail };
+}
+
 /** Monotonic time in nanoseconds (as a double: exact to well below a microsecond for days). */
 export function nowNs(): number {
   return Number(process.hrtime.bigint());

@@ -12,7 +12,7 @@
  */
 import { openPlatform } from '../lib/index.js';
 import { fullGc, nowNs, vmRss } from './common.js';
-import { openLab } from './lab.js';
+import { type Lab, openLab } from './lab.js';
 
 /** Holds what is measured: without it the platform is garbage once the loop is done. */
 export const keep: unknown[] = [];
@@ -23,11 +23,29 @@ function heap(): number {
   return m.heapUsed + m.external;
 }
 
+/** Maps `n` consecutive `size`-byte pieces of memory at `pa` to IOVAs from `iova`, and prints the heap and VmRSS around it. */
+function measure(mode: string, lab: Lab, pa: bigint, iova: bigint, n: number, size: bigint): void {
+  const { platform, V2, domain } = lab;
+  const heapBefore = heap();
+  const rssBefore = vmRss();
+  const t0 = nowNs();
+  for (let i = 0; i < n; i++) {
+    const off = BigInt(i) * size;
+    V2.MapLogicalRangeEx(domain, 3, { MapType: 1, ContiguousRange: { Base: pa + off, Size: size } }, iova + off);
+  }
+  const seconds = (nowNs() - t0) / 1e9;
+  const heapAfter = heap();
+  const rssAfter = vmRss();
+  if (platform.closed) throw new Error('platform closed');
+  console.log(JSON.stringify({ mode, mappings: n, heapBefore, heapAfter, rssBefore, rssAfter, seconds }));
+}
+
 function main(): void {
   const mode = process.argv[2];
   const count = Number(process.argv[3] ?? 0);
   if (mode === 'mappings') {
-    const { platform, V2, domain } = openLab('0000:00:03.0');
+    const lab = openLab('0000:00:03.0');
+    const { platform, V2, domain } = lab;
     keep.push(platform, V2, domain);
     const mem = platform.allocateDmaMemory(BigInt(count) * 4096n, { lazy: true });
     const pa = mem.physicalAddress;
@@ -35,41 +53,17 @@ function main(): void {
     // one warm-up mapping so the first table allocations and the JIT are not counted
     V2.MapLogicalRangeEx(domain, 3, { MapType: 1, ContiguousRange: { Base: pa, Size: 4096n } }, iova);
     V2.UnmapLogicalRange(domain, iova, 1);
-    const heapBefore = heap();
-    const rssBefore = vmRss();
-    const t0 = nowNs();
-    for (let i = 0; i < count; i++) {
-      const off = BigInt(i) * 4096n;
-      V2.MapLogicalRangeEx(domain, 3, { MapType: 1, ContiguousRange: { Base: pa + off, Size: 4096n } }, iova + off);
-    }
-    const seconds = (nowNs() - t0) / 1e9;
-    const heapAfter = heap();
-    const rssAfter = vmRss();
-    if (platform.closed) throw new Error('platform closed');
-    console.log(JSON.stringify({ mode, mappings: count, heapBefore, heapAfter, rssBefore, rssAfter, seconds }));
+    measure(mode, lab, pa, iova, count, 4096n);
     return;
   }
   if (mode === 'tib') {
     const TIB = 1n << 40n;
     const TWO_M = 2n << 20n;
     const platform = openPlatform({ backend: 'simulated', simulator: { addressWidth: 48, ramSize: 2n * TIB } });
-    const { V2, domain } = openLab('0000:00:03.0', platform);
-    keep.push(platform, V2, domain);
+    const lab = openLab('0000:00:03.0', platform);
+    keep.push(platform, lab.V2, lab.domain);
     const mem = platform.allocateDmaMemory(TIB, { lazy: true, hugePages: true });
-    const pa = mem.physicalAddress;
-    const n = Number(TIB / TWO_M);
-    const heapBefore = heap();
-    const rssBefore = vmRss();
-    const t0 = nowNs();
-    for (let i = 0; i < n; i++) {
-      const off = BigInt(i) * TWO_M;
-      V2.MapLogicalRangeEx(domain, 3, { MapType: 1, ContiguousRange: { Base: pa + off, Size: TWO_M } }, TIB + off);
-    }
-    const seconds = (nowNs() - t0) / 1e9;
-    const heapAfter = heap();
-    const rssAfter = vmRss();
-    if (platform.closed) throw new Error('platform closed');
-    console.log(JSON.stringify({ mode, mappings: n, heapBefore, heapAfter, rssBefore, rssAfter, seconds }));
+    measure(mode, lab, mem.physicalAddress, TIB, Number(TIB / TWO_M), TWO_M);
     return;
   }
   throw new Error(`unknown mode ${String(mode)}`);

@@ -30,8 +30,8 @@ import {
   IommuDmaLogicalAllocatorBuddy,
   openPlatform,
 } from '../lib/index.js';
-import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
-import { openLab } from './lab.js';
+import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable, ratioRow } from './common.js';
+import { type Lab, openLab } from './lab.js';
 
 const PAGE = 4096;
 
@@ -43,6 +43,21 @@ function calibrate(fn: (loops: number) => Sample, ms: number): number {
     if (s.ns >= ms * 1e6 || loops >= 1 << 24) return loops;
     loops *= s.ns < (ms * 1e6) / 8 ? 4 : 2;
   }
+}
+
+/** The measured loop of the map/unmap figures: descs[i] mapped at iovas[i] and unmapped again, for each i, `loops` times. */
+function mapUnmapPairs({ V2, domain }: Pick<Lab, 'V2' | 'domain'>, descs: IOMMU_MAP_PHYSICAL_ADDRESS[], iovas: bigint[]): (loops: number) => Sample {
+  const n = descs.length;
+  return (loops) => {
+    const t0 = nowNs();
+    for (let l = 0; l < loops; l++) {
+      for (let i = 0; i < n; i++) {
+        V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
+        V2.UnmapLogicalRange(domain, iovas[i], 1);
+      }
+    }
+    return { ops: loops * n, ns: nowNs() - t0 };
+  };
 }
 
 // ---- sim-map-unmap-4k-vs-map ---------------------------------------------------------------
@@ -58,16 +73,7 @@ function mapUnmapVsMap(reps: number): Row[] {
     descs.push(mem.asContiguousRange(BigInt(i * PAGE), BigInt(PAGE)));
     iovas.push(0x40000000n + BigInt(i * PAGE));
   }
-  const sim = (loops: number): Sample => {
-    const t0 = nowNs();
-    for (let l = 0; l < loops; l++) {
-      for (let i = 0; i < K; i++) {
-        V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
-        V2.UnmapLogicalRange(domain, iovas[i], 1);
-      }
-    }
-    return { ops: loops * K, ns: nowNs() - t0 };
-  };
+  const sim = mapUnmapPairs(lab, descs, iovas);
   const bare = (loops: number): Sample => {
     const m = new Map<bigint, IOMMU_MAP_PHYSICAL_ADDRESS>();
     const t0 = nowNs();
@@ -86,14 +92,7 @@ function mapUnmapVsMap(reps: number): Row[] {
   const c = compare(reps, () => sim(loops), () => bare(loops), fullGc);
   lab.platform.close();
   return [
-    {
-      name: 'sim-map-unmap-4k-vs-map',
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.33',
-      met: c.ratio >= 0.33,
-      detail: `sim ${fmtRate(c.a, 'pairs/s')} (${(1e9 / c.a).toFixed(0)} ns/pair) vs Map ${fmtRate(c.b, 'pairs/s')} (${(1e9 / c.b).toFixed(0)} ns/pair); ${reps} reps × ${loops * K} pairs`,
-    },
+    ratioRow('sim-map-unmap-4k-vs-map', c.ratio, 0.33, `sim ${fmtRate(c.a, 'pairs/s')} (${(1e9 / c.a).toFixed(0)} ns/pair) vs Map ${fmtRate(c.b, 'pairs/s')} (${(1e9 / c.b).toFixed(0)} ns/pair); ${reps} reps × ${loops * K} pairs`),
     { name: 'sim-map-unmap-4k-pairs-per-s', value: Math.round(c.a), unit: 'pairs/s' },
     { name: 'sim-map-unmap-4k-baseline-map-pairs-per-s', value: Math.round(c.b), unit: 'pairs/s' },
   ];
@@ -143,19 +142,7 @@ function scalingDomain(platform: IommuPlatform, bdf: string, live: number, M: nu
   }
   const descs = slots.map((_, i) => fg.asContiguousRange(BigInt(i * PAGE), BigInt(PAGE)));
   const iovas = slots.map((s) => BigInt((basePage + 2 * s + 1) * PAGE));
-  const n = slots.length;
-  return {
-    run(loops: number): Sample {
-      const t0 = nowNs();
-      for (let l = 0; l < loops; l++) {
-        for (let i = 0; i < n; i++) {
-          V2.MapLogicalRangeEx(domain, 3, descs[i], iovas[i]);
-          V2.UnmapLogicalRange(domain, iovas[i], 1);
-        }
-      }
-      return { ops: loops * n, ns: nowNs() - t0 };
-    },
-  };
+  return { run: mapUnmapPairs({ V2, domain }, descs, iovas) };
 }
 
 function scaling(reps: number, big: number): Row[] {
@@ -172,14 +159,7 @@ function scaling(reps: number, big: number): Row[] {
   platform.close();
   const name = big === 1_000_000 ? 'sim-scaling-1m-vs-1k' : `sim-scaling-${big}-vs-1k`;
   return [
-    {
-      name,
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.5',
-      met: c.ratio >= 0.5,
-      detail: `${big} live: ${fmtRate(c.a, 'pairs/s')} vs 1000 live: ${fmtRate(c.b, 'pairs/s')}; ${reps} reps × ${loops * M} pairs at random free pages`,
-    },
+    ratioRow(name, c.ratio, 0.5, `${big} live: ${fmtRate(c.a, 'pairs/s')} vs 1000 live: ${fmtRate(c.b, 'pairs/s')}; ${reps} reps × ${loops * M} pairs at random free pages`),
   ];
 }
 
@@ -233,14 +213,7 @@ function buddyVsExplicit(reps: number, N: number): Row[] {
   platform.close();
   const name = N === 20_000 ? 'sim-buddy-map-20k-vs-explicit' : `sim-buddy-map-${N}-vs-explicit`;
   return [
-    {
-      name,
-      value: c.ratio,
-      unit: 'ratio',
-      target: '≥ 0.5',
-      met: c.ratio >= 0.5,
-      detail: `Buddy ${fmtRate(c.a, 'maps/s')} (${(N / c.a).toFixed(3)} s per ${N}) vs explicit ${fmtRate(c.b, 'maps/s')} (${(N / c.b).toFixed(3)} s); ${reps} reps into an empty domain`,
-    },
+    ratioRow(name, c.ratio, 0.5, `Buddy ${fmtRate(c.a, 'maps/s')} (${(N / c.a).toFixed(3)} s per ${N}) vs explicit ${fmtRate(c.b, 'maps/s')} (${(N / c.b).toFixed(3)} s); ${reps} reps into an empty domain`),
   ];
 }
 

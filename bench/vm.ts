@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Row, fmtBytesRate, fmtRate, hasFlag, note, nowNs, option, printJson, printTable } from './common.js';
+import { type Row, fmtBytesRate, fmtRate, hasFlag, note, nowNs, option, printJson, printTable, ratioRow } from './common.js';
 import type { WorkloadResult } from './native.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -116,21 +116,15 @@ function rowsFor(run: KernelRun): Row[] {
     `TS ${fmtRate(w.ts, 'pairs/s')} (${(1e6 / w.ts).toFixed(1)} µs) vs C ${fmtRate(w.c, 'pairs/s')} (${(1e6 / w.c).toFixed(1)} µs); ${w.reps} reps × ${w.ops} pairs; ratio range ${spread(w.ratios)}`;
   const m4 = byName.get('map-unmap-4k');
   if (m4) {
-    rows.push({ name: `native-map-unmap-4k-vs-c-${k}`, value: m4.ratio, unit: 'ratio', target: '≥ 0.9', met: m4.ratio >= 0.9, detail: pairs(m4) });
+    rows.push(ratioRow(`native-map-unmap-4k-vs-c-${k}`, m4.ratio, 0.9, pairs(m4)));
   }
   const big = byName.get('map-256m');
   if (big) {
-    rows.push({
-      name: `native-map-256m-vs-c-${k}`,
-      value: big.ratio,
-      unit: 'ratio',
-      target: '≥ 0.97',
-      met: big.ratio >= 0.97,
-      detail: `TS ${fmtBytesRate(big.ts)} vs C ${fmtBytesRate(big.c)}; ${big.reps} reps × ${big.ops} map+unmap of 256 MiB; ratio range ${spread(big.ratios)}`,
-    });
+    const detail = `TS ${fmtBytesRate(big.ts)} vs C ${fmtBytesRate(big.c)}; ${big.reps} reps × ${big.ops} map+unmap of 256 MiB; ratio range ${spread(big.ratios)}`;
+    rows.push(ratioRow(`native-map-256m-vs-c-${k}`, big.ratio, 0.97, detail));
   }
   const res = byName.get('reserved-4k');
-  if (res) rows.push({ name: `native-reserved-4k-vs-c-${k}`, value: res.ratio, unit: 'ratio', detail: pairs(res) });
+  if (res) rows.push(ratioRow(`native-reserved-4k-vs-c-${k}`, res.ratio, null, pairs(res)));
   if (m4) {
     rows.push({ name: `native-map-unmap-4k-ts-pairs-per-s-${k}`, value: Math.round(m4.ts), unit: 'pairs/s' });
     rows.push({ name: `native-map-unmap-4k-c-pairs-per-s-${k}`, value: Math.round(m4.c), unit: 'pairs/s' });

@@ -51,7 +51,8 @@ const SRC_IOVA = 0x100000n; // reserved range (token) base
 const DST_IOVA = 0x200000n; // logical mapping
 const LENGTH = 2048; // within the edu's limits (QEMU 7.2 aborts on a full 4 KiB transfer)
 
-function pattern(length: number, seed: number): Uint8Array {
+/** Deterministic test bytes: an xorshift32 stream from `seed` (also the unit tests' DMA payloads). */
+export function pattern(length: number, seed = 1): Uint8Array {
   const out = new Uint8Array(length);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < length; i++) {

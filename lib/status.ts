@@ -78,46 +78,27 @@ export function invalidParameterN(n: number): StatusName {
 
 const E = osConstants.errno;
 
+/** The errnos of each status in the default mapping below (linux-iommufd-vfio.md §5.1). */
+const STATUS_OF_ERRNOS: ReadonlyArray<readonly [StatusName, readonly number[]]> = [
+  ['STATUS_IN_USE', [E.EEXIST, E.EADDRINUSE]],
+  ['STATUS_INSUFFICIENT_RESOURCES', [E.ENOSPC, E.ENOMEM, E.EMFILE, E.ENFILE]],
+  ['STATUS_INVALID_PARAMETER', [E.EINVAL, E.EOVERFLOW, E.ERANGE]],
+  ['STATUS_NOT_FOUND', [E.ENOENT, E.ENODEV, E.ENXIO]],
+  ['STATUS_DEVICE_BUSY', [E.EBUSY]],
+  ['STATUS_ACCESS_DENIED', [E.EPERM, E.EACCES]],
+  ['STATUS_NOT_SUPPORTED', [E.EOPNOTSUPP, E.ENOTTY, E.ENOSYS]],
+  ['STATUS_IO_DEVICE_ERROR', [E.EIO, E.EFAULT]],
+  ['STATUS_TIMEOUT', [E.ETIMEDOUT]],
+];
+const STATUS_BY_ERRNO = new Map<number, StatusName>(STATUS_OF_ERRNOS.flatMap(([status, errnos]) => errnos.map((e) => [e, status] as const)));
+
 /**
- * Default errno → status mapping (linux-iommufd-vfio.md §5.1). Call sites that know better (an
- * ENOENT on unmap means "not mapped", on open means "no such device") pass an override.
+ * Default errno → status mapping (linux-iommufd-vfio.md §5.1); any other errno is
+ * STATUS_UNSUCCESSFUL. Call sites that know better (an ENOENT on unmap means "not mapped", on
+ * open means "no such device") pass an override.
  */
 export function statusForErrno(errno: number): StatusName {
-  const e = Math.abs(errno);
-  switch (e) {
-    case E.EEXIST:
-    case E.EADDRINUSE:
-      return 'STATUS_IN_USE';
-    case E.ENOSPC:
-    case E.ENOMEM:
-    case E.EMFILE:
-    case E.ENFILE:
-      return 'STATUS_INSUFFICIENT_RESOURCES';
-    case E.EINVAL:
-    case E.EOVERFLOW:
-    case E.ERANGE:
-      return 'STATUS_INVALID_PARAMETER';
-    case E.ENOENT:
-    case E.ENODEV:
-    case E.ENXIO:
-      return 'STATUS_NOT_FOUND';
-    case E.EBUSY:
-      return 'STATUS_DEVICE_BUSY';
-    case E.EPERM:
-    case E.EACCES:
-      return 'STATUS_ACCESS_DENIED';
-    case E.EOPNOTSUPP:
-    case E.ENOTTY:
-    case E.ENOSYS:
-      return 'STATUS_NOT_SUPPORTED';
-    case E.EIO:
-    case E.EFAULT:
-      return 'STATUS_IO_DEVICE_ERROR';
-    case E.ETIMEDOUT:
-      return 'STATUS_TIMEOUT';
-    default:
-      return 'STATUS_UNSUCCESSFUL';
-  }
+  return STATUS_BY_ERRNO.get(Math.abs(errno)) ?? 'STATUS_UNSUCCESSFUL';
 }
 
 /** The negative errno for a name such as 'EEXIST' (Node convention: `err.errno < 0`). */

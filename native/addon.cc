@@ -34,10 +34,7 @@ Napi::Object Addon::NewHandle(Napi::Env env, std::shared_ptr<HandleState> state)
   Napi::Object obj = handle_ctor.New({Napi::External<void>::New(env, this)});
   HandleWrap* w = HandleWrap::Unwrap(obj);
   w->state = std::move(state);
-  w->hot = hot;
-  w->hot_id = hot->next_id++;
-  hot->handles[w->hot_id] = w;
-  obj.DefineProperty(Napi::PropertyDescriptor::Value("hotId", Napi::Number::New(env, w->hot_id), napi_enumerable));
+  w->JoinRegistry(env, obj, hot);
   return obj;
 }
 
@@ -91,10 +88,7 @@ Napi::Object Addon::NewMemory(Napi::Env env, std::shared_ptr<Region> region, boo
     AdjustExternal(env, static_cast<int64_t>(region->size));
   }
   w->region = std::move(region);
-  w->hot = hot;
-  w->hot_id = hot->next_id++;
-  hot->memory[w->hot_id] = w;
-  obj.DefineProperty(Napi::PropertyDescriptor::Value("hotId", Napi::Number::New(env, w->hot_id), napi_enumerable));
+  w->JoinRegistry(env, obj, hot);
   return obj;
 }
 

@@ -80,35 +80,23 @@ export class LogicalAddressToken extends Handle {
   }
 }
 
+/** The fields of a PciDeviceInfo a PhysicalDeviceObject carries (all of them; the type check below says so). */
+const PCI_INFO_FIELDS = ['bdf', 'vendorId', 'deviceId', 'classCode', 'iommuGroup', 'requesterId', 'driver', 'usable', 'whyNotUsable', 'maxPasidLog2'] as const;
+const allPciInfoFields: Exclude<keyof PciDeviceInfo, (typeof PCI_INFO_FIELDS)[number]> extends never ? true : never = true;
+void allPciInfoFields;
+
 /**
  * A PCI function standing in for a WDK physical device object (PDO), from `enumerateDevices()`.
- * The same object is returned for the same BDF for the life of the platform.
+ * The same object is returned for the same BDF for the life of the platform. It carries the
+ * PciDeviceInfo fields (declared once, in lib/backend/contract.ts; merged into this class's type).
  */
-export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
-  readonly bdf: string;
-  readonly vendorId: number;
-  readonly deviceId: number;
-  readonly classCode: number;
-  readonly iommuGroup: number | null;
-  readonly requesterId: number;
-  readonly driver: string | null;
-  readonly usable: boolean;
-  readonly whyNotUsable?: string;
-  readonly maxPasidLog2: number;
+export class PhysicalDeviceObject extends Handle {
   readonly #info: PciDeviceInfo;
   constructor(info: PciDeviceInfo) {
     super();
     this.#info = { ...info };
-    this.bdf = info.bdf;
-    this.vendorId = info.vendorId;
-    this.deviceId = info.deviceId;
-    this.classCode = info.classCode;
-    this.iommuGroup = info.iommuGroup;
-    this.requesterId = info.requesterId;
-    this.driver = info.driver;
-    this.usable = info.usable;
-    if (info.whyNotUsable !== undefined) this.whyNotUsable = info.whyNotUsable;
-    this.maxPasidLog2 = info.maxPasidLog2;
+    const self = this as unknown as Record<string, unknown>;
+    for (const k of PCI_INFO_FIELDS) if (info[k] !== undefined) self[k] = info[k];
   }
   protected get tag(): string {
     return `PDO ${this.bdf} ${this.vendorId.toString(16).padStart(4, '0')}:${this.deviceId.toString(16).padStart(4, '0')}`;
@@ -121,3 +109,5 @@ export class PhysicalDeviceObject extends Handle implements PciDeviceInfo {
     return { pdo: this.toString(), ...this.#info };
   }
 }
+// Declaration merging: the PciDeviceInfo fields are typed by this interface and set in the constructor.
+export interface PhysicalDeviceObject extends PciDeviceInfo {}

@@ -12,7 +12,8 @@
  *
  * Its length is the public API reference: about half of the file is the TSDoc of each member
  * (parameters, results, status codes, backend differences) that docs/api is generated from; the
- * code is one forwarding line per member.
+ * code is one forwarding line per member (so the members are alike in shape by design: each is
+ * the WDK member's TSDoc over one call into its family module).
  */
 import type { AllocateOptions, DeviceRegions, DomainGeometry, IommuBackend } from '../backend/contract.js';
 import type {

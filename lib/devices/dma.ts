@@ -7,10 +7,7 @@
 import type { IommuDmaDevice } from '../core/objects.js';
 import type { IommuPlatform } from '../core/platform.js';
 import { SimulatedBackend } from '../backend/simulated/index.js';
-import { EduDevice } from './edu.js';
-
-export const EDU_VENDOR_ID = 0x1234;
-export const EDU_DEVICE_ID = 0x11e8;
+import { EDU_DEVICE_ID, EDU_VENDOR_ID, EduDevice } from './edu.js';
 
 export interface DmaDriver {
   readonly name: string;

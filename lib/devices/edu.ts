@@ -18,6 +18,7 @@
 import type { DeviceRegions } from '../backend/contract.js';
 import { BackendError, IommuError } from '../errors.js';
 import type { StatusName } from '../status.js';
+import { PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '../util/pci.js';
 
 export const EDU_VENDOR_ID = 0x1234;
 export const EDU_DEVICE_ID = 0x11e8;
@@ -39,9 +40,6 @@ const REG_DMA_CMD = 0x98;
 const CMD_START = 0x1;
 const CMD_TO_RAM = 0x2;
 const STATUS_COMPUTING = 0x1;
-const PCI_COMMAND = 0x04;
-const PCI_COMMAND_MEMORY = 0x2;
-const PCI_COMMAND_MASTER = 0x4;
 
 export interface EduDeviceOptions {
   /** Give up waiting for a DMA or factorial after this many ms (default 5000). */

@@ -55,6 +55,8 @@ export const DomainTypeMax = 4;
 export type IOMMU_DMA_DOMAIN_TYPE = number;
 
 // IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE
+// (Each WDK enumeration mirrors the WDK header value by value with its own TSDoc: the groups are
+// alike in shape on purpose, as public exports named as the WDK names them.)
 /** `IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE`: no allocator; the caller gives every logical address. */
 export const IommuDmaLogicalAllocatorNone = 0;
 /**

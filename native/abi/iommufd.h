@@ -156,6 +156,8 @@ struct iommu_fault_alloc {
 };
 
 // ---- compile-time checks against the kernel ABI ------------------------------------------------
+// (Left alike on purpose: these lists mirror the kernel uAPI field by field, like the structs above;
+// their likeness to vfio.h / iommufd.h / uapi.h is the ABI's own, and a table cannot hold static_asserts.)
 static_assert(kIommufdType == 0x3b);
 #if defined(__x86_64__) || defined(__aarch64__)
 // _IO(';', nr) == 0x3b00 | nr on architectures with the generic ioctl encoding.

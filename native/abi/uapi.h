@@ -126,6 +126,8 @@ struct iommu_hw_info {
 };
 
 /* ---- checks against the kernel's values ---------------------------------------------------------- */
+/* (One assertion per value, mirroring the kernel headers: alike in shape on purpose, like the lists in
+ * iommufd.h / vfio.h, which the addon's C++ needs as typed constants; see the top of this file.) */
 #if defined(__x86_64__) || defined(__aarch64__) /* _IO(';', n) = 0x3b00 | n where _IOC has this layout */
 UAPI_ASSERT(VFIO_SET_IOMMU == 0x3b66, "VFIO_SET_IOMMU");
 UAPI_ASSERT(VFIO_GROUP_GET_STATUS == 0x3b67, "VFIO_GROUP_GET_STATUS");

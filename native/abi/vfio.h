@@ -137,6 +137,8 @@ struct vfio_iommu_type1_info_dma_avail {
   uint32_t avail;
 };
 
+// The type1 DMA structs, field by field as include/uapi/linux/vfio.h has them (alike because the
+// kernel's are; left unmerged on purpose).
 struct vfio_iommu_type1_dma_map {
   uint32_t argsz;
   uint32_t flags;
@@ -185,6 +187,8 @@ struct vfio_device_detach_iommufd_pt {
 };
 
 // ---- compile-time checks against the kernel ABI ------------------------------------------------
+// (Left alike on purpose: these lists mirror the kernel uAPI field by field, like the structs above;
+// their likeness to vfio.h / iommufd.h / uapi.h is the ABI's own, and a table cannot hold static_asserts.)
 #if defined(__x86_64__) || defined(__aarch64__)
 static_assert(VFIO_GET_API_VERSION == 0x3b64);
 static_assert(VFIO_SET_IOMMU == 0x3b66);

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <initializer_list>
 #include <list>
 #include <memory>
 #include <unordered_set>
@@ -44,17 +45,40 @@ class Addon : public Napi::Addon<Addon> {
   bool torn_down_ = false;
 };
 
-class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
+// What both wraps share (CRTP over Napi::ObjectWrap): construction only from the addon (its token
+// as the first argument, else "Illegal constructor"), the type tag `W::kTag` set on every instance,
+// and the wrap's entry in the hot registry (its read-only `hotId`), left when the wrap is finalized.
+template <typename W>
+class TaggedWrap : public Napi::ObjectWrap<W> {
+ public:
+  explicit TaggedWrap(const Napi::CallbackInfo& info);  // wraps.cc
+  ~TaggedWrap() override {
+    if (hot) W::HotTable(*hot).erase(hot_id);
+  }
+  // Enters the wrap behind `obj` in `registry` and defines `obj.hotId`.
+  void JoinRegistry(Napi::Env env, Napi::Object obj, const std::shared_ptr<HotRegistry>& registry) {
+    hot = registry;
+    hot_id = registry->next_id++;
+    W::HotTable(*registry)[hot_id] = static_cast<W*>(this);
+    obj.DefineProperty(Napi::PropertyDescriptor::Value("hotId", Napi::Number::New(env, hot_id), napi_enumerable));
+  }
+
+  std::shared_ptr<HotRegistry> hot;  // set by JoinRegistry
+  uint32_t hot_id = 0;
+};
+
+// The two wraps' declarations stay alike in shape (tag, class name, registry table, Define): what
+// they share is TaggedWrap; what is left is each class's own members.
+class HandleWrap : public TaggedWrap<HandleWrap> {
  public:
   static const napi_type_tag kTag;
   static constexpr const char* kClassName = "NativeHandle";
+  static auto& HotTable(HotRegistry& r) { return r.handles; }
   static Napi::Function Define(Napi::Env env);
-  explicit HandleWrap(const Napi::CallbackInfo& info);
+  using TaggedWrap::TaggedWrap;
   ~HandleWrap() override;  // last-resort close of a leaked fd (no JS access)
 
   std::shared_ptr<HandleState> state;
-  std::shared_ptr<HotRegistry> hot;  // set when registered (NewHandle)
-  uint32_t hot_id = 0;
   // The fd, or a TypeError when the handle is closed.
   int FdOrThrow(Napi::Env env) const;
 
@@ -66,19 +90,17 @@ class HandleWrap : public Napi::ObjectWrap<HandleWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 };
 
-class MemoryWrap : public Napi::ObjectWrap<MemoryWrap> {
+class MemoryWrap : public TaggedWrap<MemoryWrap> {
  public:
   static const napi_type_tag kTag;
   static constexpr const char* kClassName = "NativeMemory";
+  static auto& HotTable(HotRegistry& r) { return r.memory; }
   static Napi::Function Define(Napi::Env env);
-  explicit MemoryWrap(const Napi::CallbackInfo& info);
-  ~MemoryWrap() override;
+  using TaggedWrap::TaggedWrap;
 
   std::shared_ptr<Region> region;
   Napi::Reference<Napi::ArrayBuffer> buffer;
   bool freed = false;
-  std::shared_ptr<HotRegistry> hot;  // set when registered (NewMemory)
-  uint32_t hot_id = 0;
   // Pointer to [offset, offset + length) of a live region, or a RangeError / TypeError.
   uint8_t* Span(Napi::Env env, uint64_t offset, uint64_t length) const;
 
@@ -100,6 +122,16 @@ class MemoryWrap : public Napi::ObjectWrap<MemoryWrap> {
 HandleWrap* ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name);
 HandleState& ArgOpenHandle(const Napi::CallbackInfo& info, size_t i, const char* name);
 MemoryWrap* ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// The one way a translation unit registers its exports: each function set on `exports` under its
+// own name, with `data` (napi callback data) when given.
+struct Export {
+  const char* name;
+  Napi::Function::Callback callback;
+};
+inline void SetFunctions(Napi::Env env, Napi::Object exports, std::initializer_list<Export> fns, void* data = nullptr) {
+  for (const Export& f : fns) exports.Set(f.name, Napi::Function::New(env, f.callback, f.name, data));
+}
 
 // Exports defined in the per-area translation units.
 void RegisterIommufd(Napi::Env env, Napi::Object exports);

@@ -13,71 +13,69 @@ namespace {
 
 using Info = const Napi::CallbackInfo&;
 
-// The registry of this environment, with its slots zeroed when the call ends (also by a throw).
+// The slots of this environment's registry, zeroed when the call ends (also by a throw, including
+// one from HotCall's own constructor: members already built are destroyed).
+struct ZeroSlotsOnExit {
+  HotRegistry& h;
+  ~ZeroSlotsOnExit() { std::memset(h.slots, 0, kHotBytes); }
+};
+
+// One hot call: its environment, the registry's slots, and the open handle the slots name.
 class HotCall {
  public:
-  explicit HotCall(Napi::Env env) : env_(env), h_(*env.GetInstanceData<Addon>()->hot) {}
-  ~HotCall() { std::memset(h_.slots, 0, kHotBytes); }
+  HotCall(Info info, const char* handle_name)
+      : env(info.Env()), h(*env.GetInstanceData<Addon>()->hot), zero_{h}, handle(FindHandle(handle_name)) {}
   HotCall(const HotCall&) = delete;
   HotCall& operator=(const HotCall&) = delete;
 
-  HotRegistry& slots() { return h_; }
+  Napi::Env env;
+  HotRegistry& h;
 
-  HandleState& Handle(const char* name) {
-    uint32_t id = h_.u32[kHotHandle];
-    if (id == 0) ThrowTypeError(env_, std::string(name) + " must be a native handle (hot slot empty: was the slot buffer detached?)");
-    auto it = h_.handles.find(id);
-    if (it == h_.handles.end() || !it->second->state) ThrowTypeError(env_, std::string(name) + " must be a native handle (hot slot: unknown id)");
-    if (it->second->state->fd < 0) ThrowTypeError(env_, std::string(name) + " is closed");
+ private:
+  ZeroSlotsOnExit zero_;
+
+  HandleState& FindHandle(const char* name) {
+    uint32_t id = h.u32[kHotHandle];
+    if (id == 0) ThrowTypeError(env, std::string(name) + " must be a native handle (hot slot empty: was the slot buffer detached?)");
+    auto it = h.handles.find(id);
+    if (it == h.handles.end() || !it->second->state) ThrowTypeError(env, std::string(name) + " must be a native handle (hot slot: unknown id)");
+    if (it->second->state->fd < 0) ThrowTypeError(env, std::string(name) + " is closed");
     return *it->second->state;
   }
 
+ public:
+  HandleState& handle;
+
   MemoryWrap* Memory() {
-    uint32_t id = h_.u32[kHotMemory];
-    if (id == 0) ThrowTypeError(env_, "memory must be native memory (hot slot empty: was the slot buffer detached?)");
-    auto it = h_.memory.find(id);
-    if (it == h_.memory.end()) ThrowTypeError(env_, "memory must be native memory (hot slot: unknown id)");
+    uint32_t id = h.u32[kHotMemory];
+    if (id == 0) ThrowTypeError(env, "memory must be native memory (hot slot empty: was the slot buffer detached?)");
+    auto it = h.memory.find(id);
+    if (it == h.memory.end()) ThrowTypeError(env, "memory must be native memory (hot slot: unknown id)");
     return it->second;
   }
-
- private:
-  Napi::Env env_;
-  HotRegistry& h_;
 };
 
 Napi::Value DmaMapHot(Info info) {
-  Napi::Env env = info.Env();
-  HotCall call(env);
-  HotRegistry& h = call.slots();
-  HandleState& c = call.Handle("container");
-  DmaMapOp(env, c, h.u64[kHotIova], call.Memory(), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
-  return env.Undefined();
+  HotCall c(info, "container");
+  DmaMapOp(c.env, c.handle, c.h.u64[kHotIova], c.Memory(), c.h.u64[kHotOffset], c.h.u64[kHotLength], c.h.u32[kHotFlags]);
+  return c.env.Undefined();
 }
 
 // Whether anything was unmapped.
 Napi::Value DmaUnmapHot(Info info) {
-  Napi::Env env = info.Env();
-  HotCall call(env);
-  HotRegistry& h = call.slots();
-  HandleState& c = call.Handle("container");
-  return Napi::Boolean::New(env, DmaUnmapOp(env, c, h.u64[kHotIova], h.u64[kHotLength], h.u32[kHotFlags]) != 0);
+  HotCall c(info, "container");
+  return Napi::Boolean::New(c.env, DmaUnmapOp(c.env, c.handle, c.h.u64[kHotIova], c.h.u64[kHotLength], c.h.u32[kHotFlags]) != 0);
 }
 
 Napi::Value IoasMapHot(Info info) {
-  Napi::Env env = info.Env();
-  HotCall call(env);
-  HotRegistry& h = call.slots();
-  HandleState& fd = call.Handle("iommufd");
-  IoasMapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], call.Memory(), h.u64[kHotOffset], h.u64[kHotLength], h.u32[kHotFlags]);
-  return env.Undefined();
+  HotCall c(info, "iommufd");
+  IoasMapOp(c.env, c.handle, c.h.u32[kHotIoas], c.h.u64[kHotIova], c.Memory(), c.h.u64[kHotOffset], c.h.u64[kHotLength], c.h.u32[kHotFlags]);
+  return c.env.Undefined();
 }
 
 Napi::Value IoasUnmapHot(Info info) {
-  Napi::Env env = info.Env();
-  HotCall call(env);
-  HotRegistry& h = call.slots();
-  HandleState& fd = call.Handle("iommufd");
-  return Napi::Boolean::New(env, IoasUnmapOp(env, fd, h.u32[kHotIoas], h.u64[kHotIova], h.u64[kHotLength]) != 0);
+  HotCall c(info, "iommufd");
+  return Napi::Boolean::New(c.env, IoasUnmapOp(c.env, c.handle, c.h.u32[kHotIoas], c.h.u64[kHotIova], c.h.u64[kHotLength]) != 0);
 }
 
 }  // namespace
@@ -89,11 +87,13 @@ void RegisterHot(Napi::Env env, Napi::Object exports, Addon& addon) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
       env, addon.hot->slots, kHotBytes, [](Napi::Env, void*, std::shared_ptr<HotRegistry>* k) { delete k; }, keep);
   exports.Set("hotSlots", ab);
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("dmaMapHot", DmaMapHot);
-  fn("dmaUnmapHot", DmaUnmapHot);
-  fn("ioasMapHot", IoasMapHot);
-  fn("ioasUnmapHot", IoasUnmapHot);
+  SetFunctions(env, exports,
+               {
+                   {"dmaMapHot", DmaMapHot},
+                   {"dmaUnmapHot", DmaUnmapHot},
+                   {"ioasMapHot", IoasMapHot},
+                   {"ioasUnmapHot", IoasUnmapHot},
+               });
 }
 
 }  // namespace dmaiommu::binding

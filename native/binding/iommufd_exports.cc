@@ -116,16 +116,21 @@ uint64_t IoasUnmapOp(Napi::Env env, HandleState& h, uint32_t ioas, uint64_t iova
   return unmapped;
 }
 
+// This unit's export table (one row per export, the names of lib/backend/native/addon-types.ts): a
+// table like the other units' (SetFunctions is the shared code); the unmap op above is the
+// iommufd twin of DmaUnmapOp, each after its own ioctl's rules.
 void RegisterIommufd(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("ioasAlloc", IoasAlloc);
-  fn("destroy", Destroy);
-  fn("ioasIovaRanges", IoasIovaRanges);
-  fn("hwptAlloc", HwptAlloc);
-  fn("getHwInfo", GetHwInfo);
-  fn("deviceBindIommufd", DeviceBindIommufd);
-  fn("deviceAttachPt", DeviceAttachPt);
-  fn("deviceDetachPt", DeviceDetachPt);
+  SetFunctions(env, exports,
+               {
+                   {"ioasAlloc", IoasAlloc},
+                   {"destroy", Destroy},
+                   {"ioasIovaRanges", IoasIovaRanges},
+                   {"hwptAlloc", HwptAlloc},
+                   {"getHwInfo", GetHwInfo},
+                   {"deviceBindIommufd", DeviceBindIommufd},
+                   {"deviceAttachPt", DeviceAttachPt},
+                   {"deviceDetachPt", DeviceDetachPt},
+               });
 }
 
 }  // namespace dmaiommu::binding

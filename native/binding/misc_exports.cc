@@ -95,6 +95,8 @@ Napi::Value KmsgRead(Info info) {
 
 Napi::Value Stats(Info info) { return info.Env().GetInstanceData<Addon>()->Stats(info.Env()); }
 
+// The ioctl numbers and struct sizes the JS side checks its expectations against: one row per
+// value (a table; alike in shape to the constants table below on purpose).
 Napi::Object Abi(Napi::Env env) {
   namespace A = dmaiommu::abi;
   Napi::Object o = Napi::Object::New(env);
@@ -182,13 +184,15 @@ Napi::Object Constants(Napi::Env env) {
 }  // namespace
 
 void RegisterMisc(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("open", Open);
-  fn("allocMemory", AllocMemory);
-  fn("kmsgOpen", KmsgOpen);
-  fn("kmsgRead", KmsgRead);
-  fn("stats", Stats);
-  fn("setErrorClass", SetErrorClass);
+  SetFunctions(env, exports,
+               {
+                   {"open", Open},
+                   {"allocMemory", AllocMemory},
+                   {"kmsgOpen", KmsgOpen},
+                   {"kmsgRead", KmsgRead},
+                   {"stats", Stats},
+                   {"setErrorClass", SetErrorClass},
+               });
   exports.Set("constants", Constants(env));
   exports.Set("abi", Abi(env));
   exports.Set("version", Napi::String::New(env, "1"));

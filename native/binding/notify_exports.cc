@@ -142,11 +142,13 @@ Napi::Value DeviceReqIrqCount(const Napi::CallbackInfo& info) {
 void RegisterNotify(Napi::Env env, Napi::Object exports) {
   auto* reg = new Registry();
   reg->env = env;
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name, reg)); };
-  fn("notifierOpen", NotifierOpen);
-  fn("notifierClose", NotifierClose);
-  fn("deviceSetReqTrigger", DeviceSetReqTrigger);
-  fn("deviceReqIrqCount", DeviceReqIrqCount);
+  SetFunctions(env, exports,
+               {
+                   {"notifierOpen", NotifierOpen},
+                   {"notifierClose", NotifierClose},
+                   {"deviceSetReqTrigger", DeviceSetReqTrigger},
+                   {"deviceReqIrqCount", DeviceReqIrqCount},
+               }, reg);
   env.AddCleanupHook([reg]() {
     reg->torn_down = true;
     while (!reg->live.empty()) CloseNotifier(reg->live.begin()->second);

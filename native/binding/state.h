@@ -29,6 +29,10 @@ struct Region {
   void Unmap();
 };
 
+// A kernel mapping as far as memory safety needs it, and no further: its extent (to drop the right
+// areas when the kernel reports an unmap) and the region it pins (so the memory stays mapped while
+// the kernel maps it, and free() is refused). The record of what is mapped, with permissions and
+// pieces, is the JS backend's area shadow (lib/backend/native/areas.ts, README "Architecture").
 struct Area {
   uint64_t length;
   std::shared_ptr<Region> region;

@@ -9,11 +9,19 @@ namespace {
 
 using Info = const Napi::CallbackInfo&;
 
+// An export that reads one struct from the kernel: the open handle (argument 0, named `handle`),
+// `call(fd, &out)`, its errno check. The struct, or the error.
+template <typename Out, typename Call>
+Out Query(Info info, const char* handle, const char* syscall, Call call) {
+  HandleState& h = ArgOpenHandle(info, 0, handle);
+  Out out{};
+  Check(info.Env(), call(h.fd, &out), syscall);
+  return out;
+}
+
 Napi::Value DeviceGetInfo(Info info) {
   Napi::Env env = info.Env();
-  HandleState& d = ArgOpenHandle(info, 0, "device");
-  vfio::DeviceInfo di{};
-  Check(env, vfio::device_get_info(d.fd, &di), "VFIO_DEVICE_GET_INFO");
+  auto di = Query<vfio::DeviceInfo>(info, "device", "VFIO_DEVICE_GET_INFO", vfio::device_get_info);
   Napi::Object o = Napi::Object::New(env);
   o.Set("flags", di.flags);
   o.Set("numRegions", di.num_regions);
@@ -89,10 +97,7 @@ Napi::Value SetIommu(Info info) {
 }
 
 Napi::Value GroupGetStatus(Info info) {
-  HandleState& g = ArgOpenHandle(info, 0, "group");
-  uint32_t flags = 0;
-  Check(info.Env(), vfio::group_get_status(g.fd, &flags), "VFIO_GROUP_GET_STATUS");
-  return Napi::Number::New(info.Env(), flags);
+  return Napi::Number::New(info.Env(), Query<uint32_t>(info, "group", "VFIO_GROUP_GET_STATUS", vfio::group_get_status));
 }
 
 Napi::Value GroupSetContainer(Info info) {
@@ -130,9 +135,7 @@ Napi::Value GroupGetDeviceFd(Info info) {
 
 Napi::Value IommuGetInfo(Info info) {
   Napi::Env env = info.Env();
-  HandleState& c = ArgOpenHandle(info, 0, "container");
-  vfio::IommuInfo ii{};
-  Check(env, vfio::iommu_get_info(c.fd, &ii), "VFIO_IOMMU_GET_INFO");
+  auto ii = Query<vfio::IommuInfo>(info, "container", "VFIO_IOMMU_GET_INFO", vfio::iommu_get_info);
   Napi::Object o = Napi::Object::New(env);
   o.Set("flags", ii.flags);
   o.Set("pageSizes", U64(env, ii.iova_pgsizes));
@@ -171,19 +174,21 @@ uint64_t DmaUnmapOp(Napi::Env env, HandleState& c, uint64_t iova, uint64_t lengt
 }
 
 void RegisterVfio(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
-  fn("deviceGetInfo", DeviceGetInfo);
-  fn("deviceGetRegionInfo", DeviceGetRegionInfo);
-  fn("regionRead", RegionRead);
-  fn("regionWrite", RegionWrite);
-  fn("getApiVersion", GetApiVersion);
-  fn("checkExtension", CheckExtension);
-  fn("setIommu", SetIommu);
-  fn("groupGetStatus", GroupGetStatus);
-  fn("groupSetContainer", GroupSetContainer);
-  fn("groupUnsetContainer", GroupUnsetContainer);
-  fn("groupGetDeviceFd", GroupGetDeviceFd);
-  fn("iommuGetInfo", IommuGetInfo);
+  SetFunctions(env, exports,
+               {
+                   {"deviceGetInfo", DeviceGetInfo},
+                   {"deviceGetRegionInfo", DeviceGetRegionInfo},
+                   {"regionRead", RegionRead},
+                   {"regionWrite", RegionWrite},
+                   {"getApiVersion", GetApiVersion},
+                   {"checkExtension", CheckExtension},
+                   {"setIommu", SetIommu},
+                   {"groupGetStatus", GroupGetStatus},
+                   {"groupSetContainer", GroupSetContainer},
+                   {"groupUnsetContainer", GroupUnsetContainer},
+                   {"groupGetDeviceFd", GroupGetDeviceFd},
+                   {"iommuGetInfo", IommuGetInfo},
+               });
 }
 
 }  // namespace dmaiommu::binding

@@ -33,6 +33,14 @@ static void* UnwrapTagged(napi_env env, napi_value v, const napi_type_tag* tag) 
   return p;
 }
 
+template <typename W>
+TaggedWrap<W>::TaggedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<W>(info) {
+  RequireToken(info);
+  info.This().As<Napi::Object>().TypeTag(&W::kTag);
+}
+template class TaggedWrap<HandleWrap>;
+template class TaggedWrap<MemoryWrap>;
+
 // Every getter and method of both wraps is registered through these: the receiver (`this`) is
 // unwrapped with the type-tag check above, so a getter or method borrowed onto another object
 // (the other wrap, a plain object, a primitive) is a TypeError, never a stray pointer. (ObjectWrap's
@@ -58,6 +66,8 @@ static Napi::ClassPropertyDescriptor<W> Method(const char* name) {
 }
 
 // ---- Handle ------------------------------------------------------------------------------------
+// (Each wrap's Define is its property table, alike in shape to the other's; Getter/Method are the
+// shared code.)
 
 Napi::Function HandleWrap::Define(Napi::Env env) {
   using W = HandleWrap;
@@ -71,13 +81,7 @@ Napi::Function HandleWrap::Define(Napi::Env env) {
                      });
 }
 
-HandleWrap::HandleWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HandleWrap>(info) {
-  RequireToken(info);
-  info.This().As<Napi::Object>().TypeTag(&kTag);
-}
-
 HandleWrap::~HandleWrap() {
-  if (hot) hot->handles.erase(hot_id);
   if (state) state->Close();
 }
 
@@ -139,16 +143,6 @@ Napi::Function MemoryWrap::Define(Napi::Env env) {
                          Method<W, &W::Pagemap>("pagemap"),
                          Method<W, &W::Free>("free"),
                      });
-}
-
-MemoryWrap::MemoryWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryWrap>(info) {
-  RequireToken(info);
-  info.This().As<Napi::Object>().TypeTag(&kTag);
-}
-
-// The region goes when its last holder lets go.
-MemoryWrap::~MemoryWrap() {
-  if (hot) hot->memory.erase(hot_id);
 }
 
 uint8_t* MemoryWrap::Span(Napi::Env env, uint64_t offset, uint64_t length) const {

@@ -7,12 +7,27 @@
 
 namespace dmaiommu::sys {
 
-int open_fd(const char* path, int flags) {
-  int fd;
+namespace {
+// The one EINTR loop: runs `call` (a system call returning < 0 with errno on failure) until it is
+// not interrupted, and returns its result or -errno.
+template <typename Call>
+auto retry(Call call) -> decltype(call()) {
+  decltype(call()) r;
   do {
-    fd = ::open(path, flags | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  return fd < 0 ? -errno : fd;
+    r = call();
+  } while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+// A pread/pwrite result: 0 when exactly `size` bytes moved, -EIO when fewer, else the -errno.
+int exact(ssize_t r, size_t size) {
+  if (r < 0) return static_cast<int>(r);
+  return static_cast<size_t>(r) == size ? 0 : -EIO;
+}
+}  // namespace
+
+int open_fd(const char* path, int flags) {
+  return retry([&] { return ::open(path, flags | O_CLOEXEC); });
 }
 
 int close_fd(int fd) {
@@ -23,39 +38,19 @@ int close_fd(int fd) {
 }
 
 int xioctl(int fd, unsigned long request, void* arg) {
-  int r;
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r < 0 && errno == EINTR);
-  return r < 0 ? -errno : r;
+  return retry([&] { return ::ioctl(fd, request, arg); });
 }
 
 int xioctl_int(int fd, unsigned long request, unsigned long arg) {
-  int r;
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r < 0 && errno == EINTR);
-  return r < 0 ? -errno : r;
+  return retry([&] { return ::ioctl(fd, request, arg); });
 }
 
 int pread_exact(int fd, void* buf, size_t size, uint64_t offset) {
-  ssize_t r;
-  do {
-    r = ::pread(fd, buf, size, static_cast<off_t>(offset));
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  if (static_cast<size_t>(r) != size) return -EIO;
-  return 0;
+  return exact(retry([&] { return ::pread(fd, buf, size, static_cast<off_t>(offset)); }), size);
 }
 
 int pwrite_exact(int fd, const void* buf, size_t size, uint64_t offset) {
-  ssize_t r;
-  do {
-    r = ::pwrite(fd, buf, size, static_cast<off_t>(offset));
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  if (static_cast<size_t>(r) != size) return -EIO;
-  return 0;
+  return exact(retry([&] { return ::pwrite(fd, buf, size, static_cast<off_t>(offset)); }), size);
 }
 
 int kmsg_open_at_end() {

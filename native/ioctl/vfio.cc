@@ -4,62 +4,35 @@
 #include <cstring>
 
 #include "../abi/vfio.h"
+#include "call.h"
 #include "sys.h"
 
 namespace dmaiommu::vfio {
 namespace abi = dmaiommu::abi;
 
-template <typename T>
-static T zeroed() {
-  T v;
-  std::memset(&v, 0, sizeof v);
-  v.argsz = sizeof v;
-  return v;
-}
+using ioctl::call;
 
 int device_bind_iommufd(int device_fd, int iommufd, uint32_t* out_dev_id) {
-  auto a = zeroed<abi::vfio_device_bind_iommufd>();
-  a.iommufd = iommufd;
-  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_BIND_IOMMUFD, &a);
-  if (r < 0) return r;
-  *out_dev_id = a.out_devid;
-  return 0;
+  abi::vfio_device_bind_iommufd arg{.iommufd = iommufd};
+  return call(device_fd, abi::VFIO_DEVICE_BIND_IOMMUFD, arg, [&](auto& a) { *out_dev_id = a.out_devid; });
 }
 
 int device_attach_iommufd_pt(int device_fd, uint32_t pt_id, uint32_t* out_pt_id) {
-  auto a = zeroed<abi::vfio_device_attach_iommufd_pt>();
-  a.pt_id = pt_id;
-  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a);
-  if (r < 0) return r;
-  *out_pt_id = a.pt_id;
-  return 0;
+  abi::vfio_device_attach_iommufd_pt arg{.pt_id = pt_id};
+  return call(device_fd, abi::VFIO_DEVICE_ATTACH_IOMMUFD_PT, arg, [&](auto& a) { *out_pt_id = a.pt_id; });
 }
 
 int device_detach_iommufd_pt(int device_fd) {
-  auto a = zeroed<abi::vfio_device_detach_iommufd_pt>();
-  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_DETACH_IOMMUFD_PT, &a);
-  return r < 0 ? r : 0;
+  return call(device_fd, abi::VFIO_DEVICE_DETACH_IOMMUFD_PT, abi::vfio_device_detach_iommufd_pt{});
 }
 
 int device_get_info(int device_fd, DeviceInfo* out) {
-  auto a = zeroed<abi::vfio_device_info>();
-  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_GET_INFO, &a);
-  if (r < 0) return r;
-  out->flags = a.flags;
-  out->num_regions = a.num_regions;
-  out->num_irqs = a.num_irqs;
-  return 0;
+  return call(device_fd, abi::VFIO_DEVICE_GET_INFO, abi::vfio_device_info{}, [&](auto& a) { *out = {a.flags, a.num_regions, a.num_irqs}; });
 }
 
 int device_get_region_info(int device_fd, uint32_t index, RegionInfo* out) {
-  auto a = zeroed<abi::vfio_region_info>();
-  a.index = index;
-  int r = sys::xioctl(device_fd, abi::VFIO_DEVICE_GET_REGION_INFO, &a);
-  if (r < 0) return r;
-  out->flags = a.flags;
-  out->size = a.size;
-  out->offset = a.offset;
-  return 0;
+  abi::vfio_region_info arg{.index = index};
+  return call(device_fd, abi::VFIO_DEVICE_GET_REGION_INFO, arg, [&](auto& a) { *out = {a.flags, a.size, a.offset}; });
 }
 
 int region_read(int device_fd, uint64_t file_offset, unsigned size, uint64_t* value) {
@@ -92,11 +65,7 @@ int set_iommu(int container_fd, int iommu_type) {
 }
 
 int group_get_status(int group_fd, uint32_t* out_flags) {
-  auto a = zeroed<abi::vfio_group_status>();
-  int r = sys::xioctl(group_fd, abi::VFIO_GROUP_GET_STATUS, &a);
-  if (r < 0) return r;
-  *out_flags = a.flags;
-  return 0;
+  return call(group_fd, abi::VFIO_GROUP_GET_STATUS, abi::vfio_group_status{}, [&](auto& a) { *out_flags = a.flags; });
 }
 
 int group_set_container(int group_fd, int container_fd) {
@@ -169,24 +138,13 @@ int iommu_get_info(int container_fd, IommuInfo* out) {
 }
 
 int iommu_map_dma(int container_fd, uint32_t flags, uint64_t vaddr, uint64_t iova, uint64_t size) {
-  auto a = zeroed<abi::vfio_iommu_type1_dma_map>();
-  a.flags = flags;
-  a.vaddr = vaddr;
-  a.iova = iova;
-  a.size = size;
-  int r = sys::xioctl(container_fd, abi::VFIO_IOMMU_MAP_DMA, &a);
-  return r < 0 ? r : 0;
+  abi::vfio_iommu_type1_dma_map arg{.flags = flags, .vaddr = vaddr, .iova = iova, .size = size};
+  return call(container_fd, abi::VFIO_IOMMU_MAP_DMA, arg);
 }
 
 int iommu_unmap_dma(int container_fd, uint32_t flags, uint64_t iova, uint64_t size, uint64_t* unmapped) {
-  auto a = zeroed<abi::vfio_iommu_type1_dma_unmap>();
-  a.flags = flags;
-  a.iova = iova;
-  a.size = size;
-  int r = sys::xioctl(container_fd, abi::VFIO_IOMMU_UNMAP_DMA, &a);
-  if (r < 0) return r;
-  *unmapped = a.size;
-  return 0;
+  abi::vfio_iommu_type1_dma_unmap arg{.flags = flags, .iova = iova, .size = size};
+  return call(container_fd, abi::VFIO_IOMMU_UNMAP_DMA, arg, [&](auto& a) { *unmapped = a.size; });
 }
 
 }  // namespace dmaiommu::vfio

@@ -41,6 +41,7 @@ import {
 import { type DmaDriver, dmaDriverFor } from '../../lib/devices/dma.js';
 import { paceFault } from '../support/fault-pacer.js';
 import type { FaultRecord } from '../../lib/core/platform.js';
+import { expectIommu } from '../support/expect-error.js';
 
 export interface ConformanceOptions {
   /** Two devices with DMA drivers, each in its own IOMMU group (e.g. the two edu devices). */
@@ -53,17 +54,8 @@ const PAGE = 4096n;
 const BASE = 0x100000n; // low IOVAs: the edu device addresses 28 bits
 const LEN = 1024;
 
-export function expectStatus(fn: () => unknown, code: string): IommuError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code}`).toBeInstanceOf(IommuError);
-  expect((err as IommuError).code).toBe(code);
-  return err as IommuError;
-}
+/** `fn` throws an IommuError with `code`; returns it. */
+export const expectStatus = expectIommu;
 
 function fill(mem: DmaMemory, seed: number, length = LEN): Uint8Array {
   const data = new Uint8Array(length);

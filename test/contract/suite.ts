@@ -11,7 +11,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BackendMemory, DomainGeometry, IommuBackend } from '../../lib/backend/contract.js';
-import { expectErrno } from '../support/expect-errno.js';
+import { expectErrno } from '../support/expect-error.js';
 
 export interface ContractOptions {
   /** Two openable devices, each in its own IOMMU group (the two edu devices). */

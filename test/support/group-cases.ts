@@ -16,7 +16,7 @@ import type { IommuPlatform } from '../../lib/core/platform.js';
 import { EduDevice } from '../../lib/devices/edu.js';
 import { IommuError } from '../../lib/errors.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../lib/wdk/constants.js';
-import { catchIommuError } from './catch-iommu-error.js';
+import { catchIommuError } from './expect-error.js';
 
 export interface GroupRig {
   /** The two edu devices of the group. */

@@ -25,6 +25,7 @@ import {
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
 import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
+import { expect } from 'vitest';
 import { RW } from '../sweep/world.js';
 
 const PAGE = 4096n;
@@ -100,6 +101,16 @@ async function useDevice(p: IommuPlatform, V3: DMA_IOMMU_INTERFACE_V3, pdo: Phys
   const got = mem.bytes.subarray(Number(PAGE), Number(PAGE) + data.length);
   const moved = got.every((v, i) => v === data[i]);
   return { dev, dom, mem, edu, moved };
+}
+
+/** What every run of the scenario must show, on any backend: no problems, the callback heard the device go (0) after it was there, both latencies measured, the removed device's answers. */
+export function expectScenarioBehaved(r: HotUnplugResult): void {
+  expect(r.problems).toEqual([]);
+  expect(r.notified[0]).toBeGreaterThan(0);
+  expect(r.notified).toContain(0);
+  expect(r.callbackLatencyMs).not.toBeNull();
+  expect(r.unplugMs).not.toBeNull();
+  expect(r.removedAnswers).toEqual(REMOVED_ANSWERS);
 }
 
 export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnplugResult> {

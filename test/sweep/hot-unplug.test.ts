@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openPlatform, SimulatedBackend, type IommuPlatform } from '../../lib/index.js';
-import { REMOVED_ANSWERS, hotUnplugScenario, type HotUnplugDriver } from '../support/hot-unplug.js';
+import { expectScenarioBehaved, hotUnplugScenario, type HotUnplugDriver } from '../support/hot-unplug.js';
 
 const BDF = '0000:00:03.0';
 
@@ -51,12 +51,7 @@ describe('hot-unplug during a running script (simulator)', () => {
   it('callback hears 0, calls answer STATUS_DEVICE_REMOVED, the release completes the unplug, the re-plugged device works as a new PDO', async () => {
     const driver = simDriver();
     const r = await hotUnplugScenario(driver);
-    expect(r.problems).toEqual([]);
-    expect(r.notified[0]).toBeGreaterThan(0);
-    expect(r.notified).toContain(0);
-    expect(r.callbackLatencyMs).not.toBeNull();
-    expect(r.unplugMs).not.toBeNull();
+    expectScenarioBehaved(r);
     expect(driver.releasedBeforeCompletion).toBe(true);
-    expect(r.removedAnswers).toEqual(REMOVED_ANSWERS);
   });
 });

@@ -132,11 +132,10 @@ const flags: readonly Bad[] = [
   b('2^64', U64),
   b('AsUlonglong-NaN', { AsUlonglong: Number.NaN }),
 ];
+/** What every configuration-object argument refuses first: values that are not objects at all. */
+const NOT_OBJECTS: readonly Bad[] = [b('string', 'x'), b('symbol', Symbol('bad')), b('function', () => 0), b('number', 1)];
 const allocatorConfig: readonly Bad[] = [
-  b('string', 'x'),
-  b('symbol', Symbol('bad')),
-  b('function', () => 0),
-  b('number', 1),
+  ...NOT_OBJECTS,
   b('type-99', { LogicalAllocatorType: 99 }),
   b('type-NaN', { LogicalAllocatorType: Number.NaN }),
   b('type-string', { LogicalAllocatorType: 'buddy' }),
@@ -146,10 +145,7 @@ const allocatorConfig: readonly Bad[] = [
   b('buddy-no-config', { LogicalAllocatorType: 1 }),
 ];
 const reservedRegions: readonly Bad[] = [
-  b('string', 'x'),
-  b('symbol', Symbol('bad')),
-  b('function', () => 0),
-  b('number', 1),
+  ...NOT_OBJECTS,
   b('base-negative', [{ Base: -PAGE, NumberOfPages: 1, ShouldMap: false }]),
   b('base-unaligned', [{ Base: 0x1001n, NumberOfPages: 1, ShouldMap: false }]),
   b('base-2^64', [{ Base: U64, NumberOfPages: 1, ShouldMap: false }]),
@@ -162,10 +158,7 @@ const reservedRegions: readonly Bad[] = [
   b('element-string', ['x']),
 ];
 const deviceConfig: readonly Bad[] = [
-  b('string', 'x'),
-  b('symbol', Symbol('bad')),
-  b('function', () => 0),
-  b('number', 1),
+  ...NOT_OBJECTS,
   b('type-99', { ConfigType: 99 }),
   b('type-NaN', { ConfigType: Number.NaN }),
   b('type-fraction', { ConfigType: 1.5 }),
@@ -263,6 +256,13 @@ const mdl1 = (w: World) => w.mem.asMdl(2n * PAGE, PAGE);
 const rawMdl1 = (w: World) => w.mem.mdl(2n * PAGE, PAGE);
 const X64_ONLY_NOT_SUPPORTED = ['STATUS_NOT_SUPPORTED'];
 
+/** The parameters SetDeviceFaultReporting (V1) and SetDeviceFaultReportingEx (V3) share after their first. */
+const FAULT_REPORTING_TAIL = [
+  P('InputMappingIdBase', u32, () => 0),
+  P('Enable', bool, () => true),
+  P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+];
+
 /**
  * THE TABLE. One entry per member; `members` of V1/V2/V3 are checked against lib/wdk/interface.ts
  * by the runner, so a new member without rows fails the sweep.
@@ -294,9 +294,7 @@ export const MEMBERS: readonly Member[] = [
   wdk('V3', 'UnmapIdentityRangeEx', [P('Domain', domainH, idDom), P('MappedPhysicalAddress', physDesc, mdl1)], { alwaysCodes: ['STATUS_INVALID_PARAMETER'] }),
   wdk('V3', 'SetDeviceFaultReportingEx', [
     P('DmaDevice', deviceH, dev),
-    P('InputMappingIdBase', u32, () => 0),
-    P('Enable', bool, () => true),
-    P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+    ...FAULT_REPORTING_TAIL,
   ]),
   wdk('V3', 'ConfigureDomain', [P('Domain', domainH, dom), P('Configuration', domainConfig, () => ({ Type: 1, X64: { FirstLevelPageTableRoot: 0n, TranslationEnabled: false } }))]),
   wdk('V3', 'QueryAvailableDomainTypes', [P('DmaDevice', deviceH, dev)]),
@@ -342,9 +340,7 @@ export const MEMBERS: readonly Member[] = [
   wdk('V1', 'UnmapIdentityRange', [P('Domain', domainH, idDom), P('Mdl', rawMdl, rawMdl1)], { alwaysCodes: ['STATUS_INVALID_PARAMETER'] }),
   wdk('V1', 'SetDeviceFaultReporting', [
     P('PhysicalDeviceObject', pdoH, pdo),
-    P('InputMappingIdBase', u32, () => 0),
-    P('Enable', bool, () => true),
-    P('FaultConfig', faultConfig, () => ({ FaultHandler: () => undefined, FaultContext: null })),
+    ...FAULT_REPORTING_TAIL,
   ]),
   // ---- Platform services --------------------------------------------------------------------
   {
@@ -429,38 +425,28 @@ export const MEMBERS: readonly Member[] = [
     params: [P('this', [bw('freed', (w) => w.deleted.mem)], (w) => w.mem)],
     call: (_w, a) => (a[0] as { bytes: Uint8Array }).bytes,
   },
-  // ---- the DeviceRegions object -------------------------------------------------------------
-  {
-    id: 'DeviceRegions.configRead',
-    wdk: false,
-    params: [
-      P('this', [bw('device-deleted', (w) => (w.V3.DetachDeviceEx(w.dev), w.V3.DeleteDevice(w.dev), w.regions))], (w) => w.regions),
-      P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-config', 4096), b('bigint', 0n)], () => 0),
-      P('size', [...JS_TYPES, b('3', 3), b('8', 8), b('NaN', Number.NaN)], () => 2),
-    ],
-    call: (_w, a) => (a[0] as { configRead: (o: unknown, s: unknown) => unknown }).configRead(a[1], a[2]),
-  },
-  {
-    id: 'DeviceRegions.barRead32',
-    wdk: false,
-    params: [
-      P('this', [bw('device-deleted', (w) => (w.V3.DetachDeviceEx(w.dev), w.V3.DeleteDevice(w.dev), w.regions))], (w) => w.regions),
-      P('bar', [...JS_TYPES, ...NUMBERS, b('7', 7)], () => 0),
-      P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-bar', 1 << 24), b('unaligned', 2)], () => 0),
-    ],
-    call: (_w, a) => (a[0] as { barRead32: (o: unknown, s: unknown) => unknown }).barRead32(a[1], a[2]),
-  },
-  {
-    id: 'DeviceRegions.barWrite64',
-    wdk: false,
-    params: [
-      P('this', [bw('device-deleted', (w) => (w.V3.DetachDeviceEx(w.dev), w.V3.DeleteDevice(w.dev), w.regions))], (w) => w.regions),
-      P('bar', [...JS_TYPES, ...NUMBERS, b('7', 7)], () => 0),
-      P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-bar', 1 << 24)], () => 0x80),
-      P('value', [...JS_TYPES, ...NUMBERS.filter((x) => x.label !== 'negative'), b('-1n', -1n), b('2^64', U64)], () => 0n),
-    ],
-    call: (_w, a) => (a[0] as { barWrite64: (...x: unknown[]) => unknown }).barWrite64(a[1], a[2], a[3]),
-  },
+  // ---- the DeviceRegions object (the receiver: the device's regions, also after the device was deleted) ----
+  ...(
+    [
+      ['configRead', [P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-config', 4096), b('bigint', 0n)], () => 0), P('size', [...JS_TYPES, b('3', 3), b('8', 8), b('NaN', Number.NaN)], () => 2)]],
+      ['barRead32', [P('bar', [...JS_TYPES, ...NUMBERS, b('7', 7)], () => 0), P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-bar', 1 << 24), b('unaligned', 2)], () => 0)]],
+      [
+        'barWrite64',
+        [
+          P('bar', [...JS_TYPES, ...NUMBERS, b('7', 7)], () => 0),
+          P('offset', [...JS_TYPES, ...NUMBERS, b('beyond-bar', 1 << 24)], () => 0x80),
+          P('value', [...JS_TYPES, ...NUMBERS.filter((x) => x.label !== 'negative'), b('-1n', -1n), b('2^64', U64)], () => 0n),
+        ],
+      ],
+    ] as const
+  ).map(
+    ([m, args]): Member => ({
+      id: `DeviceRegions.${m}`,
+      wdk: false,
+      params: [P('this', [bw('device-deleted', (w) => (w.V3.DetachDeviceEx(w.dev), w.V3.DeleteDevice(w.dev), w.regions))], (w) => w.regions), ...args],
+      call: (_w, a) => (a[0] as Record<string, (...x: unknown[]) => unknown>)[m](...a.slice(1)),
+    }),
+  ),
   // ---- EduDevice ----------------------------------------------------------------------------
   {
     id: 'EduDevice.constructor',

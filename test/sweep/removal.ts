@@ -7,6 +7,7 @@
  *
  * A scenario returns its problems (empty = it behaved); it never throws.
  */
+// (The same public-API imports as test/support/hot-unplug.ts: an import list, alike but not code to share.)
 import {
   DomainTypeTranslate,
   EduDevice,

@@ -13,7 +13,7 @@ import { explainLimit, memlockFacts } from '../../lib/backend/native/limits.js';
 import { groupsOf } from '../../lib/backend/groups.js';
 import { findProblems, limitFacts } from '../../lib/cli/info.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../lib/wdk/constants.js';
-import { catchIommuError } from '../support/catch-iommu-error.js';
+import { catchIommuError } from '../support/expect-error.js';
 
 const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 

@@ -30,7 +30,7 @@ import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import { RemovalWatch } from './removal.js';
 import type { KernelOps, OpsHost } from './ops.js';
-import { DOMAIN_TYPE_PASSTHROUGH, DOMAIN_TYPE_TRANSLATE, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
+import { type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
 import { type SysPaths, listPciDevices, openRefusal, readPciDevice, toPciDeviceInfo } from './sysfs.js';
 import { ERR, U64_MAX, checkHandle, fail, hex } from './util.js';
 
@@ -120,7 +120,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   enumerateDevices(): PciDeviceInfo[] {
     this.#checkOpen('enumerate');
     const opened = new Map([...this.#devices.values()].map((d) => [d.bdf, d]));
-    return listPciDevices(this.#paths).map((d) => toPciDeviceInfo(this.#paths, d, this.#ops.via, opened.get(d.bdf)?.maxPasidLog2));
+    return listPciDevices(this.#paths).map((d) => toPciDeviceInfo(this.#paths, d, this.#ops.kind, opened.get(d.bdf)?.maxPasidLog2));
   }
 
   allocateMemory(size: bigint, options?: AllocateOptions): BackendMemory {
@@ -134,7 +134,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   /** A kernel refusal caused by RLIMIT_MEMLOCK or dma_entry_limit, with the limit named (limits.ts). */
   #limit(e: unknown, what: string, request: bigint): unknown {
-    return explainLimit(e, { what, request, counter: this.#ops.via === 'iommufd' ? 'pinned' : 'locked', entryLimit: this.#ops.via === 'iommufd' ? null : this.capabilities.maxAreasPerDomain });
+    return explainLimit(e, { what, request, counter: this.#ops.kind === 'iommufd' ? 'pinned' : 'locked', entryLimit: this.#ops.kind === 'iommufd' ? null : this.capabilities.maxAreasPerDomain });
   }
 
   // ---- devices -----------------------------------------------------------------------------
@@ -146,7 +146,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     const sys = readPciDevice(this.#paths, b);
     if (!sys) fail(ERR.ENOENT, 'open', `no PCI device ${bdf}`);
     for (const d of this.#devices.values()) if (d.bdf === b) fail(ERR.EBUSY, 'open', `${b} is already open`);
-    const refusal = openRefusal(this.#paths, sys, this.#ops.via);
+    const refusal = openRefusal(this.#paths, sys, this.#ops.kind);
     if (refusal) fail(refusal.errno, refusal.syscall, `${b}: ${refusal.message}`);
     const id = this.#nextHandle++;
     const rec = this.#ops.openDevice(id, b, sys);
@@ -176,7 +176,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
 
   availableDomainTypes(device: number): number {
     this.#device(device, 'availableDomainTypes');
-    return (1 << DOMAIN_TYPE_TRANSLATE) | (1 << DOMAIN_TYPE_PASSTHROUGH);
+    return this.capabilities.domainTypes; // every native device can take both (one record of the mask: nativeCapabilities)
   }
 
   inputMappingIds(device: number): number[] {

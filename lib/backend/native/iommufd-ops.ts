@@ -19,11 +19,10 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { findHolders, heldElsewhere } from './holders.js';
-import { faultCapabilities } from './faults.js';
 import type { Piece } from './memory.js';
-import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
+import { type KernelOps, OpsBase, type OpsHost, nativeCapabilities, regionsFor } from './ops.js';
 import { type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
-import { type SysPaths, type SysPciDevice, detectIommu, p } from './sysfs.js';
+import { type SysPaths, type SysPciDevice, p } from './sysfs.js';
 import { ERR, PAGE, errnoOf } from './util.js';
 
 // perms (bit0 read, bit1 write) → FIXED_IOVA (1) | READABLE (4) | WRITEABLE (2)
@@ -54,23 +53,15 @@ export interface IommufdDevice {
 type Dom = DomainRec<IommufdDomain>;
 type Dev = DeviceRec<IommufdDevice>;
 
-export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
+export class IommufdOps extends OpsBase<IommufdDomain, IommufdDevice> implements KernelOps<IommufdDomain, IommufdDevice> {
   readonly kind = 'iommufd' as const;
-  readonly via = 'iommufd' as const;
   readonly mapSyscall = 'IOMMU_IOAS_MAP';
   readonly unmapSyscall = 'IOMMU_IOAS_UNMAP';
   readonly capabilities: BackendCapabilities;
-  readonly #addon: NativeAddon;
-  readonly #paths: SysPaths;
-  readonly #host: OpsHost<IommufdDomain, IommufdDevice>;
-  readonly #hot: HotCalls;
   readonly #iommufd: NativeHandle;
 
   constructor(o: NativeBackendOptions, host: OpsHost<IommufdDomain, IommufdDevice>, hot: HotCalls) {
-    this.#addon = o.addon;
-    this.#paths = o.paths;
-    this.#host = host;
-    this.#hot = hot;
+    super(o, host, hot);
     this.#iommufd = o.addon.open(p(o.paths, 'dev/iommu'), o.addon.constants.O_RDWR, 'iommufd');
     try {
       // Prove it is an iommufd context (and that IOAS objects can be made) before promising anything.
@@ -80,18 +71,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       this.#iommufd.close();
       throw e;
     }
-    this.capabilities = {
-      domainTypes: (1 << 0) | (1 << 1),
-      passThrough: 'emulated-identity',
-      ...faultCapabilities(detectIommu(o.paths), o.kmsg),
-      silentBlockOnCachedTranslation: true,
-      mapBeforeAttach: 'direct',
-      maxAreasPerDomain: null,
-      pasid: false,
-      unmanagedDomains: false,
-      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
-      unattachedGeometry: 'unknown',
-    };
+    this.capabilities = nativeCapabilities(o, { mapBeforeAttach: 'direct', maxAreasPerDomain: null });
   }
 
   active(): boolean {
@@ -99,19 +79,19 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   map(dom: Dom, iova: bigint, piece: Piece, perms: number): void {
-    this.#hot.ioasMap(this.#iommufd, dom.ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
+    this.hot.ioasMap(this.#iommufd, dom.ioasId, iova, piece.alloc.native, piece.offset, piece.length, MAP_FLAGS[perms & 3]);
   }
 
   unmap(dom: Dom, iova: bigint, length: bigint): void {
-    this.#hot.ioasUnmap(this.#iommufd, dom.ioasId, iova, length);
+    this.hot.ioasUnmap(this.#iommufd, dom.ioasId, iova, length);
   }
 
   geometry(dom: Dom): DomainGeometry {
-    const r = this.#addon.ioasIovaRanges(this.#iommufd, dom.ioasId);
+    const r = this.addon.ioasIovaRanges(this.#iommufd, dom.ioasId);
     const alignment = r.alignment > PAGE ? r.alignment : PAGE;
     let pageSizes: bigint | null = null;
     for (const id of dom.devices) {
-      const dev = this.#host.devices.get(id);
+      const dev = this.host.devices.get(id);
       if (dev?.hw?.pageSizes) pageSizes = pageSizes === null ? dev.hw.pageSizes : pageSizes & dev.hw.pageSizes;
     }
     const ranges = r.ranges.map((x) => ({ start: x.start, last: x.last }));
@@ -119,8 +99,8 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   openDevice(id: number, bdf: string, sys: SysPciDevice): Dev {
-    const a = this.#addon;
-    const node = p(this.#paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
+    const a = this.addon;
+    const node = p(this.paths, 'dev/vfio/devices', sys.vfioDev ?? 'missing');
     const handle = a.open(node, a.constants.O_RDWR, 'device');
     let devId: number;
     try {
@@ -167,7 +147,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
    */
   #bindError(e: unknown, bdf: string, sys: SysPciDevice, node: string): unknown {
     const errno = errnoOf(e);
-    const groupNode = sys.iommuGroup === null ? null : p(this.#paths, 'dev/vfio', String(sys.iommuGroup));
+    const groupNode = sys.iommuGroup === null ? null : p(this.paths, 'dev/vfio', String(sys.iommuGroup));
     const nodes = groupNode ? [node, groupNode] : [node];
     if (errno !== ERR.EBUSY && errno !== ERR.EINVAL) return e;
     const holders = findHolders(nodes);
@@ -185,7 +165,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
 
   /** Opening the group node answers EBUSY while a cdev of the group is bound anywhere. */
   #groupBusy(groupNode: string): boolean {
-    const a = this.#addon;
+    const a = this.addon;
     try {
       a.open(groupNode, a.constants.O_RDWR, 'group').close();
       return false;
@@ -199,18 +179,18 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   allocDomain(id: number, type: 'translate' | 'passthrough'): Dom {
-    const ioasId = this.#addon.ioasAlloc(this.#iommufd);
+    const ioasId = this.addon.ioasAlloc(this.#iommufd);
     return { id, type, devices: new Set(), areas: new AreaIndex(), identity: new Map(), geometry: null, ioasId, hwptId: null, hwptTried: false };
   }
 
   freeDomain(dom: Dom): void {
-    if (dom.hwptId !== null) this.#addon.destroy(this.#iommufd, dom.hwptId);
+    if (dom.hwptId !== null) this.addon.destroy(this.#iommufd, dom.hwptId);
     dom.hwptId = null;
-    this.#addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
+    this.addon.destroy(this.#iommufd, dom.ioasId); // drops every area with it
   }
 
   attach(dom: Dom, dev: Dev): void {
-    const a = this.#addon;
+    const a = this.addon;
     if (dom.hwptId === null && !dom.hwptTried) {
       dom.hwptTried = true;
       try {
@@ -243,7 +223,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   }
 
   detach(dom: Dom, dev: Dev): void {
-    this.#addon.deviceDetachPt(dev.handle);
+    this.addon.deviceDetachPt(dev.handle);
     dev.attachedPt = null;
     // The last device gone: destroy the domain's HWPT too. An explicitly allocated HWPT stays in
     // its IOAS (iopt_table_add_domain) with the reservation of everything past its aperture, so
@@ -255,7 +235,7 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
       dom.hwptId = null;
       dom.hwptTried = false;
       try {
-        this.#addon.destroy(this.#iommufd, hwpt);
+        this.addon.destroy(this.#iommufd, hwpt);
       } catch {
         dom.hwptId = hwpt; // still referenced: freeDomain destroys it
       }
@@ -269,8 +249,8 @@ export class IommufdOps implements KernelOps<IommufdDomain, IommufdDevice> {
   inspect(): Record<string, unknown> {
     return {
       iommufdFd: this.#iommufd.fd,
-      domains: [...this.#host.domains.values()].map((x) => ({ handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId })),
-      devices: [...this.#host.devices.values()].map((x) => ({
+      domains: [...this.host.domains.values()].map((x) => ({ handle: x.id, ioasId: x.ioasId, hwptId: x.hwptId })),
+      devices: [...this.host.devices.values()].map((x) => ({
         bdf: x.bdf,
         devId: x.devId,
         attachedPt: x.attachedPt,

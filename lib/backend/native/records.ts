@@ -11,9 +11,6 @@ import type { VfioRegions } from './regions.js';
 import type { SysPaths, SysPciDevice } from './sysfs.js';
 import { PAGE, U64_MAX } from './util.js';
 
-export const DOMAIN_TYPE_TRANSLATE = 0;
-export const DOMAIN_TYPE_PASSTHROUGH = 1;
-
 /** One contract area: [iova, iova+length) with one permission, backed by kernel pieces. */
 export interface AreaRec {
   readonly iova: bigint;

@@ -22,12 +22,12 @@ import { AreaIndex } from './areas.js';
 import { NativeBackend } from './backend.js';
 import type { HotCalls } from './hot.js';
 import { heldElsewhere } from './holders.js';
-import { faultCapabilities } from './faults.js';
 import type { Piece } from './memory.js';
-import { type KernelOps, type OpsHost, regionsFor } from './ops.js';
+import { type KernelOps, OpsBase, type OpsHost, nativeCapabilities, regionsFor } from './ops.js';
 import { DEFAULT_GEOMETRY, type DeviceRec, type DomainRec, type NativeBackendOptions, addressWidthOf } from './records.js';
-import { type SysPaths, type SysPciDevice, detectIommu, dmaEntryLimit, p } from './sysfs.js';
+import { type SysPaths, type SysPciDevice, dmaEntryLimit, p } from './sysfs.js';
 import { ERR, PAGE, U64_MAX, errnoOf, fail, hex } from './util.js';
+import { PCI_COMMAND } from '../../util/pci.js';
 
 interface Container {
   handle: NativeHandle | null;
@@ -59,8 +59,6 @@ interface GroupRec {
   readonly devices: Set<Dev>;
 }
 
-const PCI_COMMAND = 0x04;
-
 function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; last: bigint }[] | null }): DomainGeometry {
   const pageSizes = info.pageSizes || PAGE;
   const alignment = pageSizes & -pageSizes;
@@ -68,25 +66,17 @@ function geometryFromInfo(info: { pageSizes: bigint; ranges: { start: bigint; la
   return { ranges, alignment, pageSizes, addressWidth: addressWidthOf(ranges) };
 }
 
-export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
+export class Type1Ops extends OpsBase<Type1Domain, Type1Device> implements KernelOps<Type1Domain, Type1Device> {
   readonly kind = 'vfio-type1' as const;
-  readonly via = 'vfio-type1' as const;
   readonly mapSyscall = 'VFIO_IOMMU_MAP_DMA';
   readonly unmapSyscall = 'VFIO_IOMMU_UNMAP_DMA';
   readonly capabilities: BackendCapabilities;
-  readonly #addon: NativeAddon;
-  readonly #paths: SysPaths;
-  readonly #host: OpsHost<Type1Domain, Type1Device>;
-  readonly #hot: HotCalls;
   readonly #groups = new Map<number, GroupRec>();
   readonly #parking: Container = { handle: null, groups: new Set() };
   #lastDmaAvail: number | null = null;
 
   constructor(o: NativeBackendOptions, host: OpsHost<Type1Domain, Type1Device>, hot: HotCalls) {
-    this.#addon = o.addon;
-    this.#paths = o.paths;
-    this.#host = host;
-    this.#hot = hot;
+    super(o, host, hot);
     // Fail early (and with the kernel's errno) when there is no usable container node.
     const probe = o.addon.open(p(o.paths, 'dev/vfio/vfio'), o.addon.constants.O_RDWR, 'container');
     try {
@@ -95,18 +85,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
     } finally {
       probe.close();
     }
-    this.capabilities = {
-      domainTypes: (1 << 0) | (1 << 1),
-      passThrough: 'emulated-identity',
-      ...faultCapabilities(detectIommu(o.paths), o.kmsg),
-      silentBlockOnCachedTranslation: true,
-      mapBeforeAttach: 'replayed',
-      maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535,
-      pasid: false,
-      unmanagedDomains: false,
-      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
-      unattachedGeometry: 'unknown',
-    };
+    this.capabilities = nativeCapabilities(o, { mapBeforeAttach: 'replayed', maxAreasPerDomain: dmaEntryLimit(o.paths) ?? 65535 });
   }
 
   active(dom: Dom): boolean {
@@ -115,20 +94,20 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
 
   map(dom: Dom, iova: bigint, piece: Piece, perms: number): void {
     // VFIO_DMA_MAP_FLAG_READ = 1, _WRITE = 2: the contract's bits exactly
-    this.#hot.dmaMap(dom.handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
+    this.hot.dmaMap(dom.handle, iova, piece.alloc.native, piece.offset, piece.length, perms & 3);
   }
 
   unmap(dom: Dom, iova: bigint, length: bigint): void {
     const h = dom.handle;
     if (iova === 0n && length === U64_MAX) {
-      this.#hot.dmaUnmap(h, 0n, 0n, this.#addon.constants.VFIO_DMA_UNMAP_FLAG_ALL);
+      this.hot.dmaUnmap(h, 0n, 0n, this.addon.constants.VFIO_DMA_UNMAP_FLAG_ALL);
       return;
     }
-    if (!this.#hot.dmaUnmap(h, iova, length, 0)) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
+    if (!this.hot.dmaUnmap(h, iova, length, 0)) fail(ERR.ENOENT, this.unmapSyscall, 'nothing mapped there');
   }
 
   #info(h: NativeHandle): DomainGeometry {
-    const info = this.#addon.iommuGetInfo(h);
+    const info = this.addon.iommuGetInfo(h);
     this.#lastDmaAvail = info.dmaAvail;
     return geometryFromInfo(info);
   }
@@ -166,15 +145,15 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   #openGroup(n: number, bdf: string, sys: SysPciDevice): GroupRec {
     let g = this.#groups.get(n);
     if (g) return g;
-    const a = this.#addon;
-    const node = p(this.#paths, 'dev/vfio', String(n));
+    const a = this.addon;
+    const node = p(this.paths, 'dev/vfio', String(n));
     let handle: NativeHandle;
     try {
       handle = a.open(node, a.constants.O_RDWR, 'group');
     } catch (e) {
       // A group node opens once (group->opened_file), and not while a cdev of the group is bound.
       if (errnoOf(e) !== ERR.EBUSY) throw e;
-      const nodes = sys.vfioDev ? [node, p(this.#paths, 'dev/vfio/devices', sys.vfioDev)] : [node];
+      const nodes = sys.vfioDev ? [node, p(this.paths, 'dev/vfio/devices', sys.vfioDev)] : [node];
       throw heldElsewhere(bdf, 'open', nodes, `IOMMU group ${n} is already open (the kernel opens a VFIO group once)`);
     }
     try {
@@ -196,9 +175,9 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
 
   /** Put a group (with no open device fds) into a container; first group → SET_IOMMU (+ replay). */
   #join(g: GroupRec, where: Dom | 'parking'): void {
-    const a = this.#addon;
+    const a = this.addon;
     const c = this.#containerOf(where);
-    if (!c.handle) c.handle = a.open(p(this.#paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
+    if (!c.handle) c.handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     const ch = c.handle;
     a.groupSetContainer(g.handle, ch);
     const first = c.groups.size === 0;
@@ -206,7 +185,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
       if (first) a.setIommu(ch, a.constants.VFIO_TYPE1v2_IOMMU);
       if (first && where !== 'parking') {
         this.#checkReplay(where, ch);
-        this.#host.replay(where);
+        this.host.replay(where);
       }
     } catch (e) {
       try {
@@ -224,7 +203,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
     if (!g.where) return;
     const c = this.#containerOf(g.where);
     try {
-      this.#addon.groupUnsetContainer(g.handle);
+      this.addon.groupUnsetContainer(g.handle);
     } catch (e) {
       // EINVAL: the group is in no container any more. The kernel takes a group out of its
       // container itself when its last device is removed (hot-unplug: vfio_device_remove_group),
@@ -233,7 +212,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
       if (errnoOf(e) !== ERR.EINVAL) throw e;
     }
     c.groups.delete(g.group);
-    if (c.groups.size === 0 && g.where !== 'parking') this.#host.forgot(g.where); // the kernel dropped every mapping
+    if (c.groups.size === 0 && g.where !== 'parking') this.host.forgot(g.where); // the kernel dropped every mapping
     g.where = null;
   }
 
@@ -247,7 +226,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   }
 
   #openDeviceFd(dev: Dev, command: number | null): void {
-    dev.handle = this.#addon.groupGetDeviceFd(dev.group.handle, dev.bdf);
+    dev.handle = this.addon.groupGetDeviceFd(dev.group.handle, dev.bdf);
     if (command !== null) {
       try {
         dev.regions.configWrite(PCI_COMMAND, 2, command & 0x0547); // I/O, memory, bus master, parity, SERR, INTx disable
@@ -313,7 +292,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
         group: g,
         handle: null,
         maxPasidLog2: sys.maxPasidLog2,
-        regions: regionsFor(this.#addon, () => rec.handle, bdf),
+        regions: regionsFor(this.addon, () => rec.handle, bdf),
       };
       this.#openDeviceFd(rec, null);
       g.devices.add(rec);
@@ -346,8 +325,8 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
   }
 
   allocDomain(id: number, type: 'translate' | 'passthrough'): Dom {
-    const a = this.#addon;
-    const handle = a.open(p(this.#paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
+    const a = this.addon;
+    const handle = a.open(p(this.paths, 'dev/vfio/vfio'), a.constants.O_RDWR, 'container');
     try {
       if (a.checkExtension(handle, a.constants.VFIO_TYPE1v2_IOMMU) <= 0) fail(ERR.ENOTSUP, 'VFIO_CHECK_EXTENSION', 'no VFIO_TYPE1v2_IOMMU');
     } catch (e) {
@@ -391,7 +370,7 @@ export class Type1Ops implements KernelOps<Type1Domain, Type1Device> {
         where: g.where === 'parking' ? 'parking' : g.where ? `domain ${g.where.id}` : null,
         devices: [...g.devices].map((d) => d.bdf),
       })),
-      domains: [...this.#host.domains.values()].map((d) => ({ handle: d.id, groups: [...d.groups], kernelAreas: d.handle.areas })),
+      domains: [...this.host.domains.values()].map((d) => ({ handle: d.id, groups: [...d.groups], kernelAreas: d.handle.areas })),
     };
   }
 }

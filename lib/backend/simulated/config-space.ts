@@ -5,13 +5,7 @@
  * capability pointer 0x34, interrupt line/pin 0x3c/0x3d).
  */
 
-export const PCI_COMMAND = 0x04;
-export const PCI_STATUS = 0x06;
-export const PCI_COMMAND_IO = 0x1;
-export const PCI_COMMAND_MEMORY = 0x2;
-export const PCI_COMMAND_MASTER = 0x4;
-export const PCI_COMMAND_INTX_DISABLE = 0x400;
-export const PCI_STATUS_CAP_LIST = 0x10;
+import { PCI_COMMAND, PCI_STATUS, PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER } from '../../util/pci.js';
 
 export interface HeaderSpec {
   readonly vendorId: number;

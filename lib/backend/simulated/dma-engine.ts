@@ -79,17 +79,7 @@ export class DmaEngine {
   read(dev: SimDevice, iova: bigint, length: number, pasid: number | undefined): DmaReadOutcome {
     this.#translate(dev, iova, length, false, pasid);
     const data = new Uint8Array(length);
-    let off = 0;
-    let moved = 0;
-    for (let i = 0; i < this.#segCount; i++) {
-      const pa = this.#segPa[i];
-      const n = this.#segLen[i];
-      if (pa !== BLOCKED) {
-        this.#phys.read(pa, data, off, n);
-        moved += n;
-      }
-      off += n;
-    }
+    const moved = this.#copy(data, false);
     this.reads++;
     this.bytesRead += moved;
     return { data, moved, fault: this.#fault };
@@ -98,20 +88,27 @@ export class DmaEngine {
   /** Device writes memory (device → memory): the pages that translate are written, the others dropped. */
   write(dev: SimDevice, iova: bigint, data: Uint8Array, pasid: number | undefined): DmaOutcome {
     this.#translate(dev, iova, data.length, true, pasid);
+    const moved = this.#copy(data, true);
+    this.writes++;
+    this.bytesWritten += moved;
+    return { moved, fault: this.#fault };
+  }
+
+  /** Moves `data` through the segments #translate left (blocked ones skipped): into memory when `toMemory`, else out of it. The bytes moved. */
+  #copy(data: Uint8Array, toMemory: boolean): number {
     let off = 0;
     let moved = 0;
     for (let i = 0; i < this.#segCount; i++) {
       const pa = this.#segPa[i];
       const n = this.#segLen[i];
       if (pa !== BLOCKED) {
-        this.#phys.write(pa, data, off, n);
+        if (toMemory) this.#phys.write(pa, data, off, n);
+        else this.#phys.read(pa, data, off, n);
         moved += n;
       }
       off += n;
     }
-    this.writes++;
-    this.bytesWritten += moved;
-    return { moved, fault: this.#fault };
+    return moved;
   }
 
   #push(pa: number, len: number): void {

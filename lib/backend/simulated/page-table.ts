@@ -358,46 +358,33 @@ export class PageTable {
 
   /** First leaf intersecting [first, last]: returns its base page (or -1) and sets hit*. */
   firstPresent(first: number, last: number): number {
-    if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.empty) return -1;
-    return this.#first(ROOT, this.levels, 0, first, last);
-  }
-
-  #first(t: number, level: number, base: number, first: number, last: number): number {
-    const slots = this.#slab.slots;
-    const span = SPAN[level];
-    const i0 = first > base ? Math.floor((first - base) / span) : 0;
-    const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    for (let i = i0; i <= i1; i++) {
-      const s = t * TABLE_DOUBLES + 2 * i;
-      if (slots[s] !== 0) return this.#hit(s, level, base + i * span);
-      const c = slots[s + 1];
-      if (c !== 0) {
-        const r = this.#first(c, level - 1, base + i * span, first, last);
-        if (r >= 0) return r;
-      }
-    }
-    return -1;
+    return this.#present(first, last, false);
   }
 
   /** Last leaf intersecting [first, last]: returns its base page (or -1) and sets hit*. */
   lastPresent(first: number, last: number): number {
-    if (last >= this.reach) last = this.reach - 1;
-    if (first > last || this.empty) return -1;
-    return this.#last(ROOT, this.levels, 0, first, last);
+    return this.#present(first, last, true);
   }
 
-  #last(t: number, level: number, base: number, first: number, last: number): number {
+  #present(first: number, last: number, fromEnd: boolean): number {
+    if (last >= this.reach) last = this.reach - 1;
+    if (first > last || this.empty) return -1;
+    return this.#edge(ROOT, this.levels, 0, first, last, fromEnd);
+  }
+
+  /** The first (or, `fromEnd`, the last) leaf of table `t` intersecting [first, last]. */
+  #edge(t: number, level: number, base: number, first: number, last: number, fromEnd: boolean): number {
     const slots = this.#slab.slots;
     const span = SPAN[level];
     const i0 = first > base ? Math.floor((first - base) / span) : 0;
     const i1 = Math.min(ENTRIES - 1, Math.floor((last - base) / span));
-    for (let i = i1; i >= i0; i--) {
+    const step = fromEnd ? -1 : 1;
+    for (let i = fromEnd ? i1 : i0; i >= i0 && i <= i1; i += step) {
       const s = t * TABLE_DOUBLES + 2 * i;
       if (slots[s] !== 0) return this.#hit(s, level, base + i * span);
       const c = slots[s + 1];
       if (c !== 0) {
-        const r = this.#last(c, level - 1, base + i * span, first, last);
+        const r = this.#edge(c, level - 1, base + i * span, first, last, fromEnd);
         if (r >= 0) return r;
       }
     }

@@ -73,36 +73,40 @@ function unmapIdentity(dom: DomainState, op: string, phys: ResolvedPhysical, arg
   for (const r of phys.runs) unmapPages(dom, op, Number(r.pa >> 12n), Number(r.length >> 12n), ClaimKind.Identity, arg);
 }
 
-/** IOMMU_MAP_IDENTITY_RANGE_EX. */
-export function mapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomain, Permissions: number, PhysicalAddressToMap: IOMMU_MAP_PHYSICAL_ADDRESS): void {
-  const op = 'MapIdentityRangeEx';
+/** Resolves a member's physical description (an IOMMU_MAP_PHYSICAL_ADDRESS for the Ex members, an MDL for V1). */
+type Resolve<A> = (arg: A, code: StatusName, op: string, argument: string) => ResolvedPhysical;
+
+/** A map member: live platform, an identity-capable `Domain` (argument 1), `Permissions` (2), the physical description (3). */
+function mapMember<A>(ctx: PlatformContext, op: string, Domain: IommuDmaDomain, Permissions: number, phys: A, resolve: Resolve<A>, argument: string): void {
   ctx.live(op);
   const dom = identityDomain(ctx, Domain, op);
   const perms = checkPermissions(Permissions, op, 2);
-  mapIdentity(dom, op, perms, resolvePhysical(PhysicalAddressToMap, 'STATUS_INVALID_PARAMETER_3', op, 'PhysicalAddressToMap'), 3, 'PhysicalAddressToMap');
+  mapIdentity(dom, op, perms, resolve(phys, 'STATUS_INVALID_PARAMETER_3', op, argument), 3, argument);
+}
+
+/** An unmap member: live platform, an identity-capable `Domain` (argument 1), the physical description (2). */
+function unmapMember<A>(ctx: PlatformContext, op: string, Domain: IommuDmaDomain, phys: A, resolve: Resolve<A>, argument: string): void {
+  ctx.live(op);
+  const dom = identityDomain(ctx, Domain, op);
+  unmapIdentity(dom, op, resolve(phys, 'STATUS_INVALID_PARAMETER_2', op, argument), argument);
+}
+
+/** IOMMU_MAP_IDENTITY_RANGE_EX. */
+export function mapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomain, Permissions: number, PhysicalAddressToMap: IOMMU_MAP_PHYSICAL_ADDRESS): void {
+  mapMember(ctx, 'MapIdentityRangeEx', Domain, Permissions, PhysicalAddressToMap, resolvePhysical, 'PhysicalAddressToMap');
 }
 
 /** IOMMU_UNMAP_IDENTITY_RANGE_EX. */
 export function unmapIdentityRangeEx(ctx: PlatformContext, Domain: IommuDmaDomain, MappedPhysicalAddress: IOMMU_MAP_PHYSICAL_ADDRESS): void {
-  const op = 'UnmapIdentityRangeEx';
-  ctx.live(op);
-  const dom = identityDomain(ctx, Domain, op);
-  unmapIdentity(dom, op, resolvePhysical(MappedPhysicalAddress, 'STATUS_INVALID_PARAMETER_2', op, 'MappedPhysicalAddress'), 'MappedPhysicalAddress');
+  unmapMember(ctx, 'UnmapIdentityRangeEx', Domain, MappedPhysicalAddress, resolvePhysical, 'MappedPhysicalAddress');
 }
 
 /** IOMMU_MAP_IDENTITY_RANGE (V1). */
 export function mapIdentityRange(ctx: PlatformContext, Domain: IommuDmaDomain, Permissions: number, Mdl: MDL): void {
-  const op = 'MapIdentityRange';
-  ctx.live(op);
-  const dom = identityDomain(ctx, Domain, op);
-  const perms = checkPermissions(Permissions, op, 2);
-  mapIdentity(dom, op, perms, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_3', op, 'Mdl'), 3, 'Mdl');
+  mapMember(ctx, 'MapIdentityRange', Domain, Permissions, Mdl, resolveMdlArgument, 'Mdl');
 }
 
 /** IOMMU_UNMAP_IDENTITY_RANGE (V1). */
 export function unmapIdentityRange(ctx: PlatformContext, Domain: IommuDmaDomain, Mdl: MDL): void {
-  const op = 'UnmapIdentityRange';
-  ctx.live(op);
-  const dom = identityDomain(ctx, Domain, op);
-  unmapIdentity(dom, op, resolveMdlArgument(Mdl, 'STATUS_INVALID_PARAMETER_2', op, 'Mdl'), 'Mdl');
+  unmapMember(ctx, 'UnmapIdentityRange', Domain, Mdl, resolveMdlArgument, 'Mdl');
 }

@@ -103,7 +103,10 @@ export function placeLogical(
   return start;
 }
 
-/** IOMMU_MAP_LOGICAL_RANGE_EX: returns LogicalAddressOut. */
+/**
+ * IOMMU_MAP_LOGICAL_RANGE_EX: returns LogicalAddressOut. (Its Explicit/Min/Max parameters are the
+ * WDK's, shared with ReserveLogicalAddressRange: the signatures mirror the WDK prototypes.)
+ */
 export function mapLogicalRangeEx(
   ctx: PlatformContext,
   Domain: IommuDmaDomain,

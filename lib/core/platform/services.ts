@@ -92,49 +92,48 @@ class GuardedRegions implements DeviceRegions {
     }
   }
 
-  configRead(offset: number, size: 1 | 2 | 4): number {
-    const op = 'configRead';
+  /** A config-space access: the offset, the access size, `checkValue` (writes), then the backend's access. */
+  #config<T>(op: string, offset: number, size: 1 | 2 | 4, access: (r: DeviceRegions) => T, checkValue?: () => void): T {
     regionOffset(op, offset);
     accessSize(op, size);
-    return this.#call(op, 'offset', (r) => r.configRead(offset, size));
+    checkValue?.();
+    return this.#call(op, 'offset', access);
+  }
+
+  /** A BAR register access: the BAR index, an offset aligned to `width`, `checkValue` (writes), then the backend's access. */
+  #bar<T>(op: string, bar: number, offset: number, width: 4 | 8, access: (r: DeviceRegions) => T, checkValue?: () => void): T {
+    barIndex(op, bar);
+    regionOffset(op, offset, width);
+    checkValue?.();
+    return this.#call(op, 'offset', access);
+  }
+
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    return this.#config('configRead', offset, size, (r) => r.configRead(offset, size));
   }
 
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
     const op = 'configWrite';
-    regionOffset(op, offset);
-    accessSize(op, size);
-    unsignedValue(op, value, size * 8);
-    this.#call(op, 'offset', (r) => r.configWrite(offset, size, value));
+    this.#config(op, offset, size, (r) => r.configWrite(offset, size, value), () => unsignedValue(op, value, size * 8));
   }
 
   barRead32(bar: number, offset: number): number {
-    const op = 'barRead32';
-    barIndex(op, bar);
-    regionOffset(op, offset, 4);
-    return this.#call(op, 'offset', (r) => r.barRead32(bar, offset));
+    return this.#bar('barRead32', bar, offset, 4, (r) => r.barRead32(bar, offset));
   }
 
   barWrite32(bar: number, offset: number, value: number): void {
-    const op = 'barWrite32';
-    barIndex(op, bar);
-    regionOffset(op, offset, 4);
-    unsignedValue(op, value, 32);
-    this.#call(op, 'offset', (r) => r.barWrite32(bar, offset, value));
+    this.#bar('barWrite32', bar, offset, 4, (r) => r.barWrite32(bar, offset, value), () => unsignedValue('barWrite32', value, 32));
   }
 
   barRead64(bar: number, offset: number): bigint {
-    const op = 'barRead64';
-    barIndex(op, bar);
-    regionOffset(op, offset, 8);
-    return this.#call(op, 'offset', (r) => r.barRead64(bar, offset));
+    return this.#bar('barRead64', bar, offset, 8, (r) => r.barRead64(bar, offset));
   }
 
   barWrite64(bar: number, offset: number, value: bigint): void {
     const op = 'barWrite64';
-    barIndex(op, bar);
-    regionOffset(op, offset, 8);
-    if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) throw invalidOption(op, 'value', `must be a bigint within 0..2^64-1 (got ${describe(value)})`);
-    this.#call(op, 'offset', (r) => r.barWrite64(bar, offset, value));
+    this.#bar(op, bar, offset, 8, (r) => r.barWrite64(bar, offset, value), () => {
+      if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) throw invalidOption(op, 'value', `must be a bigint within 0..2^64-1 (got ${describe(value)})`);
+    });
   }
 }
 

@@ -8,14 +8,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  DMA_IOMMU_INTERFACE_EX_VERSION_2,
   DomainTypeTranslate,
-  IoGetIommuInterfaceEx,
   IommuDmaLogicalAllocatorBuddy,
   IommuError,
-  type DMA_IOMMU_INTERFACE_V2,
-  openPlatform,
 } from '../../../lib/index.js';
+import { withSimV2 } from './helpers.js';
 
 type Op = { op: 'map'; pages: number; src: number; perms: number } | { op: 'unmap'; which: number };
 
@@ -37,9 +34,7 @@ describe('Buddy placement: fast path and general path agree', () => {
   it('same addresses and status codes over random map/unmap sequences (incl. exhaustion)', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
-        const platform = openPlatform({ backend: 'sim' });
-        try {
-          const { V2 } = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform }) as { V2: DMA_IOMMU_INTERFACE_V2 };
+        withSimV2((V2, platform) => {
           // 20-bit address width: 256 pages, so a long sequence exhausts it
           const config = { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 20 } };
           const domains = ['0000:00:03.0', '0000:00:04.0'].map((bdf) => {
@@ -47,25 +42,23 @@ describe('Buddy placement: fast path and general path agree', () => {
             const dom = V2.CreateDomainEx(DomainTypeTranslate, 0n, config, null);
             V2.AttachDeviceEx(dom, dev);
             return dom;
-          });
-          const mem = platform.allocateDmaMemory(16 * 4096);
-          const live: { iova: bigint; pages: number }[] = [];
-          for (const o of ops) {
-            if (o.op === 'map') {
-              const off = BigInt(o.src) * 4096n;
-              const len = BigInt(o.pages) * 4096n;
-              const fast = outcome(() => V2.MapLogicalRangeEx(domains[0], o.perms, mem.asContiguousRange(off, len), null, null, null));
-              const general = outcome(() => V2.MapLogicalRangeEx(domains[1], o.perms, mem.asPfnArray(off, len), null, null, null));
-              expect(fast).toBe(general);
-              if (fast.startsWith('ok ')) live.push({ iova: BigInt(`0x${fast.slice(3)}`), pages: o.pages });
-            } else if (live.length > 0) {
-              const [m] = live.splice(o.which % live.length, 1);
-              for (const d of domains) V2.UnmapLogicalRange(d, m.iova, BigInt(m.pages));
-            }
+        });
+        const mem = platform.allocateDmaMemory(16 * 4096);
+        const live: { iova: bigint; pages: number }[] = [];
+        for (const o of ops) {
+          if (o.op === 'map') {
+            const off = BigInt(o.src) * 4096n;
+            const len = BigInt(o.pages) * 4096n;
+            const fast = outcome(() => V2.MapLogicalRangeEx(domains[0], o.perms, mem.asContiguousRange(off, len), null, null, null));
+            const general = outcome(() => V2.MapLogicalRangeEx(domains[1], o.perms, mem.asPfnArray(off, len), null, null, null));
+            expect(fast).toBe(general);
+            if (fast.startsWith('ok ')) live.push({ iova: BigInt(`0x${fast.slice(3)}`), pages: o.pages });
+          } else if (live.length > 0) {
+            const [m] = live.splice(o.which % live.length, 1);
+            for (const d of domains) V2.UnmapLogicalRange(d, m.iova, BigInt(m.pages));
           }
-        } finally {
-          platform.close();
         }
+        });
       }),
       { numRuns: 150 },
     );

@@ -1,16 +1,18 @@
 /** A simulated platform and its V3 table for the core's focused tests. */
 import {
+  DMA_IOMMU_INTERFACE_EX_VERSION_2,
   DMA_IOMMU_INTERFACE_EX_VERSION_3,
   IoGetIommuInterfaceEx,
-  IommuError,
   SimulatedBackend,
   openPlatform,
+  type DMA_IOMMU_INTERFACE_V2,
   type DMA_IOMMU_INTERFACE_V3,
   type IommuPlatform,
   type OpenOptions,
   type SimulatedBackendOptions,
 } from '../../../lib/index.js';
-import { expect } from 'vitest';
+
+export { expectIommu } from '../../support/expect-error.js';
 
 export interface Rig {
   platform: IommuPlatform;
@@ -25,16 +27,14 @@ export function simRig(simulator: SimulatedBackendOptions = {}, options: Omit<Op
   return { platform, V3: iface.V3, sim: platform.backend as SimulatedBackend };
 }
 
-/** `fn` throws an IommuError with `code` (and `.argument` when given); returns it. */
-export function expectIommu(fn: () => unknown, code: string, argument?: string): IommuError {
-  let err: unknown = null;
+/** `fn` over a fresh simulated platform's V2 table; the platform is closed afterwards (also when `fn` throws). */
+export function withSimV2<T>(fn: (V2: DMA_IOMMU_INTERFACE_V2, platform: IommuPlatform) => T): T {
+  const platform = openPlatform({ backend: 'sim' });
   try {
-    fn();
-  } catch (e) {
-    err = e;
+    const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform });
+    if (iface.Version !== 2) throw new Error('V2 expected');
+    return fn(iface.V2, platform);
+  } finally {
+    platform.close();
   }
-  expect(err, `expected ${code}`).toBeInstanceOf(IommuError);
-  expect((err as IommuError).code).toBe(code);
-  if (argument !== undefined) expect((err as IommuError).argument).toBe(argument);
-  return err as IommuError;
 }

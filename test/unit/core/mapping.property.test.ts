@@ -8,15 +8,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  DMA_IOMMU_INTERFACE_EX_VERSION_2,
   DomainTypeTranslate,
   IOMMU_ACCESS_READ,
-  IoGetIommuInterfaceEx,
   IommuError,
-  type DMA_IOMMU_INTERFACE_V2,
   type SimulatedBackend,
-  openPlatform,
 } from '../../../lib/index.js';
+import { withSimV2 } from './helpers.js';
 
 const PAGES = 48; // IOVA pages 0x10..0x3f in play
 const BASE_PAGE = 0x10;
@@ -34,10 +31,7 @@ describe('mapping stack vs a page model', () => {
   it('status codes and translations agree with the model', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
-        const platform = openPlatform({ backend: 'sim' });
-        try {
-          const iface = IoGetIommuInterfaceEx(DMA_IOMMU_INTERFACE_EX_VERSION_2, 0n, { platform }) as { V2: DMA_IOMMU_INTERFACE_V2 };
-          const V2 = iface.V2;
+        withSimV2((V2, platform) => {
           const sim = platform.backend as SimulatedBackend;
           const pdo = platform.findDevice('0000:00:03.0')!;
           const dev = V2.CreateDevice(pdo);
@@ -89,9 +83,7 @@ describe('mapping stack vs a page model', () => {
             model.delete(p);
           }
           mem.free();
-        } finally {
-          platform.close();
-        }
+        });
       }),
       { numRuns: 120 },
     );

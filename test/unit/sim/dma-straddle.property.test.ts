@@ -53,29 +53,27 @@ describe('DMA engine vs a page-level reference model (fast-check)', () => {
               const before = sim.faultLog().length;
               let firstBlocked = -1;
               let moved = 0;
+              /** The model's side of the request: `pass(i, at)` for each byte that may move, the first blocked byte noted. */
+              const walk = (pass: (i: number, at: number) => void): void => {
+                for (let i = 0; i < d.length; i++) {
+                  const at = d.offset + i;
+                  if (permAt(at) & need) {
+                    pass(i, at);
+                    moved++;
+                  } else if (firstBlocked < 0) firstBlocked = at;
+                }
+              };
               const iova = BASE + BigInt(d.offset);
               if (d.write) {
                 const data = new Uint8Array(d.length).map((_, i) => (d.seed + i) & 0xff);
                 const r = sim.dmaWrite(EDU0, iova, data);
-                for (let i = 0; i < d.length; i++) {
-                  const at = d.offset + i;
-                  if (permAt(at) & need) {
-                    model[at] = data[i];
-                    moved++;
-                  } else if (firstBlocked < 0) firstBlocked = at;
-                }
+                walk((i, at) => (model[at] = data[i]));
                 expect(r.bytesWritten).toBe(moved);
                 expect(r.ok).toBe(firstBlocked < 0);
               } else {
                 const r = sim.dmaRead(EDU0, iova, d.length);
                 const want = new Uint8Array(d.length);
-                for (let i = 0; i < d.length; i++) {
-                  const at = d.offset + i;
-                  if (permAt(at) & need) {
-                    want[i] = model[at];
-                    moved++;
-                  } else if (firstBlocked < 0) firstBlocked = at;
-                }
+                walk((i, at) => (want[i] = model[at]));
                 expect(firstDiff(r.data, want), 'first wrong byte read').toBe(-1);
                 expect(r.ok).toBe(firstBlocked < 0);
                 if (!r.ok) expect(r.bytesRead).toBe(moved);

@@ -164,10 +164,7 @@ describe('DMA engine', () => {
   });
 
   it('group mates share the group domain: an unattached mate translates through it', () => {
-    const sim = new SimulatedBackend();
-    const a = sim.openDevice(GEN0);
-    const dom = sim.allocDomain('translate');
-    sim.attach(dom, a);
+    const { sim, dom } = rig({}, true, GEN0);
     const mem = sim.allocateMemory(0x1000n);
     sim.map(dom, 0x5000n, mem.runs(0n, 0x1000n), RW);
     expect(sim.dmaWrite(GEN1, 0x5000n, new Uint8Array([1, 2, 3])).ok).toBe(true);
@@ -175,10 +172,7 @@ describe('DMA engine', () => {
   });
 
   it('pass-through domains: DMA address = PA, any RAM; map/unmap only record areas', () => {
-    const sim = new SimulatedBackend();
-    const dev = sim.openDevice(EDU0);
-    const dom = sim.allocDomain('passthrough');
-    sim.attach(dom, dev);
+    const { sim, dom } = rig({}, true, EDU0, 'passthrough');
     const mem = sim.allocateMemory(0x1000n);
     const pa = mem.pageAddress(0);
     expect(sim.dmaWrite(EDU0, pa + 4n, new Uint8Array([9, 8, 7])).ok).toBe(true);

@@ -25,6 +25,8 @@ function agree(rec: SimulatedFault, vendor: 'intel' | 'smmu'): void {
   }
 }
 
+// Each test arranges its own memory and maps inline (like map-unmap.test.ts): the sizes and addresses
+// are what the test is about, so a shared setup would hide them.
 describe('simulated fault records vs the native kernel-log parser', () => {
   it('x86 (VT-d): unmapped, read-only, unaligned and straddling requests, blocked devices, PASID faults', () => {
     const { sim, dom } = rig();

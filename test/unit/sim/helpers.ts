@@ -15,7 +15,7 @@ export const R = 1;
 export const W = 2;
 export const RW = 3;
 
-export { expectErrno } from '../../support/expect-errno.js';
+export { expectErrno } from '../../support/expect-error.js';
 
 export function run(pa: bigint, length: bigint): PhysicalRun[] {
   return [{ pa, length }];
@@ -27,24 +27,13 @@ export interface Rig {
   dev: number;
 }
 
-/** A backend with one translate domain, optionally with EDU0 opened and attached. */
-export function rig(opts: SimulatedBackendOptions = {}, attach = true): Rig {
+/** A backend with one domain (translate unless `kind` says otherwise) and `bdf` (EDU0) opened, attached unless `attach` is false. */
+export function rig(opts: SimulatedBackendOptions = {}, attach = true, bdf = EDU0, kind: 'translate' | 'passthrough' = 'translate'): Rig {
   const sim = new SimulatedBackend(opts);
-  const dom = sim.allocDomain('translate');
-  const dev = sim.openDevice(EDU0);
+  const dom = sim.allocDomain(kind);
+  const dev = sim.openDevice(bdf);
   if (attach) sim.attach(dom, dev);
   return { sim, dom, dev };
 }
 
-/** Deterministic bytes. */
-export function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { pattern } from '../../../lib/selftest.js';

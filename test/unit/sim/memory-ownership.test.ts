@@ -22,7 +22,7 @@ import {
   type SimulatedBackend,
 } from '../../../lib/index.js';
 import { E, EDU0, GiB } from './helpers.js';
-import { catchIommuError } from '../../support/catch-iommu-error.js';
+import { catchIommuError } from '../../support/expect-error.js';
 
 const RW = 3;
 const PAGE = 4096n;

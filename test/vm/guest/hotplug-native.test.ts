@@ -21,7 +21,7 @@ import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { openPlatform } from '../../../lib/index.js';
 import { adoptDevice, hotplugAvailable, plug, unplug } from '../../../lib/vm/guest-control.js';
-import { REMOVED_ANSWERS, hotUnplugScenario, type HotUnplugDriver } from '../../support/hot-unplug.js';
+import { expectScenarioBehaved, hotUnplugScenario, type HotUnplugDriver } from '../../support/hot-unplug.js';
 import { eduDevices, inGuest } from './guest-env.js';
 
 const backends: Array<'iommufd' | 'vfio-type1'> = [];
@@ -59,12 +59,7 @@ describe.runIf(withSlots && backends.length > 0)('hot-unplug during a running sc
       };
       const r = await hotUnplugScenario(driver);
       console.log(`[hotplug] ${backend}: unplug request → state-change callback ${r.callbackLatencyMs?.toFixed(1)} ms; request → unplug complete ${r.unplugMs?.toFixed(1)} ms; callback heard ${r.notified.join(', ')}`);
-      expect(r.problems).toEqual([]);
-      expect(r.notified[0]).toBeGreaterThan(0);
-      expect(r.notified).toContain(0);
-      expect(r.callbackLatencyMs).not.toBeNull();
-      expect(r.unplugMs).not.toBeNull();
-      expect(r.removedAnswers).toEqual(REMOVED_ANSWERS);
+      expectScenarioBehaved(r);
       expect(existsSync(`/sys/bus/pci/devices/${bdf}/driver`)).toBe(true);
     }, 300_000);
   }

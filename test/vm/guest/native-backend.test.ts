@@ -88,6 +88,16 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
         b.close();
       });
 
+      /** The first edu device opened, attached to a new translate domain, and made bus master. */
+      const attachedEdu = () => {
+        const dev = b.openDevice(eduDevices[0]);
+        const edu = new Edu(b.deviceRegions(dev));
+        const dom = b.allocDomain('translate');
+        b.attach(dom, dev);
+        edu.busMaster();
+        return { dev, edu, dom };
+      };
+
       it('capabilities and memory info', () => {
         expect(b.capabilities).toMatchObject({
           domainTypes: 3,
@@ -127,11 +137,7 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
       });
 
       it('DMA round trip moves the exact bytes; after unmap DMA is blocked, memory untouched, and the fault arrives', async () => {
-        const dev = b.openDevice(eduDevices[0]);
-        const edu = new Edu(b.deviceRegions(dev));
-        const dom = b.allocDomain('translate');
-        b.attach(dom, dev);
-        edu.busMaster();
+        const { dev, edu, dom } = attachedEdu();
         const mem = b.allocateMemory(0x10000n);
         const bytes = mem.bytes as Uint8Array;
         const data = pattern(LEN, 1);
@@ -156,11 +162,7 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
       });
 
       it('runs out of VA order map as one area of several kernel pieces; each IOVA page reaches the page its run names', async () => {
-        const dev = b.openDevice(eduDevices[0]);
-        const edu = new Edu(b.deviceRegions(dev));
-        const dom = b.allocDomain('translate');
-        b.attach(dom, dev);
-        edu.busMaster();
+        const { dev, edu, dom } = attachedEdu();
         const mem = b.allocateMemory(0x8000n);
         const bytes = mem.bytes as Uint8Array;
         for (let p = 0; p < 8; p++) bytes.set(pattern(LEN, 10 + p), p * 0x1000);
@@ -184,11 +186,7 @@ describe.skipIf(!inGuest)(`native backends on the ${kernel} kernel`, () => {
       });
 
       it('a read-only mapping blocks device writes: permission fault, memory untouched', async () => {
-        const dev = b.openDevice(eduDevices[0]);
-        const edu = new Edu(b.deviceRegions(dev));
-        const dom = b.allocDomain('translate');
-        b.attach(dom, dev);
-        edu.busMaster();
+        const { dev, edu, dom } = attachedEdu();
         const src = b.allocateMemory(0x1000n);
         const dst = b.allocateMemory(0x1000n);
         (src.bytes as Uint8Array).set(pattern(LEN, 2));

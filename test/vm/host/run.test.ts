@@ -10,6 +10,16 @@ import { describe, expect, it } from 'vitest';
 import { runInVm, liveQemuCount, vmInfo } from '../../../lib/vm/index.js';
 import { lastConsoleLines, runCli } from './harness.js';
 
+/** `fn` with a fresh directory under the host's tmpdir, removed afterwards (also when `fn` fails). */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dma-iommu-vm-test-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const nodeCheck = (paths: string[]) =>
   `const fs=require('fs');const p=${JSON.stringify(paths)};` +
   `const r=Object.fromEntries(p.map(x=>[x,fs.existsSync(x)&&fs.statSync(x).isCharacterDevice()]));` +
@@ -40,8 +50,7 @@ describe('vm run', () => {
   });
 
   it('runs in the caller\'s cwd (writable, even under /tmp) over a read-only host root, with --env and N devices', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dma-iommu-vm-test-'));
-    try {
+    await inTempDir(async (dir) => {
       const r = await runInVm({
         kernel: 'type1',
         cwd: dir,
@@ -54,15 +63,12 @@ describe('vm run', () => {
       expect(r.stdout).toBe(`${dir}\nroot-readonly\n3\n`);
       expect(readFileSync(join(dir, 'written.txt'), 'utf8')).toBe("it's here\n");
       expect(r.consoleTail).toMatch(/reboot: Power down/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
     expect(liveQemuCount()).toBe(0);
   });
 
   it("npm in the guest: its state on the guest's tmpfs, none under a writable HOME, nothing fetched", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dma-iommu-vm-test-'));
-    try {
+    await inTempDir(async (dir) => {
       // HOME is the writable cwd here, so a leak would show as $HOME/.npm on the host.
       const r = await runInVm({
         kernel: 'type1',
@@ -75,9 +81,7 @@ describe('vm run', () => {
       expect(r.stderr).toMatch(/npm error code ENOTCACHED/);
       expect(r.stdout).toBe('npx exit 1\ntmpfs\n');
       expect(existsSync(join(dir, '.npm'))).toBe(false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('vm info reports both kernels cached', async () => {
