@@ -4,30 +4,15 @@
  * Host only; what the guest kernel makes of each model is checked in test/vm/guest/iommu-model-native.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import { usageError, vmMachine } from '../../support/vm-host.js';
 import { parseRunArgs } from '../../../lib/vm/cli.js';
 import { DEBIAN_GUEST_MODULES } from '../../../lib/vm/debian-kernel.js';
-import { VmError } from '../../../lib/vm/errors.js';
 import { IOMMU_MODEL_RECORDS, IOMMU_MODELS, allModelModules, iommuModel } from '../../../lib/vm/iommu-models.js';
 import { kernelCommandLine, qemuArgs } from '../../../lib/vm/qemu-args.js';
 import { EXTRA_TEST_MODELS, MODEL_TESTS, parseTestModels } from '../../../lib/vm/test-command.js';
 
-const machine = {
-  kernel: { flavor: 'iommufd' as const, id: 'k', image: '/k', modules: [], description: '' },
-  initrd: '/i', accel: 'tcg' as const, memoryMiB: 1024, cpus: 1, devices: 2,
-  cwd: '/w', runShare: '/r', socketDir: '/s',
-};
+const machine = vmMachine();
 
-function usageError(fn: () => unknown): VmError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VmError);
-  expect((err as VmError).exitCode).toBe(2);
-  return err as VmError;
-}
 
 describe('vm --iommu', () => {
   it('parses vtd, virtio, amd and smmuv3 (the arm64 guest, test/unit/vm/arm64.test.ts); anything else names the option and the choices', () => {

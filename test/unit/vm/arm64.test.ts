@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { usageError, vmMachine } from '../../support/vm-host.js';
 import { parseRunArgs } from '../../../lib/vm/cli.js';
 import { VmError } from '../../../lib/vm/errors.js';
 import { qemuArgs } from '../../../lib/vm/qemu-args.js';
@@ -22,23 +23,8 @@ import { archBuildPath } from '../../../lib/backend/native/loader.js';
 import { runInVm } from '../../../lib/vm/run.js';
 import { modelKernelGap } from '../../../lib/vm/test-command.js';
 
-const machine = {
-  kernel: { flavor: 'type1' as const, id: 'k', image: '/k/Image', modules: [], description: '' },
-  initrd: '/i', accel: 'tcg' as const, memoryMiB: 2048, cpus: 2, devices: 2,
-  cwd: '/w', runShare: '/r', socketDir: '/s',
-};
+const machine = vmMachine('type1', { image: '/k/Image', memoryMiB: 2048, cpus: 2 });
 
-function usageError(fn: () => unknown): VmError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VmError);
-  expect((err as VmError).exitCode).toBe(2);
-  return err as VmError;
-}
 
 describe('vm --iommu smmuv3 (host side)', () => {
   it('parses vtd and smmuv3; anything else is a usage error naming the option and the choices', () => {
