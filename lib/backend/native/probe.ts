@@ -92,31 +92,24 @@ export function probe(options: ProbeOptions = {}): ProbeResult {
   const vfio = pci.filter((d) => d.driver === 'vfio-pci');
   step('vfio-pci devices', vfio.length > 0, vfio.length > 0 ? vfio.map((d) => `${d.bdf} (group ${d.iommuGroup})`).join(', ') : 'no PCI device is bound to vfio-pci');
 
-  // iommufd
-  const devIommu = p(paths, 'dev/iommu');
-  const iommuOk = existsSync(devIommu) && canReadWrite(devIommu);
-  step('/dev/iommu', iommuOk, existsSync(devIommu) ? (iommuOk ? 'present, read/write' : `present but not readable and writable by this user (fix: \`${nodeFix(devIommu)}\`)`) : 'absent (kernel without CONFIG_IOMMUFD, or module not loaded)');
-  const cdevOk: string[] = [];
-  const cdevWhy: string[] = [];
-  for (const d of vfio) {
-    const why = whyNotUsable(paths, d, 'iommufd');
-    if (why) cdevWhy.push(`${d.bdf}: ${why}`);
-    else cdevOk.push(d.bdf);
-  }
-  step('VFIO device cdevs', cdevOk.length > 0, cdevOk.length > 0 ? `usable: ${cdevOk.map((b) => `${b} (${pci.find((x) => x.bdf === b)?.vfioDev})`).join(', ')}` : cdevWhy.join('; ') || 'no vfio-pci device');
-
-  // type1
-  const devVfio = p(paths, 'dev/vfio/vfio');
-  const vfioOk = existsSync(devVfio) && canReadWrite(devVfio);
-  step('/dev/vfio/vfio', vfioOk, existsSync(devVfio) ? (vfioOk ? 'present, read/write' : `present but not readable and writable by this user (fix: \`${nodeFix(devVfio)}\`)`) : 'absent (kernel without CONFIG_VFIO_CONTAINER, or vfio not loaded)');
-  const grpOk: string[] = [];
-  const grpWhy: string[] = [];
-  for (const d of vfio) {
-    const why = whyNotUsable(paths, d, 'vfio-type1');
-    if (why) grpWhy.push(`${d.bdf}: ${why}`);
-    else grpOk.push(d.bdf);
-  }
-  step('VFIO group nodes', grpOk.length > 0, grpOk.length > 0 ? `usable: ${grpOk.map((b) => `${b} (/dev/vfio/${pci.find((x) => x.bdf === b)?.iommuGroup})`).join(', ')}` : grpWhy.join('; ') || 'no vfio-pci device');
+  // The two kernel interfaces: the container node, then which vfio-pci devices are usable through it.
+  const kernelInterface = (node: string, absent: string, via: 'iommufd' | 'vfio-type1', name: string, nodeOf: (d: (typeof vfio)[number]) => string) => {
+    const path = p(paths, node);
+    const ok = existsSync(path) && canReadWrite(path);
+    step(`/${node}`, ok, existsSync(path) ? (ok ? 'present, read/write' : `present but not readable and writable by this user (fix: \`${nodeFix(path)}\`)`) : absent);
+    const usable: string[] = [];
+    const why: string[] = [];
+    const shown: string[] = [];
+    for (const d of vfio) {
+      const reason = whyNotUsable(paths, d, via);
+      if (reason) why.push(`${d.bdf}: ${reason}`);
+      else (usable.push(d.bdf), shown.push(`${d.bdf} (${nodeOf(d)})`));
+    }
+    step(name, usable.length > 0, usable.length > 0 ? `usable: ${shown.join(', ')}` : why.join('; ') || 'no vfio-pci device');
+    return { node, ok, usable, why };
+  };
+  const viaIommufd = kernelInterface('dev/iommu', 'absent (kernel without CONFIG_IOMMUFD, or module not loaded)', 'iommufd', 'VFIO device cdevs', (d) => `${d.vfioDev}`);
+  const viaType1 = kernelInterface('dev/vfio/vfio', 'absent (kernel without CONFIG_VFIO_CONTAINER, or vfio not loaded)', 'vfio-type1', 'VFIO group nodes', (d) => `/dev/vfio/${d.iommuGroup}`);
 
   const k = kmsgReadable(addon);
   step('kernel log', k.ok, k.detail);
@@ -129,15 +122,12 @@ export function probe(options: ProbeOptions = {}): ProbeResult {
   step('dma_entry_limit', limit !== null, limit !== null ? `vfio_iommu_type1 allows ${limit} mappings per container` : 'vfio_iommu_type1 not loaded (limit unknown; default 65535)');
 
   const noAddon = addon ? '' : 'the native addon is not available; ';
-  const iommufd = {
-    usable: addon !== null && iommuOk && cdevOk.length > 0,
-    why: `${noAddon}${!iommuOk ? '/dev/iommu is not usable; ' : ''}${cdevOk.length === 0 ? `no usable device cdev (${cdevWhy.join('; ') || 'no vfio-pci device'})` : ''}`.replace(/; $/, ''),
-    devices: cdevOk,
-  };
-  const type1 = {
-    usable: addon !== null && vfioOk && grpOk.length > 0,
-    why: `${noAddon}${!vfioOk ? '/dev/vfio/vfio is not usable; ' : ''}${grpOk.length === 0 ? `no usable group node (${grpWhy.join('; ') || 'no vfio-pci device'})` : ''}`.replace(/; $/, ''),
-    devices: grpOk,
-  };
+  const summary = (r: ReturnType<typeof kernelInterface>, missing: string) => ({
+    usable: addon !== null && r.ok && r.usable.length > 0,
+    why: `${noAddon}${!r.ok ? `/${r.node} is not usable; ` : ''}${r.usable.length === 0 ? `no usable ${missing} (${r.why.join('; ') || 'no vfio-pci device'})` : ''}`.replace(/; $/, ''),
+    devices: r.usable,
+  });
+  const iommufd = summary(viaIommufd, 'device cdev');
+  const type1 = summary(viaType1, 'group node');
   return { steps, addon, iommufd, type1, kmsg: k.ok, memoryInfo };
 }
