@@ -3,21 +3,12 @@
  * parsed fault matched to the opened devices and classified against the domain's area shadow
  * (VT-d reasons 5/6: a hit is a permission fault, a miss a translation fault).
  */
-import type { BackendCapabilities, BackendFault, FaultRecordDetails, IommuModelKind } from '../contract.js';
+import type { BackendCapabilities, BackendFault, IommuModelKind } from '../contract.js';
+import { FAULT_DETAILS, WRITE_ONLY_MAPPINGS } from '../iommu-facts.js';
 import type { NativeAddon } from './addon-types.js';
 import { KMSG_FAULT_RATE_LIMIT, KmsgReader, type ParsedFault, faultMatchesBdf } from './kmsg.js';
 import type { DeviceRec, DomainRec } from './records.js';
 import type { DetectedIommu } from './sysfs.js';
-
-/** What each IOMMU driver's fault line tells (BackendCapabilities.faultDetails); kmsg.ts has the formats. */
-export const FAULT_DETAILS: Readonly<Record<IommuModelKind, FaultRecordDetails>> = {
-  vtd: { direction: true, reasonCodes: true, address: 'page' },
-  virtio: { direction: false, reasonCodes: true, address: 'exact' },
-  amd: { direction: true, reasonCodes: false, address: 'exact' },
-  smmuv3: { direction: true, reasonCodes: true, address: 'exact' },
-  // an IOMMU we cannot name: promise nothing beyond what every format has
-  unknown: { direction: false, reasonCodes: false, address: 'page' },
-};
 
 /**
  * Faults per interval that reach the log. VT-d: 3 per 5 s (KMSG_FAULT_RATE_LIMIT). virtio-iommu
@@ -48,9 +39,7 @@ const RATE_LIMITS: Readonly<Record<IommuModelKind, { faults: number; intervalMs:
  */
 export function faultCapabilities(iommu: DetectedIommu, kmsg: boolean): Pick<BackendCapabilities, 'iommu' | 'faultSource' | 'faultRateLimit' | 'faultDetails' | 'writeOnlyMappings'> {
   const silent = iommu.model === 'amd' && iommu.emulated;
-  // virtio-iommu maps with VIRTIO_IOMMU_MAP_F_WRITE alone and AMD-Vi's page table sets IW without
-  // IR; QEMU checks reads against both (measured: the device read zeros through a write-only map)
-  const writeOnlyMappings = iommu.model === 'virtio' || iommu.model === 'amd' ? 'enforced' : 'readable';
+  const writeOnlyMappings = WRITE_ONLY_MAPPINGS[iommu.model];
   if (!kmsg || silent) return { iommu: iommu.model, faultSource: 'none', faultRateLimit: null, faultDetails: null, writeOnlyMappings };
   return { iommu: iommu.model, faultSource: 'kmsg', faultRateLimit: RATE_LIMITS[iommu.model], faultDetails: FAULT_DETAILS[iommu.model], writeOnlyMappings };
 }

@@ -16,6 +16,7 @@
  * MSI window 0x8000000–0x80fffff, RAM from 1 GiB (QEMU virt), stream ID = requester ID.
  */
 import type { BackendCapabilities, FaultRecordDetails, IovaRange, PciDeviceInfo } from '../contract.js';
+import { FAULT_DETAILS, WRITE_ONLY_MAPPINGS } from '../iommu-facts.js';
 import type { SimDomain } from './domain.js';
 import { machineName } from './device-lock.js';
 import { type DeviceModel, EduModel, type EduHost, GenericModel } from './edu-model.js';
@@ -151,10 +152,10 @@ export interface SimIommuProfile {
  * power of two from 4 KiB; the simulator's tables model these three).
  */
 export const SIM_IOMMU_PROFILES: Readonly<Record<SimIommuModel, SimIommuProfile>> = {
-  vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'page' }, writeOnlyMappings: 'readable' },
-  virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: { direction: false, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'enforced' },
-  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null, writeOnlyMappings: 'enforced' },
-  smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: { direction: true, reasonCodes: true, address: 'exact' }, writeOnlyMappings: 'readable' },
+  vtd: { arch: 'x86_64', addressWidth: 39, reservedRegions: [X86_MSI_WINDOW], faultDetails: FAULT_DETAILS.vtd, writeOnlyMappings: WRITE_ONLY_MAPPINGS.vtd },
+  virtio: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW], faultDetails: FAULT_DETAILS.virtio, writeOnlyMappings: WRITE_ONLY_MAPPINGS.virtio },
+  amd: { arch: 'x86_64', addressWidth: 64, reservedRegions: [X86_MSI_WINDOW, AMD_HT_WINDOW], faultDetails: null /* QEMU's amd-iommu reports none */, writeOnlyMappings: WRITE_ONLY_MAPPINGS.amd },
+  smmuv3: { arch: 'arm64', addressWidth: 48, reservedRegions: [ARM64_SW_MSI_WINDOW], faultDetails: FAULT_DETAILS.smmuv3, writeOnlyMappings: WRITE_ONLY_MAPPINGS.smmuv3 },
 };
 
 /** Vendor/device of the generic PASID-capable DMA test device (QEMU pci-testdev's ID). */

@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { faultCapabilities, FAULT_DETAILS } from '../../../lib/backend/native/faults.js';
+import { faultCapabilities } from '../../../lib/backend/native/faults.js';
+import { FAULT_DETAILS } from '../../../lib/backend/iommu-facts.js';
 import { KMSG_FAULT_RATE_LIMIT } from '../../../lib/backend/native/kmsg.js';
 import { iommuDetail } from '../../../lib/backend/native/probe.js';
 import { detectIommu, iommuUnitModel } from '../../../lib/backend/native/sysfs.js';
