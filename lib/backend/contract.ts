@@ -15,7 +15,8 @@
  *  - `map` installs one *area* at a fixed IOVA. The range must be inside `geometry().ranges`,
  *    aligned to `geometry().alignment`, non-empty, must not wrap 2^64 and must not overlap an
  *    existing area (EEXIST). `perms` is non-zero (read=1, write=2). PAs must come from
- *    `allocateMemory` and not freed since (the simulator checks the same); else EFAULT.
+ *    `allocateMemory` and not freed since (the simulator checks the same); else EFAULT. A
+ *    `MemorySpan` source decides as its allocation's runs would.
  *  - `unmap(iova, length)` removes whole areas only: a range that cuts an area → ENOENT
  *    (iommufd semantics; type1 backends translate their EINVAL), nothing mapped → ENOENT. It
  *    returns the number of bytes unmapped. The core never asks for a cut.
@@ -80,6 +81,27 @@ export interface PhysicalRun {
   /** Length of the run in bytes. */
   readonly length: bigint;
 }
+
+/**
+ * Memory named by its identity rather than its physical addresses: [offset, offset + length) of
+ * an allocation made by `allocateMemory`. The platform hands `map` one instead of physical runs when
+ * the caller described memory the library allocated (`DmaMemory.asContiguousRange`), so that the
+ * backend need not rebuild the identity from physical addresses: the native backends map the
+ * allocation's virtual memory directly, the simulator takes the allocation's own physical pages.
+ * It names the same pages as `memory.runs(offset, length)`, and `map` decides exactly as it would
+ * for those runs (memory of another backend, or freed: the runs' answer, EFAULT when freed).
+ */
+export interface MemorySpan {
+  /** The allocation (from `allocateMemory`). */
+  readonly memory: BackendMemory;
+  /** Byte offset of the span in the allocation. */
+  readonly offset: bigint;
+  /** Length of the span in bytes. */
+  readonly length: bigint;
+}
+
+/** What `map` maps: physical runs back to back, or a span of one allocation. */
+export type MapSource = readonly PhysicalRun[] | MemorySpan;
 
 /** Options of a backend allocation (the backend form of `allocateDmaMemory`'s options). */
 export interface AllocateOptions {
@@ -364,8 +386,11 @@ export interface IommuBackend {
   detachPasid(device: number, pasid: number): void;
 
   // ---- mappings ------------------------------------------------------------------------------
-  /** One area at `iova` covering the runs back to back. perms: bit0 read, bit1 write (non-zero). */
-  map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void;
+  /**
+   * One area at `iova` covering `source`: physical runs back to back, or a span of an allocation
+   * (the same pages as its runs; see {@link MemorySpan}). perms: bit0 read, bit1 write (non-zero).
+   */
+  map(domain: number, iova: bigint, source: MapSource, perms: number): void;
   /** Remove whole areas in [iova, iova+length). Returns bytes unmapped. */
   unmap(domain: number, iova: bigint, length: bigint): bigint;
 

@@ -3,7 +3,7 @@
  * backend's physically contiguous runs; and `DmaMemory`, the user-facing allocation that can
  * describe itself in all three forms.
  */
-import type { BackendMemory, PhysicalRun } from '../backend/contract.js';
+import type { BackendMemory, MemorySpan, PhysicalRun } from '../backend/contract.js';
 import { IommuError, isBackendError } from '../errors.js';
 import { type StatusName, negativeErrno } from '../status.js';
 import { pfnRuns } from './pfn-runs.js';
@@ -131,6 +131,24 @@ export function resolveMdlArgument(mdl: unknown, code: StatusName, operation: st
     throw bad(code, operation, argument, 'must be an MDL { ByteOffset, ByteCount, PfnArray } (the V1 members take an MDL, not an IOMMU_MAP_PHYSICAL_ADDRESS)');
   }
   return resolveMdl(mdl as MDL, code, operation, argument);
+}
+
+/** Where a ContiguousRange made by `DmaMemory.asContiguousRange` keeps the memory's identity (not enumerable). */
+const SPAN = Symbol('dma-iommu.span');
+interface SpanTag {
+  readonly base: bigint;
+  readonly span: MemorySpan;
+}
+
+/**
+ * The memory identity of a ContiguousRange, when `DmaMemory.asContiguousRange` made it and its
+ * Base and Size are still the ones it was made with (the caller may have changed them): the
+ * platform then hands the backend the allocation + offset instead of the physical run, which the
+ * backend would otherwise resolve back to the allocation (contract.ts `MemorySpan`).
+ */
+export function spanOf(range: { readonly Base: bigint; readonly Size: bigint }): MemorySpan | undefined {
+  const t = (range as { [SPAN]?: SpanTag })[SPAN];
+  return t !== undefined && t.base === range.Base && t.span.length === range.Size ? t.span : undefined;
 }
 
 /** Slice runs to [offset, offset+length). */
@@ -265,7 +283,10 @@ export class DmaMemory {
     if (runs.length !== 1) {
       throw new IommuError('STATUS_NOT_SUPPORTED', `range is not physically contiguous (${runs.length} runs): use asMdl() or asPfnArray()`, { operation: op });
     }
-    return { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: { Base: runs[0].pa, Size: length } };
+    const range = { Base: runs[0].pa, Size: length };
+    const tag: SpanTag = { base: range.Base, span: Object.freeze({ memory: this.#mem, offset, length }) };
+    Object.defineProperty(range, SPAN, { value: tag });
+    return { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: range };
   }
 
   /** The default length: the rest of the allocation from `offset` (a bad offset is reported by the check). */

@@ -23,7 +23,11 @@ struct Region {
   bool mapped = false;
   bool lazy = false;
   bool accounted = false;  // reported to V8 with AdjustExternalMemory
-  int pins = 0;            // DMA areas (kernel mappings) that reference this region
+  // Kernel mappings (Areas) that reference this region: the one record of pins. Memory safety
+  // needs it (never unmap memory the kernel still maps: free() is EBUSY while > 0); the JS
+  // backend keeps no count of its own and reads it through the wrap's `pins` getter
+  // (lib/backend/native/mapping.ts mapCount: free()'s EBUSY and inspect()).
+  int pins = 0;
   Addon* owner = nullptr;  // cleared when the environment is torn down
   ~Region();
   void Unmap();

@@ -10,7 +10,7 @@
  * test/vm/guest/.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BackendMemory, DomainGeometry, IommuBackend } from '../../lib/backend/contract.js';
+import type { BackendMemory, DomainGeometry, IommuBackend, MapSource } from '../../lib/backend/contract.js';
 import { expectErrno } from '../support/expect-error.js';
 
 export interface ContractOptions {
@@ -26,8 +26,17 @@ const IOVA = 0x100000n;
 /** The x86 MSI window, never usable for DMA behind VT-d (and the simulator's x86 model). */
 const MSI = { start: 0xfee00000n, last: 0xfeefffffn };
 
+/** How the cases name memory to `map`: its physical runs, or its identity (a `MemorySpan`, as the platform passes DmaMemory's). */
+export type SourceKind = 'runs' | 'span';
+
 export function defineContractSuite(name: string, makeBackend: () => IommuBackend, opts: ContractOptions): void {
-  describe(`backend contract: ${name}`, () => {
+  for (const via of ['runs', 'span'] as const) defineFor(name, makeBackend, opts, via);
+}
+
+function defineFor(name: string, makeBackend: () => IommuBackend, opts: ContractOptions, via: SourceKind): void {
+  /** [offset, offset + length) of `mem` as the map source this pass uses. */
+  const src = (mem: BackendMemory, offset: bigint, length: bigint): MapSource => (via === 'runs' ? mem.runs(offset, length) : { memory: mem, offset, length });
+  describe(`backend contract: ${name} (map source: ${via})`, () => {
     let b: IommuBackend;
     const [bdf0, bdf1] = opts.devices;
 
@@ -131,8 +140,8 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         const dom = b.allocDomain('translate');
         const mem = b.allocateMemory(0x2000n);
         const beyond = 1n << 48n; // past any aperture the backends model (39-bit VT-d in the VM, 48-bit SMMU)
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
-        b.map(dom, beyond, mem.runs(0x1000n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
+        b.map(dom, beyond, src(mem, 0x1000n, 0x1000n), RW);
         expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
         // still detached and usable: another domain takes it, and gives it back
         const dom2 = b.allocDomain('translate');
@@ -141,7 +150,7 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         b.freeDomain(dom2);
         expect(b.unmap(dom, beyond, 0x1000n)).toBe(0x1000n);
         if (b.capabilities.arch === 'x86_64') {
-          b.map(dom, MSI.start + 0x3000n, mem.runs(0x1000n, 0x1000n), R);
+          b.map(dom, MSI.start + 0x3000n, src(mem, 0x1000n, 0x1000n), R);
           expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
           expect(b.unmap(dom, MSI.start + 0x3000n, 0x1000n)).toBe(0x1000n);
         }
@@ -156,15 +165,15 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         const { dom, dev } = attached();
         const mem = b.allocateMemory(0x1000n);
         const top = U64_MAX - 0xfffn; // the last page of the 64-bit space: past every aperture
-        expectErrno(() => b.map(dom, top, mem.runs(0n, 0x1000n), RW), 'EINVAL');
+        expectErrno(() => b.map(dom, top, src(mem, 0n, 0x1000n), RW), 'EINVAL');
         b.detach(dev);
         expect(b.geometry(dom).ranges).toEqual([{ start: 0n, last: U64_MAX }]);
-        b.map(dom, top, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, top, src(mem, 0n, 0x1000n), RW);
         expectErrno(() => b.attach(dom, dev), 'EADDRINUSE');
         expect(b.unmap(dom, top, 0x1000n)).toBe(0x1000n);
         b.attach(dom, dev);
-        expectErrno(() => b.map(dom, top, mem.runs(0n, 0x1000n), RW), 'EINVAL');
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        expectErrno(() => b.map(dom, top, src(mem, 0n, 0x1000n), RW), 'EINVAL');
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
         expect(b.unmap(dom, IOVA, 0x1000n)).toBe(0x1000n);
       });
 
@@ -175,8 +184,8 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         b.attach(m1, d1!);
         const mem = b.allocateMemory(0x1000n);
         // the same IOVA in both domains: no conflict
-        b.map(m0, IOVA, mem.runs(0n, 0x1000n), RW);
-        b.map(m1, IOVA, mem.runs(0n, 0x1000n), R);
+        b.map(m0, IOVA, src(mem, 0n, 0x1000n), RW);
+        b.map(m1, IOVA, src(mem, 0n, 0x1000n), R);
         expect(b.unmap(m0, IOVA, 0x1000n)).toBe(0x1000n);
         expect(b.unmap(m1, IOVA, 0x1000n)).toBe(0x1000n);
       });
@@ -186,22 +195,22 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
       it('EEXIST when the new area overlaps an existing one, on any side; adjacent areas are fine', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x10000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x4000n), RW);
-        expectErrno(() => b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW), 'EEXIST');
-        expectErrno(() => b.map(dom, IOVA + 0x1000n, mem.runs(0n, 0x1000n), RW), 'EEXIST');
-        expectErrno(() => b.map(dom, IOVA - 0x1000n, mem.runs(0n, 0x2000n), RW), 'EEXIST');
-        expectErrno(() => b.map(dom, IOVA + 0x3000n, mem.runs(0n, 0x2000n), RW), 'EEXIST');
-        expectErrno(() => b.map(dom, IOVA - 0x1000n, mem.runs(0n, 0x6000n), RW), 'EEXIST');
-        b.map(dom, IOVA - 0x1000n, mem.runs(0n, 0x1000n), R);
-        b.map(dom, IOVA + 0x4000n, mem.runs(0n, 0x1000n), W);
+        b.map(dom, IOVA, src(mem, 0n, 0x4000n), RW);
+        expectErrno(() => b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA + 0x1000n, src(mem, 0n, 0x1000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA - 0x1000n, src(mem, 0n, 0x2000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA + 0x3000n, src(mem, 0n, 0x2000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA - 0x1000n, src(mem, 0n, 0x6000n), RW), 'EEXIST');
+        b.map(dom, IOVA - 0x1000n, src(mem, 0n, 0x1000n), R);
+        b.map(dom, IOVA + 0x4000n, src(mem, 0n, 0x1000n), W);
         expect(b.unmap(dom, IOVA - 0x1000n, 0x6000n)).toBe(0x6000n);
       });
 
       it('EINVAL: zero perms, an IOVA or length not aligned to the geometry', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x4000n);
-        expectErrno(() => b.map(dom, IOVA, mem.runs(0n, 0x1000n), 0), 'EINVAL');
-        expectErrno(() => b.map(dom, IOVA + 0x800n, mem.runs(0n, 0x1000n), RW), 'EINVAL');
+        expectErrno(() => b.map(dom, IOVA, src(mem, 0n, 0x1000n), 0), 'EINVAL');
+        expectErrno(() => b.map(dom, IOVA + 0x800n, src(mem, 0n, 0x1000n), RW), 'EINVAL');
         expectErrno(() => b.map(dom, IOVA, [{ pa: mem.pageAddress(0), length: 0x1800n }], RW), 'EINVAL');
         // nothing was left behind
         expectErrno(() => b.unmap(dom, 0n, 1n << 39n), 'ENOENT');
@@ -212,16 +221,16 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         const g: DomainGeometry = b.geometry(dom);
         const mem = b.allocateMemory(0x2000n);
         const top = g.ranges.at(-1)!.last + 1n;
-        expectErrno(() => b.map(dom, top, mem.runs(0n, 0x1000n), RW), 'EINVAL');
-        expectErrno(() => b.map(dom, top - 0x1000n, mem.runs(0n, 0x2000n), RW), 'EINVAL');
+        expectErrno(() => b.map(dom, top, src(mem, 0n, 0x1000n), RW), 'EINVAL');
+        expectErrno(() => b.map(dom, top - 0x1000n, src(mem, 0n, 0x2000n), RW), 'EINVAL');
         if (b.capabilities.arch === 'x86_64') {
-          expectErrno(() => b.map(dom, MSI.start, mem.runs(0n, 0x1000n), RW), 'EINVAL');
-          expectErrno(() => b.map(dom, MSI.start - 0x1000n, mem.runs(0n, 0x2000n), RW), 'EINVAL');
-          expectErrno(() => b.map(dom, MSI.last - 0xfffn, mem.runs(0n, 0x2000n), RW), 'EINVAL');
+          expectErrno(() => b.map(dom, MSI.start, src(mem, 0n, 0x1000n), RW), 'EINVAL');
+          expectErrno(() => b.map(dom, MSI.start - 0x1000n, src(mem, 0n, 0x2000n), RW), 'EINVAL');
+          expectErrno(() => b.map(dom, MSI.last - 0xfffn, src(mem, 0n, 0x2000n), RW), 'EINVAL');
         }
         // the last page of every range is usable
         for (const r of g.ranges) {
-          b.map(dom, r.last - 0xfffn, mem.runs(0n, 0x1000n), RW);
+          b.map(dom, r.last - 0xfffn, src(mem, 0n, 0x1000n), RW);
           expect(b.unmap(dom, r.last - 0xfffn, 0x1000n)).toBe(0x1000n);
         }
       });
@@ -242,12 +251,82 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
       });
     });
 
+    if (via === 'span') {
+      describe('map source: a span of an allocation (MemorySpan)', () => {
+        /** The errno name a call throws ('ok' when it returns; the error's name for non-backend errors). */
+        const outcome = (fn: () => unknown): string => {
+          try {
+            fn();
+            return 'ok';
+          } catch (e) {
+            const err = e as { code?: unknown; name?: string };
+            return typeof err.code === 'string' ? err.code : (err.name ?? 'error');
+          }
+        };
+
+        it('decides as the runs it names: byte-granular offsets, pages in the middle, another backend\'s memory', () => {
+          const { dom } = attached();
+          const mem = b.allocateMemory(0x4000n);
+          const other = makeBackend();
+          try {
+            const foreign = other.allocateMemory(0x2000n);
+            const cases: Array<[BackendMemory, bigint, bigint]> = [
+              [mem, 0n, 0x4000n],
+              [mem, 0x1000n, 0x2000n],
+              [mem, 0x3000n, 0x1000n],
+              [mem, 0x800n, 0x1000n],
+              [mem, 0x1000n, 0x800n],
+              [foreign, 0n, 0x1000n],
+              [foreign, 0x1000n, 0x1000n],
+            ];
+            const seen: string[] = [];
+            cases.forEach(([m, offset, length], i) => {
+              const iova = IOVA + BigInt(i) * 0x10000n;
+              const bySpan = outcome(() => b.map(dom, iova, { memory: m, offset, length }, RW));
+              if (bySpan === 'ok') b.unmap(dom, iova, length);
+              const byRuns = outcome(() => b.map(dom, iova, m.runs(offset, length), RW));
+              if (byRuns === 'ok') b.unmap(dom, iova, length);
+              expect([i, bySpan]).toEqual([i, byRuns]);
+              seen.push(bySpan);
+            });
+            expect(seen.slice(0, 3)).toEqual(['ok', 'ok', 'ok']);
+            expect(seen[3]).not.toBe('ok'); // 0x800: the geometry's 4 KiB alignment
+            foreign.free();
+          } finally {
+            other.close();
+          }
+        });
+
+        it('EFAULT for a span of freed memory; EINVAL outside the allocation; TypeError for a malformed span; nothing left behind', () => {
+          const { dom } = attached();
+          const mem = b.allocateMemory(0x2000n);
+          const gone = b.allocateMemory(0x1000n);
+          gone.free();
+          expectErrno(() => b.map(dom, IOVA, { memory: gone, offset: 0n, length: 0x1000n }, RW), 'EFAULT');
+          for (const [offset, length] of [
+            [0n, 0x3000n],
+            [0x2000n, 0x1000n],
+            [0x1000n, 0n],
+            [-0x1000n, 0x1000n],
+          ] as const) {
+            expectErrno(() => b.map(dom, IOVA, { memory: mem, offset, length }, RW), 'EINVAL');
+          }
+          for (const bad of [{ memory: {}, offset: 0n, length: 0x1000n }, { memory: mem, offset: 0, length: 0x1000n }, { memory: mem, offset: 0n }, null, 7]) {
+            expect(() => b.map(dom, IOVA, bad as never, RW)).toThrow(TypeError);
+          }
+          expectErrno(() => b.unmap(dom, 0n, 1n << 39n), 'ENOENT');
+          mem.free();
+          expect(mem.freed).toBe(true);
+        });
+      });
+    }
+
     describe('unmap (whole areas only)', () => {
       it('ENOENT when nothing is mapped in the range', () => {
         const { dom } = attached();
         expectErrno(() => b.unmap(dom, IOVA, 0x1000n), 'ENOENT');
         const mem = b.allocateMemory(0x1000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
         expectErrno(() => b.unmap(dom, IOVA + 0x1000n, 0x1000n), 'ENOENT');
         expectErrno(() => b.unmap(dom, IOVA - 0x10000n, 0x10000n), 'ENOENT');
       });
@@ -255,8 +334,8 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
       it('ENOENT when the range cuts an area (start, middle, end), atomically: nothing changes', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x4000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x4000n), RW);
-        b.map(dom, IOVA + 0x100000n, mem.runs(0n, 0x4000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x4000n), RW);
+        b.map(dom, IOVA + 0x100000n, src(mem, 0n, 0x4000n), RW);
         expectErrno(() => b.unmap(dom, IOVA, 0x1000n), 'ENOENT');
         expectErrno(() => b.unmap(dom, IOVA + 0x1000n, 0x1000n), 'ENOENT');
         expectErrno(() => b.unmap(dom, IOVA + 0x1000n, 0x3000n), 'ENOENT');
@@ -265,18 +344,18 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         // covers the first area wholly but cuts the second: nothing is unmapped
         expectErrno(() => b.unmap(dom, IOVA, 0x101000n), 'ENOENT');
         // both areas are still there, whole
-        expectErrno(() => b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW), 'EEXIST');
-        expectErrno(() => b.map(dom, IOVA + 0x103000n, mem.runs(0n, 0x1000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW), 'EEXIST');
+        expectErrno(() => b.map(dom, IOVA + 0x103000n, src(mem, 0n, 0x1000n), RW), 'EEXIST');
         expect(b.unmap(dom, IOVA, 0x104000n)).toBe(0x8000n);
       });
 
       it('a range covering several whole areas, with holes between, removes them and returns the bytes', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x4000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
-        b.map(dom, IOVA + 0x80000n, mem.runs(0n, 0x3000n), RW);
-        b.map(dom, IOVA + 0xff000n, mem.runs(0n, 0x1000n), R);
-        b.map(dom, IOVA + 0x200000n, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
+        b.map(dom, IOVA + 0x80000n, src(mem, 0n, 0x3000n), RW);
+        b.map(dom, IOVA + 0xff000n, src(mem, 0n, 0x1000n), R);
+        b.map(dom, IOVA + 0x200000n, src(mem, 0n, 0x1000n), RW);
         expect(b.unmap(dom, IOVA - 0x1000n, 0x102000n)).toBe(0x5000n);
         expectErrno(() => b.unmap(dom, IOVA - 0x1000n, 0x102000n), 'ENOENT');
         expect(b.unmap(dom, IOVA + 0x200000n, 0x1000n)).toBe(0x1000n);
@@ -286,7 +365,7 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         const { dom } = attached();
         expect(b.unmap(dom, 0n, U64_MAX)).toBe(0n);
         const mem = b.allocateMemory(0x1000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
         expect(b.unmap(dom, 0n, U64_MAX)).toBe(0x1000n);
         expect(b.unmap(dom, 0n, U64_MAX)).toBe(0n);
         mem.free();
@@ -295,9 +374,9 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
       it('unmap-all (iova 0, length 2^64-1) removes every area', () => {
         const { dom } = attached();
         const mem = b.allocateMemory(0x2000n);
-        b.map(dom, 0n, mem.runs(0n, 0x1000n), RW);
-        b.map(dom, IOVA, mem.runs(0n, 0x2000n), RW);
-        b.map(dom, b.geometry(dom).ranges.at(-1)!.last - 0xfffn, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, 0n, src(mem, 0n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x2000n), RW);
+        b.map(dom, b.geometry(dom).ranges.at(-1)!.last - 0xfffn, src(mem, 0n, 0x1000n), RW);
         expect(b.unmap(dom, 0n, U64_MAX)).toBe(0x4000n);
         expectErrno(() => b.unmap(dom, IOVA, 0x2000n), 'ENOENT');
         mem.free();
@@ -314,7 +393,7 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
         const { dom } = attached();
         const mem: BackendMemory = b.allocateMemory(0x2000n);
         expect(mem.size).toBe(0x2000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x2000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x2000n), RW);
         expectErrno(() => mem.free(), 'EBUSY');
         expect(mem.freed).toBe(false);
         expect(b.unmap(dom, IOVA, 0x2000n)).toBe(0x2000n);
@@ -351,7 +430,7 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
       it('freeDomain drops the areas still mapped, which releases their memory', () => {
         const { dom, dev } = attached();
         const mem = b.allocateMemory(0x1000n);
-        b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+        b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
         b.detach(dev);
         expectErrno(() => mem.free(), 'EBUSY'); // still mapped in the domain
         b.freeDomain(dom);
@@ -363,7 +442,7 @@ export function defineContractSuite(name: string, makeBackend: () => IommuBacken
     it('close is idempotent and releases memory still mapped', () => {
       const { dom } = attached();
       const mem = b.allocateMemory(0x1000n);
-      b.map(dom, IOVA, mem.runs(0n, 0x1000n), RW);
+      b.map(dom, IOVA, src(mem, 0n, 0x1000n), RW);
       b.close();
       b.close();
       expect(b.closed).toBe(true);

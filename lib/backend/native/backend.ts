@@ -18,14 +18,14 @@ import type {
   DeviceRegions,
   DomainGeometry,
   IommuBackend,
+  MapSource,
   MemoryInfo,
   PciDeviceInfo,
-  PhysicalRun,
 } from '../contract.js';
 import type { NativeAddon } from './addon-types.js';
 import { KmsgFaults } from './faults.js';
 import { HotCalls } from './hot.js';
-import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
+import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapCount, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
 import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import { RemovalWatch } from './removal.js';
@@ -85,6 +85,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
         for (const dom of this.#domains.values()) if (dom.type === 'passthrough') identityMapAlloc(this.#ops, dom, a);
       },
       freeing: (a) => identityRemove(this.#ops, this.#domains.values(), a),
+      mapCount: (a) => mapCount(this.#ops, this.#domains.values(), a),
     };
   }
 
@@ -300,40 +301,47 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     return dom !== undefined && dom.type === 'translate' && dom.geometry !== null ? dom : undefined;
   }
 
-  map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+  map(domain: number, iova: bigint, source: MapSource, perms: number): void {
     try {
-      this.#map(domain, iova, runs, perms);
+      this.#map(domain, iova, source, perms);
     } catch (e) {
       let request = 0n;
-      if (Array.isArray(runs)) for (const r of runs) if (typeof r?.length === 'bigint') request += r.length;
+      if (Array.isArray(source)) {
+        for (const r of source) if (typeof r?.length === 'bigint') request += r.length;
+      } else if (typeof (source as { length?: unknown } | null)?.length === 'bigint') request = (source as { length: bigint }).length;
       throw this.#limit(e, `a map of ${hex(request)} bytes at IOVA ${typeof iova === 'bigint' ? hex(iova) : '?'}`, request);
     }
   }
 
-  #map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
-    // Fast path: one whole-page run at a page-aligned IOVA below 8 TiB, inside a usable range and
-    // clear of other areas, in page numbers (no bigint arithmetic, which under an emulator costs
-    // more than the rest of the call). Anything else, including every error, takes the general
-    // path (mapping.ts), which checks the same things and reports them.
+  #map(domain: number, iova: bigint, source: MapSource, perms: number): void {
+    // Fast path: a span, or one run, of whole pages at a page-aligned IOVA below 8 TiB, inside a
+    // usable range and clear of other areas, in page numbers (no bigint arithmetic, which under an
+    // emulator costs more than the rest of the call). Anything else, including every error, takes
+    // the general path (mapping.ts), which checks the same things and reports them.
     const dom = this.#fastDomain(domain);
-    if (dom !== undefined && Array.isArray(runs) && runs.length === 1 && (perms === 1 || perms === 2 || perms === 3) && typeof iova === 'bigint') {
-      const r = runs[0];
-      if (typeof r === 'object' && r !== null && typeof r.pa === 'bigint' && typeof r.length === 'bigint') {
+    if (dom !== undefined && (perms === 1 || perms === 2 || perms === 3) && typeof iova === 'bigint' && source !== null && typeof source === 'object') {
+      // the source's length: a span's, or its one run's (undefined: the general path decides)
+      let length: unknown;
+      if (!Array.isArray(source)) length = (source as { length?: unknown }).length;
+      else if (source.length === 1) {
+        const r = source[0];
+        if (typeof r === 'object' && r !== null && typeof r.pa === 'bigint') length = r.length;
+      }
+      if (typeof length === 'bigint') {
         const first = alignedPage(iova);
-        const pages = alignedPage(r.length);
+        const pages = alignedPage(length);
         const end = first + pages;
         if (first >= 0 && pages > 0 && end <= FAST_PAGE_LIMIT && this.#inFastRange(dom.geometry!, first, end) && !dom.areas.overlapsPages(first, end)) {
           const ops = this.#ops;
-          const pieces = this.#pool.resolve(runs, ops.mapSyscall);
+          const pieces = this.#pool.pieces(source, ops.mapSyscall);
           if (pieces.length === 1 && ops.active(dom)) ops.map(dom, iova, pieces[0], perms);
           else mapArea(ops, dom, iova, pieces, perms);
-          dom.areas.insertAt(first, { iova, length: r.length, end: iova + r.length, endPage: end, perms, pieces });
-          for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
+          dom.areas.insertAt(first, { iova, length, end: iova + length, endPage: end, perms, pieces });
           return;
         }
       }
     }
-    mapGeneral(this.#ops, this.#pool, this.#domain(domain, this.#ops.mapSyscall), () => this.geometry(domain), iova, runs, perms);
+    mapGeneral(this.#ops, this.#pool, this.#domain(domain, this.#ops.mapSyscall), () => this.geometry(domain), iova, source, perms);
   }
 
   #inFastRange(g: DomainGeometry, first: number, end: number): boolean {
@@ -359,7 +367,6 @@ export class NativeBackend<KD, KV> implements IommuBackend {
       if (a !== undefined && a.endPage === first + pages) {
         unmapAreas(this.#ops, dom, iova, length);
         dom.areas.removeAt(first);
-        for (let k = 0; k < a.pieces.length; k++) a.pieces[k].alloc.mapRefs--;
         return a.length;
       }
     }
@@ -404,7 +411,8 @@ export class NativeBackend<KD, KV> implements IommuBackend {
         areas: [...d.areas].map((a) => ({ iova: hex(a.iova), length: hex(a.length), perms: a.perms, kernelPieces: a.pieces.length })),
         identity: [...d.identity.values()].flat().map((r) => ({ iova: hex(r.iova), length: hex(r.piece.length), mapped: r.mapped, ...(r.error ? { error: r.error } : {}) })),
       })),
-      memory: [...this.#pool.allocations.values()].map((a) => ({ id: a.id, size: hex(a.size), lazy: a.lazy, mapRefs: a.mapRefs })),
+      // pins: the addon's record (kernel maps of the allocation); mappings: what free() counts
+      memory: [...this.#pool.allocations.values()].map((a) => ({ id: a.id, size: hex(a.size), lazy: a.lazy, pins: a.native.pins, mappings: mapCount(this.#ops, this.#domains.values(), a) })),
       native: this.#addon.stats(),
       removal: this.#removal.inspect(),
       kernel: this.#ops.inspect(),

@@ -4,7 +4,8 @@
  * replay into a kernel that forgot (type1), and the emulated identity maps of passthrough domains.
  * Each function takes the ops table it drives; the kernel is reached only through it.
  */
-import type { DomainGeometry, PhysicalRun } from '../contract.js';
+import type { DomainGeometry, MapSource } from '../contract.js';
+import { checkSpan, isSpan } from '../memory-span.js';
 import type { NativeAllocation, NativeMemoryPool, Piece } from './memory.js';
 import type { KernelOps } from './ops.js';
 import { type AreaRec, type DomainRec, type IdentityRec, U64_END } from './records.js';
@@ -54,18 +55,22 @@ export function mapArea<KD>(ops: KernelOps<KD, unknown>, dom: DomainRec<KD>, iov
 }
 
 /** map() with every check; `geometry` is read only once the arguments are known good. */
-export function mapGeneral<KD>(ops: KernelOps<KD, unknown>, pool: NativeMemoryPool, dom: DomainRec<KD>, geometry: () => DomainGeometry, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+export function mapGeneral<KD>(ops: KernelOps<KD, unknown>, pool: NativeMemoryPool, dom: DomainRec<KD>, geometry: () => DomainGeometry, iova: bigint, source: MapSource, perms: number): void {
   const syscall = ops.mapSyscall;
   checkU64(iova, 'iova', syscall);
-  if (!Array.isArray(runs)) throw new TypeError('runs must be an array');
   if (typeof perms !== 'number' || !Number.isInteger(perms)) throw new TypeError('perms must be an integer');
   if (perms === 0 || (perms & ~3) !== 0) fail(ERR.EINVAL, syscall, `perms ${perms}: must be read (1) and/or write (2)`);
   let total = 0n;
-  for (let k = 0; k < runs.length; k++) {
-    const r = runs[k];
-    if (typeof r !== 'object' || r === null || typeof r.pa !== 'bigint' || typeof r.length !== 'bigint') throw new TypeError('each run must be { pa: bigint, length: bigint }');
-    if (r.length <= 0n || r.pa < 0n) fail(ERR.EINVAL, syscall, `run ${hex(r.pa)}+${hex(r.length)}`);
-    total = k === 0 ? r.length : total + r.length;
+  if (isSpan(source)) {
+    checkSpan(source, syscall);
+    total = source.length;
+  } else {
+    for (let k = 0; k < source.length; k++) {
+      const r = source[k];
+      if (typeof r !== 'object' || r === null || typeof r.pa !== 'bigint' || typeof r.length !== 'bigint') throw new TypeError('each run must be { pa: bigint, length: bigint }');
+      if (r.length <= 0n || r.pa < 0n) fail(ERR.EINVAL, syscall, `run ${hex(r.pa)}+${hex(r.length)}`);
+      total = k === 0 ? r.length : total + r.length;
+    }
   }
   if (total === 0n) fail(ERR.EINVAL, syscall, 'nothing to map');
   const end = iova + total;
@@ -81,11 +86,10 @@ export function mapGeneral<KD>(ops: KernelOps<KD, unknown>, pool: NativeMemoryPo
   if (!inside) fail(ERR.EINVAL, syscall, `${hex(iova)}..${hex(end - 1n)} is outside the usable IOVA ranges`);
   const next = dom.areas.firstEndingAfter(iova);
   if (next !== undefined && next.iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(next.iova)}`);
-  const pieces = pool.resolve(runs, syscall);
+  const pieces = pool.pieces(source, syscall);
   mapArea(ops, dom, iova, pieces, perms);
   const rec: AreaRec = { iova, length: total, end, endPage: Number(end >> 12n), perms, pieces };
   dom.areas.insert(rec);
-  for (let k = 0; k < pieces.length; k++) pieces[k].alloc.mapRefs++;
 }
 
 /** unmap() with every check: whole areas inside [iova, iova + length), else ENOENT. */
@@ -111,14 +115,31 @@ export function unmapGeneral<KD>(ops: KernelOps<KD, unknown>, dom: DomainRec<KD>
   for (const a of hits) {
     dom.areas.remove(a);
     bytes = bytes === 0n ? a.length : bytes + a.length;
-    for (let k = 0; k < a.pieces.length; k++) a.pieces[k].alloc.mapRefs--;
   }
   return bytes;
 }
 
-/** Drop every shadow area of `dom` (the kernel side is the caller's), releasing their pins. */
+/**
+ * How many contract-area pieces map allocation `a` (its free() is EBUSY while > 0), counted from
+ * the records that hold them, with no counter of its own: the addon's pins (one per kernel map of
+ * the region: C++ `Region::pins`, the record memory safety needs), plus the pieces of areas the
+ * kernel does not hold right now (a type1 domain before its first attach or after its last detach;
+ * passthrough domains, whose areas change no translation), less the identity maps of passthrough
+ * domains (kernel maps that freeing `a` removes itself, before the addon's own check). Free is
+ * rare: the walk is over the domains the kernel does not hold, and `a`'s identity records.
+ */
+export function mapCount<KD>(ops: KernelOps<KD, unknown>, domains: Iterable<DomainRec<KD>>, a: NativeAllocation): number {
+  let n = a.native.pins;
+  for (const dom of domains) {
+    if (dom.type !== 'translate' || !ops.active(dom)) for (const area of dom.areas) for (const p of area.pieces) if (p.alloc === a) n++;
+    const ids = dom.identity.get(a.id);
+    if (ids !== undefined) for (const r of ids) if (r.mapped) n--;
+  }
+  return n;
+}
+
+/** Drop every shadow area of `dom` (the kernel side, with the addon's pins, is the caller's). */
 export function dropAreas(dom: DomainRec): void {
-  for (const a of dom.areas) for (const p of a.pieces) p.alloc.mapRefs--;
   dom.areas.clear();
 }
 

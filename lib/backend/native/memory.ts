@@ -1,14 +1,21 @@
 /**
  * DMA memory of the native backends: page-aligned anonymous mappings made by the addon, their
- * physical addresses, and the PA → (allocation, offset) index `map` uses to turn the core's
- * physical runs back into this process's virtual memory.
+ * physical addresses, and what a map source names in this process's virtual memory (`pieces`): a
+ * span of an allocation is its identity already (allocation + offset, carried down from the
+ * caller's `DmaMemory`); physical runs, which is all the WDK gives for caller-built MDLs and PFN
+ * lists and for identity maps, go through the PA → (allocation, offset) index.
+ *
+ * Pins have one record: the addon's `Region::pins` (native/binding/state.h), one per kernel
+ * mapping of the region, which memory safety needs (the addon never unmaps memory the kernel
+ * maps). `free()` reads it, plus what the kernel does not hold (`PoolHooks.mapCount`).
  *
  * Physical addresses are real (from /proc/self/pagemap) when the process can read PFNs (root /
  * CAP_SYS_ADMIN): the pages are pre-faulted and mlocked first so they are resident. Otherwise each
  * allocation gets a synthetic, contiguous range in a private PA namespace starting at 4 GiB
  * (`MemoryInfo.why` says so); such PAs are only names for this process's pages.
  */
-import type { AllocateOptions, BackendMemory, MemoryInfo, PhysicalRun } from '../contract.js';
+import type { AllocateOptions, BackendMemory, MapSource, MemoryInfo, PhysicalRun } from '../contract.js';
+import { checkSpan, isSpan, spanRuns } from '../memory-span.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { OrderedIndex } from '../../util/ordered-index.js';
 import { alignedPage } from '../../util/u64.js';
@@ -70,6 +77,11 @@ export interface PoolHooks {
   allocated?(a: NativeAllocation): void;
   /** About to release (passthrough domains drop their identity maps). */
   freeing?(a: NativeAllocation): void;
+  /**
+   * How many contract-area pieces map `a` now (free() is EBUSY while > 0): the backend's count
+   * from the addon's pins and its shadow (mapping.ts `mapCount`). Without it, the addon's pins.
+   */
+  mapCount?(a: NativeAllocation): number;
 }
 
 export class NativeMemoryPool {
@@ -164,6 +176,26 @@ export class NativeMemoryPool {
   }
 
   /**
+   * A map source → VA-contiguous pieces. A span of a live allocation of this pool is one piece as
+   * it stands (its identity: no index, no bigint arithmetic beyond the range check in page
+   * numbers); any other span is the runs it names, resolved like any runs.
+   */
+  pieces(source: MapSource, syscall: string): Piece[] {
+    if (!isSpan(source)) return this.resolve(source, syscall);
+    const a = source.memory;
+    if (a instanceof NativeAllocation && a.pool === this && !a.freed) {
+      const offset = source.offset;
+      const length = source.length;
+      const first = typeof offset === 'bigint' ? alignedPage(offset) : -1;
+      const pages = typeof length === 'bigint' ? alignedPage(length) : -1;
+      if (!(first >= 0 && pages > 0 && first + pages <= a.wholePages)) checkSpan(source, syscall); // throws unless byte-granular and inside
+      if (a.lazy) a.resolvePages(Number(offset >> 12n), Number((offset + length - 1n) >> 12n) - Number(offset >> 12n) + 1);
+      return [{ alloc: a, offset, length }];
+    }
+    return this.resolve(spanRuns(source, syscall), syscall);
+  }
+
+  /**
    * PA runs → VA-contiguous pieces of this process's allocations (adjacent pieces of the same
    * allocation are merged). A PA no allocation owns → EFAULT.
    */
@@ -222,7 +254,8 @@ export class NativeMemoryPool {
   }
 
   release(a: NativeAllocation): void {
-    if (a.mapRefs > 0) fail(ERR.EBUSY, 'munmap', `allocation ${a.id} still has ${a.mapRefs} IOMMU mappings`);
+    const n = this.hooks.mapCount ? this.hooks.mapCount(a) : a.native.pins;
+    if (n > 0) fail(ERR.EBUSY, 'munmap', `allocation ${a.id} still has ${n} IOMMU mappings`);
     this.hooks.freeing?.(a);
     a.native.free();
     this.#dropIndex(a);
@@ -232,7 +265,6 @@ export class NativeMemoryPool {
   /** Release everything (backend close). Mappings must be gone already. */
   releaseAll(): void {
     for (const a of [...this.allocations.values()]) {
-      a.mapRefs = 0;
       try {
         a.free();
       } catch {
@@ -245,8 +277,8 @@ export class NativeMemoryPool {
 export class NativeAllocation implements BackendMemory {
   readonly bytes: Uint8Array | null;
   readonly pageCount: number;
-  /** Contract areas (shadow) currently mapping this allocation; free() refuses while > 0. */
-  mapRefs = 0;
+  /** Whole pages inside `size` (pageCount, less a partial last page). */
+  readonly wholePages: number;
   #pfns: BigUint64Array; // 0 = not yet resolved (lazy); PA >> 12 otherwise
   #freed = false;
 
@@ -259,6 +291,7 @@ export class NativeAllocation implements BackendMemory {
     readonly syntheticBase: bigint | null,
   ) {
     this.pageCount = Number((size + PAGE - 1n) / PAGE);
+    this.wholePages = Number(size / PAGE);
     this.bytes = native.buffer ? new Uint8Array(native.buffer, 0, Number(size)) : null;
     this.#pfns = new BigUint64Array(this.pageCount);
     if (syntheticBase !== null) {

@@ -16,7 +16,8 @@
  * record was closed or freed), an allocation's at free, a device's at removal.
  */
 import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFault, BackendMemory, DeviceEvent } from '../contract.js';
-import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
+import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MapSource, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
+import { isSpan, spanRuns } from '../memory-span.js';
 import { alignedPage } from '../../util/u64.js';
 import { BackendError } from '../../errors.js';
 import { groupsOf, withGroupViability } from '../groups.js';
@@ -34,7 +35,7 @@ import { FailureInjector, OP_INDEX, SIM_SYSCALLS, type SimOpName } from './injec
 import { type InspectOptions, type MachineFacts, type SimInspection, inspectSimulator } from './inspect.js';
 import { capabilitiesOf, parseOptions, type SimDeviceSpec, type SimulatedBackendOptions } from './machine.js';
 import { Listeners } from './listeners.js';
-import { PhysicalMemory } from './physical-memory.js';
+import { PhysicalMemory, SimMemory } from './physical-memory.js';
 import { DeviceHandle, SimRegions } from './regions.js';
 import { checkArm64Config } from './stage1.js';
 import { checkHandle, checkU64, describe, ERR, fail, hex } from './util.js';
@@ -364,34 +365,52 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
 
   // ---- mappings ---------------------------------------------------------------------------
 
-  map(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+  map(domain: number, iova: bigint, source: MapSource, perms: number): void {
     this.#fail.ops[OP_MAP]++;
     if (this.#fail.injections.length !== 0) this.#fail.inject('map');
     try {
       if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
-      if (this.#limits !== null) this.#checkLimits(this.#limits, domain, iova, runs);
-      // Fast path: one run, every address and length page-aligned and below 8 TiB, a known
-      // domain: int32 page numbers from here on (see alignedPage). Anything else, and anything
-      // beyond the page table's reach, takes the general path, which decides the same way.
-      if (typeof iova === 'bigint' && Array.isArray(runs) && runs.length === 1 && (perms === 1 || perms === 2 || perms === 3)) {
-        const r = runs[0] as PhysicalRun;
-        if (r !== null && typeof r === 'object') {
-          const pa = r.pa;
-          const len = r.length;
-          if (typeof pa === 'bigint' && typeof len === 'bigint') {
-            const page = alignedPage(iova);
-            const pfn = alignedPage(pa);
-            const pages = alignedPage(len);
-            if (page >= 0 && pfn >= 0 && pages > 0) {
-              const last = this.#lastDomain;
-              const d = last !== null && last.handle === domain ? last : this.#domain(domain, MAP);
-              if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(iova, len, runs, perms);
-              return;
+      if (this.#limits !== null) this.#checkLimits(this.#limits, domain, iova, source);
+      // Fast path: one run, or a span of a live allocation (its own physical pages: the same
+      // pages as its runs, with no run object), every address and length page-aligned and below
+      // 8 TiB, a known domain: int32 page numbers from here on (see alignedPage). Anything else,
+      // and anything beyond the page table's reach, takes the general path, which decides the
+      // same way.
+      if (typeof iova === 'bigint' && source !== null && typeof source === 'object' && (perms === 1 || perms === 2 || perms === 3)) {
+        let pfn = -1;
+        let len: unknown;
+        let endPfn = 0xffffffff; // a span's pages must end inside its allocation
+        if (Array.isArray(source)) {
+          const r = source.length === 1 ? (source[0] as PhysicalRun) : null;
+          if (r !== null && typeof r === 'object' && typeof r.pa === 'bigint') {
+            pfn = alignedPage(r.pa);
+            len = r.length;
+          }
+        } else {
+          const m = (source as { memory?: unknown }).memory;
+          const off = (source as { offset?: unknown }).offset;
+          if (m instanceof SimMemory && !m.freed && typeof off === 'bigint') {
+            const first = alignedPage(off);
+            const base = m.pa / 4096;
+            if (first >= 0 && base + m.pages <= 0x7fffffff) {
+              pfn = base + first;
+              endPfn = base + m.pages;
+              len = (source as { length?: unknown }).length;
             }
           }
         }
+        if (pfn >= 0 && typeof len === 'bigint') {
+          const page = alignedPage(iova);
+          const pages = alignedPage(len);
+          if (page >= 0 && pages > 0 && pfn + pages <= endPfn) {
+            const last = this.#lastDomain;
+            const d = last !== null && last.handle === domain ? last : this.#domain(domain, MAP);
+            if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(iova, len, Array.isArray(source) ? source : [{ pa: BigInt(pfn) << 12n, length: len }], perms);
+            return;
+          }
+        }
       }
-      this.#mapGeneral(domain, iova, runs, perms);
+      this.#mapGeneral(domain, iova, source, perms);
     } catch (e) {
       this.#fail.countError(e);
       throw e;
@@ -399,12 +418,14 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   /** The modelled limits (lib/backend/limits.ts texts): type1's entries per domain (ENOSPC), then the pin under RLIMIT_MEMLOCK (ENOMEM). */
-  #checkLimits(l: { readonly memlock: bigint | null; readonly entries: number | null }, domain: number, iova: bigint, runs: readonly PhysicalRun[]): void {
+  #checkLimits(l: { readonly memlock: bigint | null; readonly entries: number | null }, domain: number, iova: bigint, source: MapSource): void {
     const d = this.#domain(domain, MAP);
     if (l.entries !== null && d.areaCount >= l.entries) fail(ERR.ENOSPC, MAP, entryLimitMessage(l.entries));
-    if (l.memlock === null || !Array.isArray(runs)) return;
+    if (l.memlock === null || source === null || typeof source !== 'object') return;
     let request = 0n;
-    for (const r of runs) if (typeof r?.length === 'bigint') request += r.length;
+    if (Array.isArray(source)) {
+      for (const r of source) if (typeof r?.length === 'bigint') request += r.length;
+    } else if (typeof (source as { length?: unknown }).length === 'bigint') request = (source as { length: bigint }).length;
     let pinned = 0n;
     for (const o of this.#objects.values()) if (o instanceof SimDomain) for (const a of o.areas()) pinned += a.length;
     if (pinned + request > l.memlock) {
@@ -413,7 +434,9 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   /** map's general case (kept out of map so V8 can inline its fast path): checks, in the kernel's order, then the work. */
-  #mapGeneral(domain: number, iova: bigint, runs: readonly PhysicalRun[], perms: number): void {
+  #mapGeneral(domain: number, iova: bigint, source: MapSource, perms: number): void {
+    // a span decides as the runs it names (after the iova's type, which checkMapArgs reports first)
+    const runs = typeof iova === 'bigint' && source !== null && isSpan(source) ? spanRuns(source, MAP) : (source as readonly PhysicalRun[]);
     const length = checkMapArgs(iova, runs, perms);
     const d = this.#domain(domain, MAP);
     checkRunLengths(runs);

@@ -6,7 +6,7 @@
 import type { IOMMU_MAP_PHYSICAL_ADDRESS, MDL } from '../../wdk/types.js';
 import { Claim, ClaimKind, type PageRange } from '../iova-space.js';
 import type { IommuDmaDomain } from '../objects.js';
-import { resolveMdlArgument, resolvePhysical } from '../physical.js';
+import { resolveMdlArgument, resolvePhysical, spanOf } from '../physical.js';
 import { alignedPage, exactNumber } from '../../util/u64.js';
 import type { PlatformContext } from './context.js';
 import { type MapStatuses, backendMap, backendUnmap, fastContiguousRange, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
@@ -144,7 +144,7 @@ export function mapLogicalRangeEx(
     }
     if (start >= 0) {
       const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
-      backendMap(dom, op, iova, [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
+      backendMap(dom, op, iova, spanOf(range) ?? [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
       dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
       return iova;
     }

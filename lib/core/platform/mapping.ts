@@ -4,7 +4,7 @@
  * areas, so a partial unmap removes the area and maps the kept head/tail again. Every operation
  * validates fully before its first backend call, so a failure leaves no partial state.
  */
-import type { PhysicalRun } from '../../backend/contract.js';
+import type { MapSource, PhysicalRun } from '../../backend/contract.js';
 import type { StatusName } from '../../status.js';
 import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import { Claim, ClaimKind } from '../iova-space.js';
@@ -73,9 +73,9 @@ const MAX_SAFE_PAGES = Math.floor(Number.MAX_SAFE_INTEGER / 4096);
  * The backend's map of one area at `iova`, its errnos turned into the member's statuses (what
  * `kernel()` does, without a closure per call).
  */
-export function backendMap(dom: DomainState, operation: string, iova: bigint, runs: readonly PhysicalRun[], perms: number, pages: number, st: MapStatuses): void {
+export function backendMap(dom: DomainState, operation: string, iova: bigint, source: MapSource, perms: number, pages: number, st: MapStatuses): void {
   try {
-    dom.backend.map(dom.id, iova, runs, perms);
+    dom.backend.map(dom.id, iova, source, perms);
   } catch (e) {
     throw toIommuError(e, operation, {
       EINVAL: st.address,

@@ -9,7 +9,7 @@ import type { IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, IOMMU_MAP_PHYSICAL
 import { Claim, ClaimKind } from '../iova-space.js';
 import { type IommuDmaDomain, LogicalAddressToken } from '../objects.js';
 import { OrderedIndex } from '../../util/ordered-index.js';
-import { resolvePhysical } from '../physical.js';
+import { resolvePhysical, spanOf } from '../physical.js';
 import { alignedPage } from '../../util/u64.js';
 import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
@@ -142,7 +142,7 @@ export function mapReservedLogicalRange(
         const dom = t.domain;
         const iova = t.handle.LogicalAddressBase + Offset;
         try {
-          dom.backend.map(dom.id, iova, [{ pa: Base, length: Size }], Permissions);
+          dom.backend.map(dom.id, iova, spanOf(range) ?? [{ pa: Base, length: Size }], Permissions);
         } catch (e) {
           throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size, argument: 'PhysicalAddressToMap' });
         }
