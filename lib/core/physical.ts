@@ -133,22 +133,19 @@ export function resolveMdlArgument(mdl: unknown, code: StatusName, operation: st
   return resolveMdl(mdl as MDL, code, operation, argument);
 }
 
-/** Where a ContiguousRange made by `DmaMemory.asContiguousRange` keeps the memory's identity (not enumerable). */
+/**
+ * Where a ContiguousRange made by `DmaMemory.asContiguousRange` keeps the memory's identity (not
+ * enumerable). Such a range is frozen, so its Base and Size stay the ones the identity describes.
+ */
 const SPAN = Symbol('dma-iommu.span');
-interface SpanTag {
-  readonly base: bigint;
-  readonly span: MemorySpan;
-}
 
 /**
- * The memory identity of a ContiguousRange, when `DmaMemory.asContiguousRange` made it and its
- * Base and Size are still the ones it was made with (the caller may have changed them): the
- * platform then hands the backend the allocation + offset instead of the physical run, which the
- * backend would otherwise resolve back to the allocation (contract.ts `MemorySpan`).
+ * The memory identity of a ContiguousRange that `DmaMemory.asContiguousRange` made: the platform
+ * hands the backend the allocation + offset instead of the physical run, which the backend would
+ * otherwise resolve back to the allocation (contract.ts `MemorySpan`). Undefined for any other range.
  */
 export function spanOf(range: { readonly Base: bigint; readonly Size: bigint }): MemorySpan | undefined {
-  const t = (range as { [SPAN]?: SpanTag })[SPAN];
-  return t !== undefined && t.base === range.Base && t.span.length === range.Size ? t.span : undefined;
+  return (range as { [SPAN]?: MemorySpan })[SPAN];
 }
 
 /** Slice runs to [offset, offset+length). */
@@ -275,7 +272,11 @@ export class DmaMemory {
     return { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: pfns, NumberOfPages: BigInt(pfns.length) } };
   }
 
-  /** IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypeContiguousRange; STATUS_NOT_SUPPORTED when not contiguous. */
+  /**
+   * IOMMU_MAP_PHYSICAL_ADDRESS of type MapPhysicalAddressTypeContiguousRange; STATUS_NOT_SUPPORTED
+   * when not contiguous. The ContiguousRange is frozen: it also names the memory itself, which
+   * the platform hands the backend instead of the physical address (no PA → memory lookup).
+   */
   asContiguousRange(offset: bigint = 0n, length: bigint = this.#rest(offset)): IOMMU_MAP_PHYSICAL_ADDRESS {
     const op = 'DmaMemory.asContiguousRange';
     this.#check(op, offset, length);
@@ -284,9 +285,8 @@ export class DmaMemory {
       throw new IommuError('STATUS_NOT_SUPPORTED', `range is not physically contiguous (${runs.length} runs): use asMdl() or asPfnArray()`, { operation: op });
     }
     const range = { Base: runs[0].pa, Size: length };
-    const tag: SpanTag = { base: range.Base, span: Object.freeze({ memory: this.#mem, offset, length }) };
-    Object.defineProperty(range, SPAN, { value: tag });
-    return { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: range };
+    Object.defineProperty(range, SPAN, { value: Object.freeze({ memory: this.#mem, offset, length }) });
+    return { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: Object.freeze(range) };
   }
 
   /** The default length: the rest of the allocation from `offset` (a bad offset is reported by the check). */

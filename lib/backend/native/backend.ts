@@ -30,7 +30,7 @@ import { explainLimit } from './limits.js';
 import { NativeMemoryPool } from './memory.js';
 import { RemovalWatch } from './removal.js';
 import type { KernelOps, OpsHost } from './ops.js';
-import { type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
+import { AreaRec, type DeviceRec, type DomainRec, FAST_PAGE_LIMIT, type NativeBackendOptions, fastRangesOf } from './records.js';
 import { type SysPaths, listPciDevices, openRefusal, readPciDevice, toPciDeviceInfo } from './sysfs.js';
 import { ERR, U64_MAX, checkHandle, fail, hex } from './util.js';
 
@@ -54,6 +54,11 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   readonly #removal: RemovalWatch;
   /** Usable page ranges of each geometry object (see fastRangesOf); a new geometry gets its own. */
   readonly #fastRanges = new WeakMap<DomainGeometry, Float64Array | null>();
+  /** The last geometry #inFastRange was asked about, and its ranges (saves the WeakMap lookup per map). */
+  #lastGeometry: DomainGeometry | null = null;
+  #lastFastRanges: Float64Array | null = null;
+  /** The last domain the fast paths found (saves the Map lookup per call); cleared when it is freed. */
+  #lastDomain: DomainRec<KD> | undefined;
   #nextHandle = 1;
   #closed = false;
 
@@ -221,6 +226,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     if (dom.devices.size > 0) fail(ERR.EBUSY, 'freeDomain', `${dom.devices.size} device(s) still attached`);
     dropAreas(dom);
     this.#domains.delete(domain);
+    if (this.#lastDomain === dom) this.#lastDomain = undefined;
     this.#ops.freeDomain(dom);
     dom.identity.clear();
   }
@@ -296,9 +302,15 @@ export class NativeBackend<KD, KV> implements IommuBackend {
    * call to the general path (which reports whatever is wrong).
    */
   #fastDomain(h: number): DomainRec<KD> | undefined {
-    if (this.#closed || typeof h !== 'number') return undefined;
-    const dom = this.#domains.get(h);
-    return dom !== undefined && dom.type === 'translate' && dom.geometry !== null ? dom : undefined;
+    if (this.#closed) return undefined;
+    let dom = this.#lastDomain;
+    if (dom === undefined || dom.id !== h) {
+      if (typeof h !== 'number') return undefined;
+      dom = this.#domains.get(h);
+      if (dom === undefined) return undefined;
+      this.#lastDomain = dom;
+    }
+    return dom.type === 'translate' && dom.geometry !== null ? dom : undefined;
   }
 
   map(domain: number, iova: bigint, source: MapSource, perms: number): void {
@@ -336,7 +348,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
           const pieces = this.#pool.pieces(source, ops.mapSyscall);
           if (pieces.length === 1 && ops.active(dom)) ops.map(dom, iova, pieces[0], perms);
           else mapArea(ops, dom, iova, pieces, perms);
-          dom.areas.insertAt(first, { iova, length, end: iova + length, endPage: end, perms, pieces });
+          dom.areas.insertAt(first, new AreaRec(iova, length, end, perms, pieces));
           return;
         }
       }
@@ -345,10 +357,16 @@ export class NativeBackend<KD, KV> implements IommuBackend {
   }
 
   #inFastRange(g: DomainGeometry, first: number, end: number): boolean {
-    let fr = this.#fastRanges.get(g);
-    if (fr === undefined) {
-      fr = fastRangesOf(g);
-      this.#fastRanges.set(g, fr);
+    let fr: Float64Array | null | undefined;
+    if (g === this.#lastGeometry) fr = this.#lastFastRanges;
+    else {
+      fr = this.#fastRanges.get(g);
+      if (fr === undefined) {
+        fr = fastRangesOf(g);
+        this.#fastRanges.set(g, fr);
+      }
+      this.#lastGeometry = g;
+      this.#lastFastRanges = fr;
     }
     if (fr === null) return false;
     for (let i = 0; i < fr.length; i += 2) if (fr[i] <= first && end <= fr[i + 1]) return true;
@@ -447,6 +465,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     }
     for (const dom of this.#domains.values()) step(() => ops.freeDomain(dom));
     this.#domains.clear();
+    this.#lastDomain = undefined;
     for (const dev of this.#devices.values()) step(() => ops.closeDevice(dev));
     this.#devices.clear();
     step(() => ops.close());

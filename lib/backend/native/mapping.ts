@@ -8,7 +8,7 @@ import type { DomainGeometry, MapSource } from '../contract.js';
 import { checkSpan, isSpan } from '../memory-span.js';
 import type { NativeAllocation, NativeMemoryPool, Piece } from './memory.js';
 import type { KernelOps } from './ops.js';
-import { type AreaRec, type DomainRec, type IdentityRec, U64_END } from './records.js';
+import { AreaRec, type DomainRec, type IdentityRec, U64_END } from './records.js';
 import { ERR, PAGE, U64_MAX, checkU64, errnoOf, fail, hex } from './util.js';
 
 /** Map pieces back to back from `iova`; all or nothing. */
@@ -88,8 +88,7 @@ export function mapGeneral<KD>(ops: KernelOps<KD, unknown>, pool: NativeMemoryPo
   if (next !== undefined && next.iova < end) fail(ERR.EEXIST, syscall, `overlaps the area at ${hex(next.iova)}`);
   const pieces = pool.pieces(source, syscall);
   mapArea(ops, dom, iova, pieces, perms);
-  const rec: AreaRec = { iova, length: total, end, endPage: Number(end >> 12n), perms, pieces };
-  dom.areas.insert(rec);
+  dom.areas.insert(new AreaRec(iova, total, Number(end >> 12n), perms, pieces));
 }
 
 /** unmap() with every check: whole areas inside [iova, iova + length), else ENOENT. */

@@ -12,15 +12,20 @@ import type { SysPaths, SysPciDevice } from './sysfs.js';
 import { PAGE, U64_MAX } from './util.js';
 
 /** One contract area: [iova, iova+length) with one permission, backed by kernel pieces. */
-export interface AreaRec {
-  readonly iova: bigint;
-  readonly length: bigint;
-  /** iova + length (exclusive), kept so lookups do no arithmetic. */
-  readonly end: bigint;
-  /** end >> 12 (exact as a number). */
-  readonly endPage: number;
-  readonly perms: number;
-  readonly pieces: readonly Piece[];
+export class AreaRec {
+  constructor(
+    readonly iova: bigint,
+    readonly length: bigint,
+    /** (iova + length) >> 12 (exact as a number): what the fast paths compare. */
+    readonly endPage: number,
+    readonly perms: number,
+    readonly pieces: readonly Piece[],
+  ) {}
+
+  /** iova + length (exclusive), for the general paths: computed when asked, so a map allocates no bigint for it. */
+  get end(): bigint {
+    return this.iova + this.length;
+  }
 }
 
 /** An identity map of one physically contiguous run of an allocation (passthrough domains). */

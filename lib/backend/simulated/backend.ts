@@ -391,7 +391,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
           const off = (source as { offset?: unknown }).offset;
           if (m instanceof SimMemory && !m.freed && typeof off === 'bigint') {
             const first = alignedPage(off);
-            const base = m.pa / 4096;
+            const base = m.firstPfn;
             if (first >= 0 && base + m.pages <= 0x7fffffff) {
               pfn = base + first;
               endPfn = base + m.pages;

@@ -40,6 +40,8 @@ export class SimMemory implements BackendMemory {
   /** Length in bytes (page multiple). */
   readonly length: number;
   readonly pages: number;
+  /** pa / 4096: the first page frame (a map of a span adds its page offset; no division per map). */
+  readonly firstPfn: number;
   readonly lazy: boolean;
   readonly hugePages: boolean;
   /** Pages of this allocation currently mapped by any IOMMU domain. */
@@ -56,6 +58,7 @@ export class SimMemory implements BackendMemory {
     this.pa = pa;
     this.length = length;
     this.pages = length / PAGE_SIZE;
+    this.firstPfn = pa / PAGE_SIZE;
     this.size = BigInt(length);
     this.lazy = lazy;
     this.hugePages = hugePages;
