@@ -21,36 +21,11 @@
  * (0000:00:04.0: the same device model in its own IOMMU group and domain), sets up, warms up and
  * times the same loop. Only the loops are timed.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, type IOMMU_MAP_PHYSICAL_ADDRESS, openPlatform } from '../lib/index.js';
 import { openLab } from './lab.js';
+import { CBaseline } from './native-c.js';
+import { BYTES_RANGE, IOVA, PAGES_4K, type Workload, workloads } from './native-workloads.js';
 import { type Sample, hasFlag, median, note, nowNs, option, rate } from './common.js';
-
-export const IOVA = 0x100000000n;
-export const PAGES_4K = 256;
-export const BYTES_RANGE = 256 * 1024 * 1024;
-
-export interface Workload {
-  readonly name: 'map-unmap-4k' | 'reserved-4k' | 'map-256m';
-  /** C baseline workload. */
-  readonly c: 'map-unmap-4k' | 'map-range';
-  readonly ops: number;
-  readonly warmup: number;
-  /** What a rate counts: pairs, or bytes mapped+unmapped. */
-  readonly unit: 'pairs/s' | 'bytes/s';
-}
-
-export function workloads(backend: string): Workload[] {
-  // Under TCG: C does ~25-70k 4 KiB pairs/s and a 256 MiB map+unmap in ~20 ms. Slices are
-  // short (~0.1 s) so that C and TS alternate often on a noisy host.
-  const pairs = backend === 'iommufd' ? 2000 : 1000;
-  return [
-    { name: 'map-unmap-4k', c: 'map-unmap-4k', ops: pairs, warmup: 4000, unit: 'pairs/s' },
-    { name: 'reserved-4k', c: 'map-unmap-4k', ops: pairs, warmup: 4000, unit: 'pairs/s' },
-    { name: 'map-256m', c: 'map-range', ops: 3, warmup: 10, unit: 'bytes/s' },
-  ];
-}
 
 /**
  * The TS side of one workload: set up once (platform, device, domain, memory, descriptors), then
@@ -148,78 +123,6 @@ function warmUp(side: TsSide, w: Workload, minMs: number): void {
   while (done < w.warmup || nowNs() - t0 < minMs * 1e6) {
     side.run(w.name === 'map-256m' ? 1 : 250);
     done += w.name === 'map-256m' ? 1 : 250;
-  }
-}
-
-/**
- * The C baseline as a co-process (--serve): it sets up and warms up once, then times `run N`
- * slices on request, so C and TS slices can alternate finely.
- */
-class CBaseline {
-  readonly #child: ChildProcessWithoutNullStreams;
-  readonly #lines: string[] = [];
-  readonly #waiters: Array<(line: string | null) => void> = [];
-  #stderr = '';
-  #ended = false;
-
-  constructor(baseline: string, backend: string, bdf: string, w: Workload) {
-    const args = ['--backend', backend === 'vfio-type1' ? 'type1' : backend, '--bdf', bdf, '--workload', w.c, '--warmup', String(w.warmup), '--iova', `0x${IOVA.toString(16)}`, '--serve'];
-    if (w.c === 'map-unmap-4k') args.push('--pages', String(PAGES_4K));
-    else args.push('--bytes', String(BYTES_RANGE));
-    this.#child = spawn(baseline, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      this.#stderr += d;
-    });
-    createInterface({ input: this.#child.stdout }).on('line', (line) => {
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter(line);
-      else this.#lines.push(line);
-    });
-    this.#child.on('close', () => {
-      this.#ended = true;
-      for (const w of this.#waiters.splice(0)) w(null);
-    });
-  }
-
-  #next(): Promise<string | null> {
-    const line = this.#lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    if (this.#ended) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  async #reply(): Promise<{ ok?: boolean; ns?: number; ops?: number; bytes?: number; error?: string }> {
-    const line = await this.#next();
-    let out: { ok?: boolean; ns?: number; ops?: number; bytes?: number; error?: string } = {};
-    try {
-      out = JSON.parse(line ?? '') as typeof out;
-    } catch {
-      /* reported below */
-    }
-    if (!out.ok) throw new Error(`C baseline: ${out.error ?? line ?? 'exited'} ${this.#stderr}`);
-    return out;
-  }
-
-  ready(): Promise<unknown> {
-    return this.#reply();
-  }
-
-  async run(n: number, w: Workload): Promise<Sample> {
-    this.#child.stdin.write(`run ${n}\n`);
-    const out = await this.#reply();
-    return { ops: w.unit === 'bytes/s' ? (out.bytes as number) : (out.ops as number), ns: out.ns as number };
-  }
-
-  /**
-   * Ends the co-process and waits for it to exit: on type1 a group can be open in one process
-   * only, so the next workload's baseline must not start before this one has closed its group.
-   */
-  async close(): Promise<void> {
-    if (!this.#ended) {
-      const exited = new Promise<void>((resolve) => this.#child.once('close', () => resolve()));
-      this.#child.stdin.end();
-      await exited;
-    }
   }
 }
 

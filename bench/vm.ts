@@ -9,6 +9,10 @@
  * <kernel> is type1 (Debian 6.12, VFIO type1 backend) or iommufd (self-built, iommufd backend).
  *
  * Options: --json, --kernel type1|iommufd|all (default all), --reps N (default 15).
+ * --profile [--base DIR]: instead of the figures, the 4 KiB pair layer by layer (bench/native-profile.ts:
+ * C, two Node-API calls, the backend contract by span and by PA, the public interface, and with
+ * --base the public interface of the build in DIR, e.g. a checkout of main with `npm run build`),
+ * in a guest with 6 edu devices; --layers LIST picks layers (see native-profile.ts).
  * The C baseline (bench/c/baseline.c) is compiled here with gcc into bench/.build/ (keyed by its
  * source hash) and run inside the guest from the writable project directory.
  */
@@ -136,6 +140,21 @@ function rowsFor(run: KernelRun): Row[] {
   return rows;
 }
 
+/** --profile: bench/native-profile.ts in a guest with one edu device per layer; its output is the result. */
+function profileInGuest(kernel: 'type1' | 'iommufd', baseline: string, reps: number, base: string | undefined, layers: string | undefined): Promise<void> {
+  const backend = kernel === 'type1' ? 'vfio-type1' : 'iommufd';
+  const args = [join(ROOT, 'bin', 'dma-iommu.js'), 'vm', 'run', '--kernel', kernel, '--devices', '6', '--timeout', '1200', '--'];
+  args.push('node', 'dist/bench/native-profile.js', '--backend', backend, '--baseline', baseline, '--reps', String(reps));
+  if (base) args.push('--base', resolve(base));
+  if (layers) args.push('--layers', layers);
+  note(`${kernel}: node ${args.slice(1).join(' ')}`);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code, signal) => (code === 0 ? resolvePromise() : reject(new Error(`vm run --kernel ${kernel} exited with ${code ?? signal}`))));
+  });
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const json = hasFlag(argv, '--json');
@@ -145,6 +164,10 @@ async function main(): Promise<void> {
   for (const k of kernels) if (k !== 'type1' && k !== 'iommufd') throw new Error(`--kernel ${k}: type1, iommufd or all`);
   const started = nowNs();
   const baseline = buildBaseline();
+  if (hasFlag(argv, '--profile')) {
+    for (const k of kernels) await profileInGuest(k, baseline, reps, option(argv, '--base'), option(argv, '--layers'));
+    return;
+  }
   const rows: Row[] = [];
   const times: string[] = [];
   let failed = false;
