@@ -145,7 +145,7 @@ export function mapLogicalRangeEx(
     if (start >= 0) {
       const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
       backendMapRun(dom, op, start, pages, pfn, Permissions, iova, Base, Size, MAP_EX);
-      dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
+      dom.space.insert(dom.space.claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
       return iova;
     }
   }
@@ -189,7 +189,7 @@ export function unmapLogicalRange(ctx: PlatformContext, Domain: IommuDmaDomain, 
       const c = dom.space.at(start);
       if (c !== undefined && c.start === start && c.pages === np && c.kind === ClaimKind.Logical) {
         if (c.backed) backendUnmapRun(dom, op, start, np, LogicalAddress);
-        dom.space.remove(c);
+        dom.space.release(c);
         return;
       }
     }
