@@ -5,9 +5,8 @@
  * Each layer runs in a fresh child process of its own (`node sim-profile.js <layer> <reps>`), so
  * that no call site sees another layer's classes or functions (V8 inlines differently when it
  * does), interleaved there with the bare `Map` set + delete loop of the headline figure. A layer's
- * cost is the median of its per-repetition ns/pair; "adds" is its difference from the layer below,
- * each measured in its own process (on a loaded host the `Map` column shows how comparable the
- * processes were).
+ * cost is the median of its per-repetition ns/pair, scaled by how fast that process ran the Map
+ * loop against the others (see profileLayers).
  *
  *   page-table  PageTable.tryInsert4K + removeAreaAt: the simulated hardware table (page numbers)
  *   domain      SimDomain.mapPages + unmapPages: + geometry checks, RAM ownership, mapped-page counts
@@ -189,27 +188,34 @@ function runChild(layer: Layer, reps: number): void {
   console.log(JSON.stringify(result));
 }
 
-/** The parent: each layer in its own child process; rows for the table (ns/pair, informational). */
+/**
+ * The parent: each layer in its own child process; rows for the table (ns/pair, informational).
+ * Processes run at different speeds on a loaded host, so each layer's cost is reported in the
+ * units of the Map loop timed beside it: ns/pair × (median Map ns/pair over all layers ÷ its own
+ * process's Map ns/pair). The raw figures are in the row's detail.
+ */
 export function profileLayers(reps: number): Row[] {
   const script = fileURLToPath(import.meta.url);
-  const rows: Row[] = [];
-  const ns = new Map<Layer, number>();
+  const results: LayerResult[] = [];
   for (const layer of LAYERS) {
     note(`profile: ${layer} ...`);
     const r = spawnSync(process.execPath, ['--expose-gc', script, layer, String(reps)], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`profile child ${layer} failed (${r.status ?? r.signal}): ${r.stderr}`);
-    const res = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as LayerResult;
-    ns.set(layer, res.ns);
-    const b = BELOW[layer];
-    const adds = b === null ? (layer === 'core' ? 'the core alone; ' : '') : `adds ${(res.ns - ns.get(b)!).toFixed(1)} ns over ${b}; `;
-    rows.push({
-      name: `sim-profile-${layer}`,
-      value: Math.round(res.ns * 10) / 10,
-      unit: 'ns/pair',
-      detail: `${adds}Map ${res.mapNs.toFixed(1)} ns/pair in the same process (ratio ${(res.mapNs / res.ns).toFixed(3)})`,
-    });
+    results.push(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as LayerResult);
   }
-  return rows;
+  const mapRef = median(results.map((r) => r.mapNs));
+  const norm = new Map<Layer, number>(results.map((r) => [r.layer, (r.ns * mapRef) / r.mapNs]));
+  return results.map((r) => {
+    const b = BELOW[r.layer];
+    const v = norm.get(r.layer)!;
+    const adds = b === null ? (r.layer === 'core' ? 'the core alone; ' : '') : `adds ${(v - norm.get(b)!).toFixed(1)} ns over ${b}; `;
+    return {
+      name: `sim-profile-${r.layer}`,
+      value: Math.round(v * 10) / 10,
+      unit: 'ns/pair',
+      detail: `${adds}${(r.mapNs / r.ns).toFixed(3)} × Map; raw ${r.ns.toFixed(1)} ns vs Map ${r.mapNs.toFixed(1)} ns in its process (Map reference ${mapRef.toFixed(1)} ns)`,
+    };
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.length >= 3) {
