@@ -19,7 +19,10 @@
  *   wdk         the V2 table's bound members (the headline figure's loop)
  *
  * "adds" compares a layer with the one it calls: domain − page-table, lane − domain, backend −
- * domain, platform − lane (the core in place), wdk − platform; core is the core alone.
+ * domain, platform − lane (the core in place), wdk − platform; core is the core alone. Each layer
+ * is compiled by V8 in its own process, with its own inlining decisions (a layer's loop may
+ * inline what another's calls), so differences of ~10 ns between neighbouring layers, or a
+ * layer measuring below the one it calls, are within that.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +79,7 @@ function layerLoop(layer: Layer): (loops: number) => number {
     const mem = phys.allocate(BigInt(K * PAGE), {});
     const d = new SimDomain(1, 'translate', { addressWidth: 48, levels: 4, pageSizes: (1n << 12n) | (1n << 21n) | (1n << 30n), allow2M: true, allow1G: true, phys });
     d.addAttachment('1', { reservedRegions: [{ start: 0xfee00000n, last: 0xfeefffffn }] });
-    const pfn0 = mem.pa / PAGE;
+    const pfn0 = (mem.pa / PAGE) | 0; // an int32, as alignedPage gives the platform
     const body = (): void => {
       for (let i = 0; i < K; i++) {
         d.mapPages(IOVA_PAGE + i, 1, pfn0 + i, 3);
@@ -107,7 +110,7 @@ function layerLoop(layer: Layer): (loops: number) => number {
     const dom = b.allocDomain('translate');
     b.attach(dom, dev);
     if (layer === 'lane') {
-      const pfn0 = Number(mem.physicalAddress >> 12n);
+      const pfn0 = Number(mem.physicalAddress >> 12n) | 0;
       const body = (): void => {
         for (let i = 0; i < K; i++) {
           b.mapPageRun(dom, IOVA_PAGE + i, 1, pfn0 + i, 3);
