@@ -87,10 +87,11 @@ const INT32_MAX = 0x7fffffff;
 /**
  * A fast path's map of one physically contiguous run whose addresses it has already turned into
  * int32 page numbers (`alignedPage`): IOVA page `page`, `pages` pages, PA page `pfn`; `iova`, `pa`
- * and `length` are the same values as the caller's bigints. Backends with the page-number lane
- * (`mapPageRun`) take the numbers, so nothing is converted or checked twice; the others get
- * `map` with the bigints, as does a number at or above 2^31, outside the lane's domain (a Buddy
- * placement high in a wide domain). Throws what the backend throws.
+ * and `length` are the same values as the bigints it read (once: a ContiguousRange is the
+ * caller's object). Backends with the page-number lane (`mapPageRun`) take the numbers, so
+ * nothing is converted or checked twice; the others get `map` with the bigints, as does a number
+ * at or above 2^31, outside the lane's domain (a Buddy placement high in a wide domain). The one
+ * place the fast paths describe memory to a backend. Throws what the backend throws.
  */
 export function mapRun(backend: IommuBackend, id: number, page: number, pages: number, pfn: number, perms: number, iova: bigint, pa: bigint, length: bigint): void {
   if (backend.mapPageRun !== undefined && page <= INT32_MAX && pages <= INT32_MAX && pfn <= INT32_MAX) backend.mapPageRun(id, page, pages, pfn, perms);
