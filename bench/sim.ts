@@ -17,7 +17,8 @@
  *
  * Options: --json (last line is the machine-readable result), --reps N (default 11),
  * --quick (smaller sizes, for a smoke run; the figures are then not the named ones' sizes),
- * --only a,b (run the figures whose names contain a or b, e.g. --only buddy).
+ * --only a,b (run the figures whose names contain a or b, e.g. --only buddy),
+ * --profile (only the layer-by-layer cost of the 4 KiB pair, ns/pair: bench/sim-profile.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,7 @@ import {
 } from '../lib/index.js';
 import { type Row, type Sample, compare, fmtRate, fullGc, hasFlag, note, nowNs, option, printJson, printTable, ratioRow } from './common.js';
 import { type Lab, openLab } from './lab.js';
+import { profileLayers } from './sim-profile.js';
 
 const PAGE = 4096;
 
@@ -275,6 +277,13 @@ function main(): void {
   const only = option(argv, '--only');
   const want = (name: string): boolean => only === undefined || only.split(',').some((o) => name.includes(o));
   const rows: Row[] = [];
+  if (hasFlag(argv, '--profile')) {
+    note('layer-by-layer profile of the 4 KiB pair (a child process per layer) ...');
+    rows.push(...profileLayers(reps));
+    printTable(`dma-iommu simulator: one 4 KiB map+unmap pair, layer by layer (node ${process.version}, ${reps} interleaved reps vs Map, medians)`, rows);
+    if (json) printJson(rows);
+    return;
+  }
   if (want('sim-map-unmap-4k-vs-map')) {
     note('sim-map-unmap-4k-vs-map ...');
     rows.push(...mapUnmapVsMap(reps));

@@ -406,4 +406,18 @@ export interface IommuBackend {
   close(): void;
   /** True once `close()` ran. */
   readonly closed: boolean;
+
+  // ---- optional: the page-number lane ----------------------------------------------------------
+  // For a backend whose memory is named by its physical page numbers (the simulator): the
+  // platform's fast paths have already turned every address into a 4 KiB page number, and pass
+  // those instead of converting them back to bigints for the backend to check again. Each is
+  // exactly the bigint member on the same values (same errnos, messages, counters, failure
+  // injection); arguments outside its domain are a TypeError/RangeError naming the argument.
+  /**
+   * `map(domain, page·4096, [{ pa: pfn·4096, length: pages·4096 }], perms)`. `page` and `pfn`
+   * are integers in 0..2^31-1, `pages` in 1..2^31-1, `perms` 1, 2 or 3.
+   */
+  mapPageRun?(domain: number, page: number, pages: number, pfn: number, perms: number): void;
+  /** `unmap(domain, page·4096, pages·4096)`; `page` and `pages` as for `mapPageRun`. */
+  unmapPageRange?(domain: number, page: number, pages: number): void;
 }

@@ -26,7 +26,7 @@ export const enum ClaimKind {
 export class Claim {
   declare start: number;
   declare pages: number;
-  declare readonly kind: ClaimKind;
+  declare kind: ClaimKind;
   declare perms: number;
   /** First page frame of a single physical run, or -1 (none, or see `runs`). */
   declare pfn: number;
@@ -40,6 +40,11 @@ export class Claim {
   declare freeing: boolean;
 
   constructor(start: number, pages: number, kind: ClaimKind, perms: number, pfn: number, runs: PhysicalRun[] | null, backed: boolean) {
+    this.reset(start, pages, kind, perms, pfn, runs, backed);
+  }
+
+  /** Every field set as the constructor sets it (IovaSpace.claim reuses released claims). */
+  reset(start: number, pages: number, kind: ClaimKind, perms: number, pfn: number, runs: PhysicalRun[] | null, backed: boolean): void {
     this.start = start;
     this.pages = pages;
     this.kind = kind;
@@ -95,6 +100,8 @@ export class IovaSpace {
   private shapes: Proven[] = [];
   /** The usable ranges the proofs were made against (a change of geometry voids them). */
   private provenUsable: readonly PageRange[] | null = null;
+  /** A claim `release` removed, which `claim` hands out again (no allocation per map/unmap pair). */
+  #spare: Claim | null = null;
 
   get size(): number {
     return this.claims.size;
@@ -128,6 +135,24 @@ export class IovaSpace {
   remove(c: Claim): void {
     this.claims.delete(c.start);
     if (this.shapes.length !== 0) this.#withdraw(c.start, c.end);
+  }
+
+  /**
+   * `remove`, then keep the claim object for the next `claim`: only for a claim nothing else
+   * refers to any more (a logical map's, removed whole by UnmapLogicalRange's fast path).
+   */
+  release(c: Claim): void {
+    this.remove(c);
+    this.#spare = c;
+  }
+
+  /** A new claim (not inserted): the one `release` kept, set afresh, or a new object. */
+  claim(start: number, pages: number, kind: ClaimKind, perms: number, pfn: number, runs: PhysicalRun[] | null, backed: boolean): Claim {
+    const c = this.#spare;
+    if (c === null) return new Claim(start, pages, kind, perms, pfn, runs, backed);
+    this.#spare = null;
+    c.reset(start, pages, kind, perms, pfn, runs, backed);
+    return c;
   }
 
   all(): IterableIterator<Claim> {

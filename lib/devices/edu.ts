@@ -29,6 +29,8 @@ export const EDU_BUFFER_SIZE = 4096;
 /** Largest safe transfer on QEMU 7.2 (ends strictly before the buffer's end). */
 export const EDU_MAX_TRANSFER = EDU_BUFFER_SIZE - 1;
 
+// BAR0 register offsets (QEMU hw/misc/edu.c): a list of constants, alike in shape only to
+// lib/backend/native/hot.ts's slot indices.
 const REG_ID = 0x00;
 const REG_LIVENESS = 0x04;
 const REG_FACTORIAL = 0x08;

@@ -6,12 +6,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { cacheDirs } from './paths.js';
 import { capture, isRoot, mustRun } from './exec.js';
 import { aptUpdate, ensureRequirements, RUN_REQUIREMENTS } from './deps.js';
 import { VmError } from './errors.js';
 import { acquireLock, removeStaleWorkDirs } from './lock.js';
+import { pruneOlderVersions } from './cache-prune.js';
 import { formatDuration, type VmLogger } from './log.js';
 import { loadOrder, moduleDepends, moduleName } from './kmod.js';
 import type { GuestKernel } from './kernel-types.js';
@@ -46,6 +47,11 @@ export interface DebianKernelSpec {
   prefix: string;
   /** Lock file name under locks/. */
   lock: string;
+  /**
+   * Remove the older cached entries of this prefix once a new one is cached (the arm64 guest's; the x86
+   * entries are left as they were).
+   */
+  pruneOlder?: boolean;
 }
 
 /** The x86 guests' kernel. */
@@ -83,6 +89,11 @@ function fromDir(dir: string): GuestKernel | undefined {
 
 function compareRelease(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** Remove `spec`'s cached kernels other than `keep` (a cache entry's folder); returns the names removed. */
+export function pruneOlderDebianKernels(cache: string, spec: DebianKernelSpec, keep: string): string[] {
+  return pruneOlderVersions(cacheDirs.kernels(cache), spec.prefix, basename(keep));
 }
 
 /** The newest cached Debian kernel, if any. */
@@ -193,6 +204,10 @@ export async function ensureDebianKernel(cache: string, log: VmLogger, spec: Deb
     renameSync(out, final);
     rmSync(work, { recursive: true, force: true });
     log.stage(`cached ${describe(meta)} in ${formatDuration(Date.now() - started)} (modules: ${order.join(' ')})`);
+    if (spec.pruneOlder) {
+      const pruned = pruneOlderDebianKernels(cache, spec, final);
+      if (pruned.length) log.note(`removed older cached ${spec.arch} kernels: ${pruned.join(' ')}`);
+    }
     return fromDir(final)!;
   } finally {
     release();

@@ -530,6 +530,9 @@ export class Side {
     return this.#domains.indexOf(domain);
   }
 
+  // One case per operation: its WDK call, then this side's slots for that kind of object. The
+  // delete cases (deleteDevice, deleteDomain, unmapReserved, freeReserved) are alike in shape only:
+  // each clears the slots of its own kind and keeps the handle as that kind's stale one for `bad`.
   async #run(op: Op): Promise<string | { edu: string } | undefined> {
     const V1 = this.#V1;
     const V3 = this.#V3;

@@ -14,22 +14,9 @@
  *
  * Returns its problems (empty = it behaved) and what it measured; it never throws.
  */
-import {
-  DomainTypeTranslate,
-  EduDevice,
-  IommuError,
-  type DmaMemory,
-  type IommuDmaDevice,
-  type IommuDmaDomain,
-  type IommuPlatform,
-  type PhysicalDeviceObject,
-} from '../../lib/index.js';
-import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
+import { DomainTypeTranslate, IommuError, type IommuPlatform } from '../../lib/index.js';
 import { expect } from 'vitest';
-import { RW } from '../sweep/world.js';
-
-const PAGE = 4096n;
-const MAP_IOVA = 0x100000n;
+import { interfaceV3, nothingHeld, releaseHeld, roundTrip, ROUND_TRIP_IOVA as MAP_IOVA } from './device-use.js';
 
 export interface HotUnplugDriver {
   readonly name: string;
@@ -64,12 +51,6 @@ export interface HotUnplugResult {
   removedAnswers: Record<string, string>;
 }
 
-function v3(p: IommuPlatform): DMA_IOMMU_INTERFACE_V3 {
-  const i = buildInterfaceEx(p, 3, 0n);
-  if (i.Version !== 3) throw new Error('unreachable');
-  return i.V3;
-}
-
 function what(e: unknown): string {
   return e instanceof IommuError ? `${e.code} (${e.message})` : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
@@ -81,26 +62,6 @@ function codeOf(fn: () => unknown): string {
   } catch (e) {
     return e instanceof IommuError ? e.code : `${(e as Error)?.name ?? 'thrown'}: ${(e as Error)?.message ?? String(e)}`;
   }
-}
-
-const pattern = (n: number, seed: number) => new Uint8Array(n).map((_v, i) => (i * 13 + seed) & 0xff);
-
-/** Create, attach, map, and move bytes through the device; returns what it holds. */
-async function useDevice(p: IommuPlatform, V3: DMA_IOMMU_INTERFACE_V3, pdo: PhysicalDeviceObject, seed: number) {
-  const dev = V3.CreateDevice(pdo);
-  const dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
-  V3.AttachDeviceEx(dom, dev);
-  const mem = p.allocateDmaMemory(2n * PAGE);
-  V3.MapLogicalRangeEx(dom, RW, mem.asMdl(), MAP_IOVA, null, null);
-  const edu = new EduDevice(p.deviceRegions(dev), { timeoutMs: 5000 });
-  edu.enableBusMaster();
-  const data = pattern(256, seed);
-  mem.bytes.set(data);
-  await edu.dmaToDevice(MAP_IOVA, data.length);
-  await edu.dmaFromDevice(MAP_IOVA + PAGE, data.length);
-  const got = mem.bytes.subarray(Number(PAGE), Number(PAGE) + data.length);
-  const moved = got.every((v, i) => v === data[i]);
-  return { dev, dom, mem, edu, moved };
 }
 
 /** What every run of the scenario must show, on any backend: no problems, the callback heard the device go (0) after it was there, both latencies measured, the removed device's answers. */
@@ -123,16 +84,12 @@ export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnp
     problems.push(`open: ${what(e)}`);
     return r;
   }
-  const V3 = v3(p);
-  let dev: IommuDmaDevice | null = null;
-  let dom: IommuDmaDomain | null = null;
-  let mem: DmaMemory | null = null;
+  const V3 = interfaceV3(p);
   try {
     const pdo = p.findDevice(driver.bdf);
     if (!pdo) throw new Error(`no device ${driver.bdf} to start with`);
-    const held = await useDevice(p, V3, pdo, 5);
-    ({ dev, dom, mem } = held);
-    if (!held.moved) problems.push('before the unplug: the DMA round trip did not move the bytes');
+    const { dev, dom, mem, edu, moved } = await roundTrip(p, V3, pdo, nothingHeld(), { seed: 5, timeoutMs: 5000 });
+    if (!moved) problems.push('before the unplug: the DMA round trip did not move the bytes');
 
     // The driver's removal handler: on AvailableDomainTypes 0 it releases what it holds (next tick).
     let removedAt = 0;
@@ -167,9 +124,10 @@ export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnp
     // Calls on the removed device.
     const d = dev;
     const dm = dom;
+    const m = mem;
     const other = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
     r.removedAnswers.configRead = codeOf(() => p.deviceRegions(d).configRead(0, 2));
-    r.removedAnswers.barRead32 = codeOf(() => held.edu.identify());
+    r.removedAnswers.barRead32 = codeOf(() => edu.identify());
     r.removedAnswers.DetachDeviceEx = codeOf(() => V3.DetachDeviceEx(d)); // and recorded detached
     r.removedAnswers.AttachDeviceEx = codeOf(() => V3.AttachDeviceEx(other, d));
     r.removedAnswers.QueryAvailableDomainTypes = codeOf(() => {
@@ -193,12 +151,8 @@ export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnp
     step('UnmapLogicalRange', () => V3.UnmapLogicalRange(dm, MAP_IOVA, 2n));
     step('UnregisterInterfaceStateChangeCallback', () => V3.UnregisterInterfaceStateChangeCallback(callback, d));
     step('DeleteDomain', () => V3.DeleteDomain(dm));
-    dom = null;
     step('DeleteDevice', () => V3.DeleteDevice(d));
-    dev = null;
-    const m = mem;
     step('DmaMemory.free', () => m.free());
-    mem = null;
 
     await unplugging;
     if (unplugError) problems.push(`the unplug did not complete after the release: ${what(unplugError)}`);
@@ -212,17 +166,10 @@ export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnp
     if (!fresh) problems.push(`after the plug, findDevice(${driver.bdf}) finds nothing`);
     else {
       if (fresh === pdo) problems.push('after the plug, findDevice returned the old PDO (expected a new one)');
-      const again = await useDevice(p, V3, fresh, 77);
-      ({ dev, dom, mem } = again);
-      if (!again.moved) problems.push('after the plug: the DMA round trip did not move the bytes');
-      V3.UnmapLogicalRange(again.dom, MAP_IOVA, 2n);
-      V3.DetachDeviceEx(again.dev);
-      V3.DeleteDomain(again.dom);
-      dom = null;
-      V3.DeleteDevice(again.dev);
-      dev = null;
-      again.mem.free();
-      mem = null;
+      const held = nothingHeld();
+      const { moved } = await roundTrip(p, V3, fresh, held, { seed: 77, timeoutMs: 5000 });
+      if (!moved) problems.push('after the plug: the DMA round trip did not move the bytes');
+      releaseHeld(V3, held);
     }
   } catch (e) {
     problems.push(what(e));
@@ -233,8 +180,5 @@ export async function hotUnplugScenario(driver: HotUnplugDriver): Promise<HotUnp
       problems.push(`close(): ${what(e)}`);
     }
   }
-  void dev;
-  void dom;
-  void mem;
   return r;
 }

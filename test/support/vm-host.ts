@@ -1,5 +1,6 @@
-/** Shared pieces of the VM harness's host-side unit tests: a machine description for qemuArgs and the usage-error check. */
+/** Shared pieces of the VM harness's host-side unit tests: a machine description for qemuArgs, the usage-error check and the check of an option that takes one of a list of choices. */
 import { expect } from 'vitest';
+import { parseRunArgs, type RunArgs } from '../../lib/vm/cli.js';
 import { VmError } from '../../lib/vm/errors.js';
 import { caught } from './expect-error.js';
 
@@ -17,4 +18,22 @@ export function usageError(fn: () => unknown): VmError {
   const err = caught(fn, VmError, 'expected a usage error (VmError)');
   expect(err.exitCode).toBe(2);
   return err;
+}
+
+/**
+ * A `vm run` option that takes one of `choices`: absent, `read` gives undefined; each choice parses
+ * both as `OPTION VALUE` and as `OPTION=VALUE`; `bad`, an empty value and no value at all are usage
+ * errors whose message names the option and every choice.
+ */
+export function expectChoiceOption(option: `--${string}`, read: (a: RunArgs) => unknown, choices: readonly string[], bad: string): void {
+  expect(read(parseRunArgs(['--', 'true']))).toBeUndefined();
+  for (const c of choices) {
+    expect(read(parseRunArgs([option, c, '--', 'true']))).toBe(c);
+    expect(read(parseRunArgs([`${option}=${c}`, '--', 'true']))).toBe(c);
+  }
+  for (const argv of [[option, bad], [option, ''], [`${option}=`], [option]]) {
+    const message = usageError(() => parseRunArgs([...argv, '--', 'true'])).message;
+    expect(message).toContain(option);
+    for (const c of choices) expect(message).toContain(c);
+  }
 }

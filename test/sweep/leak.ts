@@ -5,11 +5,8 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DomainTypeTranslate, EduDevice, IommuError, type IommuPlatform, type DmaMemory, type IommuDmaDevice, type IommuDmaDomain } from '../../lib/index.js';
-import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
-import { PAGE, RW } from './world.js';
-
-const IOVA = 0x100000n;
+import { IommuError, type IommuPlatform } from '../../lib/index.js';
+import { interfaceV3, nothingHeld, releaseHeld, roundTrip } from '../support/device-use.js';
 
 /** global.gc, exposed at run time when the process was not started with --expose-gc. */
 export function gcFunction(): () => void {
@@ -31,46 +28,23 @@ export interface Cycler {
 }
 
 export function cycler(p: IommuPlatform, bdf: string, options: CycleOptions = {}): Cycler {
-  const i = buildInterfaceEx(p, 3, 0n);
-  if (i.Version !== 3) throw new Error('unreachable');
-  const V3: DMA_IOMMU_INTERFACE_V3 = i.V3;
+  const V3 = interfaceV3(p);
   const pdo = p.findDevice(bdf);
   if (!pdo) throw new Error(`no device ${bdf}`);
-  const pattern = new Uint8Array(64).map((_v, k) => k + 1);
   return {
     p,
     async cycle(n: number): Promise<string | null> {
       options.inject?.(p, n);
-      let dev: IommuDmaDevice | null = null;
-      let dom: IommuDmaDomain | null = null;
-      let mem: DmaMemory | null = null;
-      let mapped = false;
-      let attached = false;
+      const held = nothingHeld();
       let failure: string | null = null;
       try {
-        dev = V3.CreateDevice(pdo);
-        dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
-        V3.AttachDeviceEx(dom, dev);
-        attached = true;
-        mem = p.allocateDmaMemory(2n * PAGE);
-        V3.MapLogicalRangeEx(dom, RW, mem.asMdl(), IOVA, null, null);
-        mapped = true;
-        const edu = new EduDevice(p.deviceRegions(dev), { timeoutMs: 2000 });
-        edu.enableBusMaster();
-        mem.bytes.set(pattern);
-        await edu.dmaToDevice(IOVA, pattern.length);
-        await edu.dmaFromDevice(IOVA + PAGE, pattern.length);
-        if (mem.bytes[Number(PAGE)] !== 1 || mem.bytes[Number(PAGE) + 63] !== 64) throw new Error(`cycle ${n}: the DMA did not move the bytes`);
+        const { moved } = await roundTrip(p, V3, pdo, held, { seed: 1, timeoutMs: 2000 });
+        if (!moved) throw new Error(`cycle ${n}: the DMA did not move the bytes`);
       } catch (e) {
         if (!(e instanceof IommuError)) throw e;
         failure = e.code;
       } finally {
-        // release in order; every step must succeed whatever failed above
-        if (mapped && dom) V3.UnmapLogicalRange(dom, IOVA, 2n);
-        if (mem) mem.free();
-        if (attached && dev) V3.DetachDeviceEx(dev);
-        if (dom) V3.DeleteDomain(dom);
-        if (dev) V3.DeleteDevice(dev);
+        releaseHeld(V3, held); // every step must succeed whatever failed above
       }
       return failure;
     },

@@ -7,7 +7,6 @@
  *
  * A scenario returns its problems (empty = it behaved); it never throws.
  */
-// (The same public-API imports as test/support/hot-unplug.ts: an import list, alike but not code to share.)
 import {
   DomainTypeTranslate,
   EduDevice,
@@ -21,7 +20,8 @@ import {
   type PhysicalDeviceObject,
 } from '../../lib/index.js';
 import type { SweepBackend } from './known-defects.js';
-import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
+import type { DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
+import { interfaceV3 as v3, nothingHeld, releaseHeld, roundTrip } from '../support/device-use.js';
 import { agreement, PAGE, RW } from './world.js';
 
 export const STAGES = ['after-create', 'after-attach', 'after-map', 'during-dma', 'callback-cleans-up'] as const;
@@ -62,12 +62,6 @@ export interface Life {
 
 const MAP_IOVA = 0x100000n;
 const TOKEN_IOVA = 0x400000n;
-
-function v3(p: IommuPlatform): DMA_IOMMU_INTERFACE_V3 {
-  const i = buildInterfaceEx(p, 3, 0n);
-  if (i.Version !== 3) throw new Error('unreachable');
-  return i.V3;
-}
 
 function what(e: unknown): string {
   return e instanceof IommuError ? e.code : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -193,31 +187,14 @@ async function usableAgain(driver: RemovalDriver, p: IommuPlatform, stalePdo: Ph
       if (!(e instanceof IommuError) || e.code !== 'STATUS_INVALID_PARAMETER_1') problems.push(`after re-add: CreateDevice(stale PDO) answered ${what(e)}, expected STATUS_INVALID_PARAMETER_1`);
     }
   }
-  let dev: IommuDmaDevice | null = null;
-  let dom: IommuDmaDomain | null = null;
-  let mem: DmaMemory | null = null;
+  const held = nothingHeld();
   try {
-    dev = V3.CreateDevice(pdo);
-    dom = V3.CreateDomainEx(DomainTypeTranslate, 0n, null, null);
-    V3.AttachDeviceEx(dom, dev);
-    mem = p.allocateDmaMemory(2n * PAGE);
-    V3.MapLogicalRangeEx(dom, RW, mem.asMdl(), MAP_IOVA, null, null);
-    const edu = new EduDevice(p.deviceRegions(dev), { timeoutMs: 3000 });
-    edu.enableBusMaster();
-    const data = new Uint8Array(256).map((_v, i) => (i * 7 + 3) & 0xff);
-    mem.bytes.set(data);
-    await edu.dmaToDevice(MAP_IOVA, data.length);
-    await edu.dmaFromDevice(MAP_IOVA + PAGE, data.length);
-    const got = mem.bytes.subarray(Number(PAGE), Number(PAGE) + data.length);
-    if (!got.every((v, i) => v === data[i])) problems.push('after re-add: the DMA round trip did not move the bytes');
-    V3.UnmapLogicalRange(dom, MAP_IOVA, 2n);
-    V3.DetachDeviceEx(dev);
+    const { moved } = await roundTrip(p, V3, pdo, held, { seed: 3, timeoutMs: 3000 });
+    if (!moved) problems.push('after re-add: the DMA round trip did not move the bytes');
   } catch (e) {
     problems.push(`after re-add: ${what(e)}${e instanceof IommuError ? ` (${e.message})` : ''}`);
   } finally {
-    if (dom) step(problems, 'after re-add: DeleteDomain', () => V3.DeleteDomain(dom!));
-    if (dev) step(problems, 'after re-add: DeleteDevice', () => V3.DeleteDevice(dev!));
-    if (mem) step(problems, 'after re-add: free', () => mem!.free());
+    releaseHeld(V3, held, (name, fn) => void step(problems, `after re-add: ${name}`, fn));
   }
 }
 

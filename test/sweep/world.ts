@@ -23,6 +23,7 @@ import {
   EduDevice,
 } from '../../lib/index.js';
 import type { SweepBackend } from './known-defects.js';
+import { interfaceV3 as v3 } from '../support/device-use.js';
 import { buildInterfaceEx, type DMA_IOMMU_INTERFACE_V1, type DMA_IOMMU_INTERFACE_V3 } from '../../lib/wdk/interface.js';
 
 export const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
@@ -83,12 +84,6 @@ export interface World {
     readonly segment: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT;
   };
   close(): void;
-}
-
-function v3(p: IommuPlatform): DMA_IOMMU_INTERFACE_V3 {
-  const i = buildInterfaceEx(p, 3, 0n);
-  if (i.Version !== 3) throw new Error('unreachable');
-  return i.V3;
 }
 
 function v1(p: IommuPlatform): DMA_IOMMU_INTERFACE_V1 {

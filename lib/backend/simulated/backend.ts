@@ -29,7 +29,7 @@ import { DeviceDma } from './device-dma.js';
 import { DeviceLocks } from './device-lock.js';
 import { type DomainEnv, type DomainType, SimDomain } from './domain.js';
 import { DmaEngine } from './dma-engine.js';
-import { checkMapArgs, checkRunLengths, unmapGeneral, unmapTypeError } from './map-args.js';
+import { checkMapArgs, checkPageRange, checkPageRun, checkRunLengths, pageAddress, unmapGeneral, unmapTypeError } from './map-args.js';
 import { FaultLog, type SimulatedFault } from './faults.js';
 import { FailureInjector, OP_INDEX, SIM_SYSCALLS, type SimOpName } from './injection.js';
 import { type InspectOptions, type MachineFacts, type SimInspection, inspectSimulator } from './inspect.js';
@@ -456,6 +456,41 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       const pages = alignedPage(length);
       if (page >= 0 && pages > 0 && d.unmapPages(page, pages) >= 0) return length;
       return unmapGeneral(d, iova, length);
+    } catch (e) {
+      this.#fail.countError(e);
+      throw e;
+    }
+  }
+
+  // The page-number lane (contract.ts): the platform's fast paths checked and converted every
+  // address once; these take the page numbers and do what map/unmap do on the same values, in the
+  // same order (count, injection, closed, limits, domain, then the domain's own checks).
+
+  mapPageRun(domain: number, page: number, pages: number, pfn: number, perms: number): void {
+    this.#fail.ops[OP_MAP]++;
+    if (this.#fail.injections.length !== 0) this.#fail.inject('map');
+    try {
+      if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
+      checkPageRun(page, pages, pfn, perms);
+      if (this.#limits !== null) this.#checkLimits(this.#limits, domain, pageAddress(page), [{ pa: pageAddress(pfn), length: pageAddress(pages) }]);
+      const last = this.#lastDomain;
+      const d = last !== null && last.handle === domain ? last : this.#domain(domain, MAP);
+      if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(pageAddress(page), pageAddress(pages), [{ pa: pageAddress(pfn), length: pageAddress(pages) }], perms);
+    } catch (e) {
+      this.#fail.countError(e);
+      throw e;
+    }
+  }
+
+  unmapPageRange(domain: number, page: number, pages: number): void {
+    this.#fail.ops[OP_UNMAP]++;
+    if (this.#fail.injections.length !== 0) this.#fail.inject('unmap');
+    try {
+      if (this.#closed) fail(ERR.EBADF, UNMAP, 'backend is closed');
+      checkPageRange(page, pages);
+      const last = this.#lastDomain;
+      const d = last !== null && last.handle === domain ? last : this.#domain(domain, UNMAP);
+      if (d.unmapPages(page, pages) < 0) unmapGeneral(d, pageAddress(page), pageAddress(pages));
     } catch (e) {
       this.#fail.countError(e);
       throw e;

@@ -231,12 +231,17 @@ export class SimDomain {
     if (this.attachments.size !== 0) this.#checkUsablePages(page, last);
     const phys = this.#phys;
     const pa = pfn * PAGE_SIZE;
-    const len = pages * PAGE_SIZE;
-    if (pages === 1 && this.loose.size === 0 && phys.owns(pa, len)) {
-      // one leaf: check-and-insert in a single walk
+    // one page of a live allocation (allocations are whole pages: the one holding its first byte
+    // holds it all) and no loose area to check: check-and-insert in a single walk, and the
+    // allocation found once counts the mapped page
+    const owner = pages === 1 && this.loose.size === 0 ? phys.find(pa) : null;
+    if (owner !== null) {
       if (!table.tryInsert4K(page, pa + perms)) this.#rejectMap(ERR.EEXIST, page, pages, 'overlaps an existing area');
-    } else this.#mapTableRun(table, page, pages, pfn, perms);
-    phys.adjustMapped(pa, len, 1);
+      owner.mappedPages++;
+    } else {
+      this.#mapTableRun(table, page, pages, pfn, perms);
+      phys.adjustMapped(pa, pages * PAGE_SIZE, 1);
+    }
     this.areaCount++;
     return true;
   }

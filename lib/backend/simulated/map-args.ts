@@ -35,6 +35,26 @@ export function checkRunLengths(runs: readonly PhysicalRun[]): void {
   for (const r of runs) if (r.length === 0n) fail(ERR.EINVAL, MAP, 'a run has length 0');
 }
 
+/**
+ * The page-number lane's argument checks (mapPageRun, unmapPageRange): int32 page numbers, as the
+ * platform's fast paths produce them (alignedPage). Integer tests only: nothing is converted.
+ */
+export function checkPageRun(page: number, pages: number, pfn: number, perms: number): void {
+  checkPageRange(page, pages);
+  if ((pfn | 0) !== pfn || pfn < 0) throw new RangeError(`pfn must be an integer page number in 0..2^31-1, got ${describe(pfn)}`);
+  if (perms !== 1 && perms !== 2 && perms !== 3) throw new RangeError(`perms must be 1, 2 or 3, got ${describe(perms)}`);
+}
+
+export function checkPageRange(page: number, pages: number): void {
+  if ((page | 0) !== page || page < 0) throw new RangeError(`page must be an integer page number in 0..2^31-1, got ${describe(page)}`);
+  if ((pages | 0) !== pages || pages < 1) throw new RangeError(`pages must be an integer in 1..2^31-1, got ${describe(pages)}`);
+}
+
+/** A page number (or count) as a byte address (the lane's fallback to the bigint paths). */
+export function pageAddress(page: number): bigint {
+  return BigInt(page) << 12n;
+}
+
 export function unmapTypeError(iova: unknown, length: unknown): never {
   if (typeof iova !== 'bigint') throw new TypeError(`iova must be a bigint, got ${describe(iova)}`);
   throw new TypeError(`length must be a bigint, got ${describe(length)}`);

@@ -6,7 +6,8 @@
  * a level-L table holds either a leaf (level 1 always; level 2/3 when the IOVA, the PA and the
  * remaining length are aligned to the leaf size and that page size is supported) or a pointer to
  * a level L-1 table, never both. Tables below the root are allocated on first use and freed as
- * soon as their last entry goes.
+ * soon as their last entry goes (the counts `tables`, `leaves` and everything a walk sees say so
+ * at once; see "Emptied tables" for when their storage goes).
  *
  * Storage: a table is a number, its 512 slots live in a shared `TableSlab` (table-slab.ts explains
  * why: one cache miss per level instead of three). Slot i of table t is two doubles at
@@ -25,6 +26,17 @@
  * present leaf in a range: O(levels × 512) worst case, independent of the number of live areas
  * (empty subtrees are skipped, fully covered non-empty subtrees answer at once). Clearing a range:
  * O(leaves cleared + tables visited).
+ *
+ * Emptied tables. A one-page unmap that empties its leaf table usually empties the tables above
+ * it too, and the next one-page map (a map/unmap loop, an IOVA reused) builds the same chain
+ * again. So the chain of tables removeAreaAt empties is only recorded (a "pending" chain: the
+ * tables stay linked, empty but for the link to the next one down, their counts untouched), and
+ * freed by the next operation that is not a one-page map walking down that same chain: such a
+ * map takes the tables back as they are (no freeing, allocating, unlinking or relinking), any
+ * other operation, and every reader of the counts (`tables`, `empty`, inspection, `verify`),
+ * first frees them (`#settle`: exactly the frees removeAreaAt used to make). A pending table
+ * holds no leaf, so a walk through one finds nothing, as through an empty slot; only the last
+ * chain emptied is pending (removeAreaAt settles an older one before it records a new one).
  *
  * Page indexes are `number`s (IOVA >> 12, < 2^52: exact).
  */
@@ -67,8 +79,8 @@ export class PageTable {
   readonly reach: number;
   readonly allow2M: boolean;
   readonly allow1G: boolean;
-  /** tables[L] = live tables at level L (root counted at `levels`). */
-  readonly tables: number[];
+  /** #tables[L] = live tables at level L (root counted at `levels`); read through `tables`. */
+  readonly #tables: number[];
   /** leaves[L] = live leaf entries at level L (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB). */
   readonly leaves: number[];
 
@@ -87,6 +99,13 @@ export class PageTable {
   // slab offset of the slot taken (a double: offsets may exceed int32).
   readonly #pathT: Int32Array;
   readonly #pathSlot: Float64Array;
+  // The pending chain (see the header), bottom first, top last: each table, its level, its
+  // parent and the slab offset of the parent's slot that links it.
+  readonly #pendT: Int32Array;
+  readonly #pendLevel: Int32Array;
+  readonly #pendParent: Int32Array;
+  readonly #pendSlot: Float64Array;
+  #pending = 0;
 
   constructor(levels: number, allow2M: boolean, allow1G: boolean) {
     if (!Number.isInteger(levels) || levels < 2 || levels > 6) throw new RangeError(`bad page-table depth ${levels}`);
@@ -94,11 +113,15 @@ export class PageTable {
     this.reach = SPAN[levels] * ENTRIES;
     this.allow2M = allow2M;
     this.allow1G = allow1G && allow2M && levels >= 3;
-    this.tables = new Array<number>(levels + 1).fill(0);
-    this.tables[levels] = 1;
+    this.#tables = new Array<number>(levels + 1).fill(0);
+    this.#tables[levels] = 1;
     this.leaves = new Array<number>(levels + 1).fill(0);
     this.#pathT = new Int32Array(levels + 1);
     this.#pathSlot = new Float64Array(levels + 1);
+    this.#pendT = new Int32Array(levels + 1);
+    this.#pendLevel = new Int32Array(levels + 1);
+    this.#pendParent = new Int32Array(levels + 1);
+    this.#pendSlot = new Float64Array(levels + 1);
     this.#slab.allocate(); // ROOT
   }
 
@@ -111,7 +134,7 @@ export class PageTable {
     const c = slab.allocate();
     slab.slots[slot + 1] = c;
     slab.counts[t]++;
-    this.tables[level]++;
+    this.#tables[level]++;
     return c;
   }
 
@@ -120,11 +143,18 @@ export class PageTable {
     const slab = this.#slab;
     slab.slots[slot + 1] = 0;
     slab.counts[t]--;
-    this.tables[level]--;
+    this.#tables[level]--;
     slab.release(c);
   }
 
+  /** Live tables per level (index = level; the root counted at `levels`). */
+  get tables(): readonly number[] {
+    if (this.#pending !== 0) this.#settle();
+    return this.#tables;
+  }
+
   get empty(): boolean {
+    if (this.#pending !== 0) this.#settle();
     return this.#slab.counts[ROOT] === 0;
   }
 
@@ -159,6 +189,7 @@ export class PageTable {
 
   /** True when any leaf intersects pages [first, last] (inclusive; clamped to the reach). */
   anyInRange(first: number, last: number): boolean {
+    if (this.#pending !== 0) this.#settle();
     if (last >= this.reach) last = this.reach - 1;
     if (first > last || this.empty) return false;
     if (first === last) return this.lookup(first) !== 0;
@@ -189,6 +220,7 @@ export class PageTable {
    * `areaPages` pages. Picks the largest leaf the alignment allows. The range must be empty.
    */
   mapRun(page: number, pfn: number, pages: number, flags: number, areaStart: number, areaPages: number): void {
+    if (this.#pending !== 0) this.#settle();
     const allow2M = this.allow2M;
     const allow1G = this.allow1G;
     while (pages > 0) {
@@ -241,10 +273,13 @@ export class PageTable {
     let t = ROOT;
     for (let L = this.levels; L > 1; L--) {
       const s = t * TABLE_DOUBLES + 2 * ((page >>> SHIFT[L]) & 511);
-      if (slots[s] !== 0) return false; // a huge leaf covers the page
+      if (slots[s] !== 0) return false; // a huge leaf covers the page (never below a pending table: nothing changed yet)
       const c = slots[s + 1];
-      if (c !== 0) t = c;
-      else {
+      if (c !== 0) {
+        // the pending chain's top table, walked into: it is taken back as it is (see the header)
+        if (this.#pending !== 0 && c === this.#pendT[this.#pending - 1]) this.#pending--;
+        t = c;
+      } else {
         t = this.#attach(t, s, L - 1);
         slots = this.#slab.slots;
       }
@@ -256,6 +291,14 @@ export class PageTable {
     this.#slab.counts[t]++;
     this.leaves[1]++;
     return true;
+  }
+
+  /** Free the pending chain, bottom first: what removeAreaAt did not do when the tables emptied. */
+  #settle(): void {
+    const n = this.#pending;
+    this.#pending = 0;
+    for (let i = 0; i < n; i++) this.#detach(this.#pendParent[i], this.#pendSlot[i], this.#pendT[i], this.#pendLevel[i]);
+    if (this.#slab.counts[ROOT] === 0) this.#slab.trim();
   }
 
   /**
@@ -299,19 +342,26 @@ export class PageTable {
   }
 
   /**
-   * Free `t`, a level-`level` table removeAreaAt's walk just emptied, and each ancestor on that
-   * walk's path that empties in turn. (A method of its own: it keeps removeAreaAt small enough
+   * `t`, a level-`level` table removeAreaAt's walk just emptied, and each ancestor on that walk's
+   * path left holding only the link to the one below: recorded as the pending chain (see the
+   * header), after an older one is freed. (A method of its own: it keeps removeAreaAt small enough
    * for V8 to inline into the backend's unmap.)
    */
   #dropEmpty(t: number, level: number): void {
+    if (this.#pending !== 0) this.#settle();
     const counts = this.#slab.counts;
-    while (counts[t] === 0 && level < this.levels) {
+    let n = 0;
+    while (level < this.levels && counts[t] === (n === 0 ? 0 : 1)) {
       const parent = this.#pathT[level + 1];
-      this.#detach(parent, this.#pathSlot[level + 1], t, level);
+      this.#pendT[n] = t;
+      this.#pendLevel[n] = level;
+      this.#pendParent[n] = parent;
+      this.#pendSlot[n] = this.#pathSlot[level + 1];
+      n++;
       t = parent;
       level++;
     }
-    if (counts[ROOT] === 0) this.#slab.trim();
+    this.#pending = n;
   }
 
   /**
@@ -319,6 +369,7 @@ export class PageTable {
    * leaf straddles the bounds). Returns the pages removed.
    */
   clearRange(first: number, last: number, mem: MappedCounter | null): number {
+    if (this.#pending !== 0) this.#settle();
     this.clearedAreas = 0;
     if (last >= this.reach) last = this.reach - 1;
     if (first > last || this.empty) return 0;
@@ -431,6 +482,7 @@ export class PageTable {
    * link names a live table reached once, and the slab's free tables are clean.
    */
   verify(): string | null {
+    if (this.#pending !== 0) this.#settle();
     const slab = this.#slab;
     const slots = slab.slots;
     const tables = new Array<number>(this.levels + 1).fill(0);
@@ -466,7 +518,7 @@ export class PageTable {
     walk(ROOT, this.levels);
     if (reached.size !== slab.live) problem ??= `${slab.live} live tables in the slab, ${reached.size} reachable`;
     for (let l = 1; l <= this.levels; l++) {
-      if (tables[l] !== this.tables[l]) problem ??= `tables[${l}] = ${this.tables[l]}, counted ${tables[l]}`;
+      if (tables[l] !== this.#tables[l]) problem ??= `tables[${l}] = ${this.#tables[l]}, counted ${tables[l]}`;
       if (leaves[l] !== this.leaves[l]) problem ??= `leaves[${l}] = ${this.leaves[l]}, counted ${leaves[l]}`;
     }
     return problem;

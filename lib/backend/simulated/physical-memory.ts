@@ -131,6 +131,9 @@ export class SimMemory implements BackendMemory {
   }
 
   // ---- raw access by offset (no checks): used by PhysicalMemory ----------------------------
+  // readInto and writeFrom are alike in shape only (flat fast path, then forEachPage), not one loop
+  // with a direction: a read of a page never written gives zeros and allocates nothing, a write
+  // allocates the page; one loop would test the direction on every page of every simulated DMA.
   readInto(off: number, out: Uint8Array, outOff: number, len: number): void {
     const b = this.#bytes;
     if (b !== null) {

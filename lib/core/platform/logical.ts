@@ -9,7 +9,7 @@ import type { IommuDmaDomain } from '../objects.js';
 import { resolveMdlArgument, resolvePhysical, spanOf } from '../physical.js';
 import { alignedPage, exactNumber } from '../../util/u64.js';
 import type { PlatformContext } from './context.js';
-import { type MapStatuses, backendMap, backendUnmap, fastContiguousRange, installClaim, pageBytes, removeClaim, unmapPages } from './mapping.js';
+import { type MapStatuses, backendMapRun, backendUnmapRun, fastContiguousRange, installClaim, removeClaim, unmapPages } from './mapping.js';
 import type { DomainState } from './state.js';
 import { PAGE, PAGE_MASK, U64_MAX, checkPermissions, hex, invalidArg, optionalAddress, statusError } from './validate.js';
 
@@ -144,8 +144,8 @@ export function mapLogicalRangeEx(
     }
     if (start >= 0) {
       const iova = typeof ExplicitLogicalAddress === 'bigint' ? ExplicitLogicalAddress : BigInt(start) * PAGE;
-      backendMap(dom, op, iova, spanOf(range) ?? [{ pa: Base, length: Size }], Permissions, pages, MAP_EX);
-      dom.space.insert(new Claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
+      backendMapRun(dom, op, start, pages, pfn, Permissions, iova, Base, Size, MAP_EX, spanOf(range));
+      dom.space.insert(dom.space.claim(start, pages, ClaimKind.Logical, Permissions, pfn, null, true));
       return iova;
     }
   }
@@ -188,8 +188,8 @@ export function unmapLogicalRange(ctx: PlatformContext, Domain: IommuDmaDomain, 
     if (start >= 0 && np > 0) {
       const c = dom.space.at(start);
       if (c !== undefined && c.start === start && c.pages === np && c.kind === ClaimKind.Logical) {
-        if (c.backed) backendUnmap(dom, op, LogicalAddress, pageBytes(np));
-        dom.space.remove(c);
+        if (c.backed) backendUnmapRun(dom, op, start, np, LogicalAddress);
+        dom.space.release(c);
         return;
       }
     }

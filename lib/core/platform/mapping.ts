@@ -4,7 +4,8 @@
  * areas, so a partial unmap removes the area and maps the kept head/tail again. Every operation
  * validates fully before its first backend call, so a failure leaves no partial state.
  */
-import type { MapSource, PhysicalRun } from '../../backend/contract.js';
+import type { IommuBackend, MapSource, MemorySpan, PhysicalRun } from '../../backend/contract.js';
+import type { IommuError } from '../../errors.js';
 import type { StatusName } from '../../status.js';
 import { MapPhysicalAddressTypeContiguousRange } from '../../wdk/constants.js';
 import { Claim, ClaimKind } from '../iova-space.js';
@@ -77,18 +78,50 @@ export function backendMap(dom: DomainState, operation: string, iova: bigint, so
   try {
     dom.backend.map(dom.id, iova, source, perms);
   } catch (e) {
-    throw toIommuError(e, operation, {
-      EINVAL: st.address,
-      EOVERFLOW: st.address,
-      EFAULT: st.physical,
-      EEXIST: st.overlap,
-      EADDRINUSE: st.overlap,
-    }, {
-      iova,
-      length: pageBytes(pages),
-      argumentFor: { EINVAL: st.addressArg, EOVERFLOW: st.addressArg, EFAULT: st.physicalArg, EEXIST: st.addressArg, EADDRINUSE: st.addressArg },
-    });
+    throw mapError(e, operation, iova, pages, st);
   }
+}
+
+const INT32_MAX = 0x7fffffff;
+
+/**
+ * A fast path's map of one physically contiguous run whose addresses it has already turned into
+ * int32 page numbers (`alignedPage`): IOVA page `page`, `pages` pages, PA page `pfn`; `iova`, `pa`
+ * and `length` are the same values as the bigints it read (once: a ContiguousRange is the
+ * caller's object). Backends with the page-number lane (`mapPageRun`) take the numbers, so
+ * nothing is converted or checked twice; the others get `map` with the bigints, as does a number
+ * at or above 2^31, outside the lane's domain (a Buddy placement high in a wide domain). The one
+ * place the fast paths describe memory to a backend. `span`: the memory's identity when the caller
+ * described DmaMemory (`spanOf`), passed to `map` instead of the run (same pages; the backend then
+ * needs no PA → memory lookup). Throws what the backend throws.
+ */
+export function mapRun(backend: IommuBackend, id: number, page: number, pages: number, pfn: number, perms: number, iova: bigint, pa: bigint, length: bigint, span?: MemorySpan): void {
+  if (backend.mapPageRun !== undefined && page <= INT32_MAX && pages <= INT32_MAX && pfn <= INT32_MAX) backend.mapPageRun(id, page, pages, pfn, perms);
+  else backend.map(id, iova, span ?? [{ pa, length }], perms);
+}
+
+/** `mapRun` with its errnos turned into the member's statuses (as `backendMap`). */
+export function backendMapRun(dom: DomainState, operation: string, page: number, pages: number, pfn: number, perms: number, iova: bigint, pa: bigint, length: bigint, st: MapStatuses, span?: MemorySpan): void {
+  try {
+    mapRun(dom.backend, dom.id, page, pages, pfn, perms, iova, pa, length, span);
+  } catch (e) {
+    throw mapError(e, operation, iova, pages, st);
+  }
+}
+
+/** A map's backend failure as the member's IommuError. */
+function mapError(e: unknown, operation: string, iova: bigint, pages: number, st: MapStatuses): IommuError {
+  return toIommuError(e, operation, {
+    EINVAL: st.address,
+    EOVERFLOW: st.address,
+    EFAULT: st.physical,
+    EEXIST: st.overlap,
+    EADDRINUSE: st.overlap,
+  }, {
+    iova,
+    length: pageBytes(pages),
+    argumentFor: { EINVAL: st.addressArg, EOVERFLOW: st.addressArg, EFAULT: st.physicalArg, EEXIST: st.addressArg, EADDRINUSE: st.addressArg },
+  });
 }
 
 /** The backend's unmap of [iova, iova+length), errnos turned into statuses. */
@@ -97,6 +130,22 @@ export function backendUnmap(dom: DomainState, operation: string, iova: bigint, 
     dom.backend.unmap(dom.id, iova, length);
   } catch (e) {
     throw toIommuError(e, operation, {}, { iova, length });
+  }
+}
+
+/**
+ * A fast path's unmap of exactly one area, pages [page, page+pages) in int32 page numbers, `iova`
+ * the same address as the caller's bigint: through the page-number lane (`unmapPageRange`) when
+ * the backend has one and both numbers are below 2^31, else `unmap`. Errnos turned into statuses
+ * as `backendUnmap`.
+ */
+export function backendUnmapRun(dom: DomainState, operation: string, page: number, pages: number, iova: bigint): void {
+  const backend = dom.backend;
+  try {
+    if (backend.unmapPageRange !== undefined && page <= INT32_MAX && pages <= INT32_MAX) backend.unmapPageRange(dom.id, page, pages);
+    else backend.unmap(dom.id, iova, pageBytes(pages));
+  } catch (e) {
+    throw toIommuError(e, operation, {}, { iova, length: pageBytes(pages) });
   }
 }
 

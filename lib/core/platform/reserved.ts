@@ -14,7 +14,7 @@ import { alignedPage } from '../../util/u64.js';
 import { toIommuError, viaBackend } from './backend-call.js';
 import type { PlatformContext } from './context.js';
 import { placeLogical, translateDomain } from './logical.js';
-import { backendUnmap, fastContiguousRange } from './mapping.js';
+import { backendUnmapRun, fastContiguousRange, mapRun } from './mapping.js';
 import { TokenState } from './state.js';
 import { PAGE, PAGE_MASK, U64_MAX, checkPermissions, hex, invalidArg, optionalAddress, statusError } from './validate.js';
 
@@ -142,7 +142,7 @@ export function mapReservedLogicalRange(
         const dom = t.domain;
         const iova = t.handle.LogicalAddressBase + Offset;
         try {
-          dom.backend.map(dom.id, iova, spanOf(range) ?? [{ pa: Base, length: Size }], Permissions);
+          mapRun(dom.backend, dom.id, claim.start + offPage, pages, pfn, Permissions, iova, Base, Size, spanOf(range));
         } catch (e) {
           throw toIommuError(e, op, RESERVED_MAP, { iova, length: Size, argument: 'PhysicalAddressToMap' });
         }
@@ -187,8 +187,8 @@ export function unmapReservedLogicalRange(ctx: PlatformContext, MappedSegment: I
   if (!seg) throw statusError('STATUS_INVALID_PARAMETER', op, 'MappedSegment is not a mapped segment from MapReservedLogicalRange (or was already unmapped)', 'MappedSegment');
   const t = SegmentHandle.tokenOf(seg);
   const claim = SegmentHandle.claimOf(seg);
-  // iova = token base + Offset, length = Size: the segment's own (immutable) bigints
-  if (claim.backed) backendUnmap(t.domain, op, t.handle.LogicalAddressBase + seg.Offset, seg.Size);
+  // the segment's pages (token start + segment start, its page count); iova = token base + Offset, its own immutable bigint
+  if (claim.backed) backendUnmapRun(t.domain, op, t.claim.start + claim.start, claim.pages, t.handle.LogicalAddressBase + seg.Offset);
   t.claim.segments!.delete(claim.start);
   SegmentHandle.release(seg);
 }

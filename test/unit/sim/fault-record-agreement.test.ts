@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { faultMatchesBdf, parseFaultLine } from '../../../lib/backend/native/kmsg.js';
 import type { SimulatedFault } from '../../../lib/backend/simulated/faults.js';
-import { EDU0, GEN0, R, rig, RW } from './helpers.js';
+import { EDU0, GEN0, mappedRig, R, RW } from './helpers.js';
 
 function agree(rec: SimulatedFault, vendor: 'intel' | 'smmu'): void {
   const p = parseFaultLine(rec.raw!);
@@ -25,14 +25,14 @@ function agree(rec: SimulatedFault, vendor: 'intel' | 'smmu'): void {
   }
 }
 
-// Each test arranges its own memory and maps inline (like map-unmap.test.ts): the sizes and addresses
-// are what the test is about, so a shared setup would hide them.
+// Each test's memory and mappings are a table at its top (mappedRig): the sizes and addresses are
+// what the test is about.
 describe('simulated fault records vs the native kernel-log parser', () => {
   it('x86 (VT-d): unmapped, read-only, unaligned and straddling requests, blocked devices, PASID faults', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x2000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), RW);
-    sim.map(dom, 0x101000n, mem.runs(0x1000n, 0x1000n), R);
+    const { sim } = mappedRig(0x2000n, [
+      [0x100000n, 0n, 0x1000n, RW],
+      [0x101000n, 0x1000n, 0x1000n, R],
+    ]);
     sim.dmaWrite(EDU0, 0x100ff8n, new Uint8Array(16)); // straddles into the read-only page
     sim.dmaRead(EDU0, 0x300abcn, 3); // unmapped, unaligned
     sim.dmaWrite(EDU0, 0x2ff800n, new Uint8Array(0x1000)); // unmapped then unmapped
@@ -44,9 +44,7 @@ describe('simulated fault records vs the native kernel-log parser', () => {
   });
 
   it('arm64 (SMMUv3): the exact input address', () => {
-    const { sim, dom } = rig({ arch: 'arm64' });
-    const mem = sim.allocateMemory(0x1000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x1000n), R);
+    const { sim } = mappedRig(0x1000n, [[0x100000n, 0n, 0x1000n, R]], { sim: { arch: 'arm64' } });
     sim.dmaWrite(EDU0, 0x100ff8n, new Uint8Array(16)); // permission fault on the first byte
     sim.dmaRead(EDU0, 0x300abcn, 3); // translation fault
     const log = sim.faultLog();

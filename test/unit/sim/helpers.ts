@@ -1,7 +1,7 @@
 /** Shared setup for the simulator's unit tests. */
 import { constants } from 'node:os';
 import { SimulatedBackend, type SimulatedBackendOptions } from '../../../lib/backend/simulated/index.js';
-import type { PhysicalRun } from '../../../lib/backend/contract.js';
+import type { AllocateOptions, BackendMemory, PhysicalRun } from '../../../lib/backend/contract.js';
 
 export const E = constants.errno;
 export const KiB = 1024n;
@@ -34,6 +34,24 @@ export function rig(opts: SimulatedBackendOptions = {}, attach = true, bdf = EDU
   const dev = sim.openDevice(bdf);
   if (attach) sim.attach(dom, dev);
   return { sim, dom, dev };
+}
+
+/** One area `mappedRig` maps: IOVA, offset in the allocation, length, permissions. */
+export type RigArea = readonly [iova: bigint, offset: bigint, length: bigint, perms: number];
+
+/**
+ * `rig()` (on `bdf`, attached) with one allocation of `size` bytes and `areas` of it mapped in the
+ * domain, in order. The sizes and addresses stay in the test, as a table.
+ */
+export function mappedRig(
+  size: bigint,
+  areas: readonly RigArea[],
+  options: { sim?: SimulatedBackendOptions; memory?: AllocateOptions; bdf?: string } = {},
+): Rig & { mem: BackendMemory } {
+  const r = rig(options.sim, true, options.bdf);
+  const mem = r.sim.allocateMemory(size, options.memory);
+  for (const [iova, offset, length, perms] of areas) r.sim.map(r.dom, iova, mem.runs(offset, length), perms);
+  return { ...r, mem };
 }
 
 export { pattern } from '../../../lib/selftest.js';

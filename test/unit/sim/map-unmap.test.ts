@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedBackend } from '../../../lib/backend/simulated/index.js';
-import { expectErrno, GiB, MiB, rig, run, RW } from './helpers.js';
+import { expectErrno, GiB, MiB, mappedRig, rig, run, RW } from './helpers.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -9,9 +9,7 @@ const U64_MAX = (1n << 64n) - 1n;
 // (page tables, inspect, its RAM model, the unattached 64-bit space, argument types).
 describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
   it('maps an area and reports it through inspect and translate', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(64n * 1024n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x4000n), RW);
+    const { sim, dom, mem } = mappedRig(64n * 1024n, [[0x100000n, 0n, 0x4000n, RW]]);
     expect(sim.translate(dom, 0x100000n)).toEqual({ pa: mem.pageAddress(0), perms: RW, level: 1 });
     expect(sim.translate(dom, 0x103abcn)).toEqual({ pa: mem.pageAddress(3) + 0xabcn, perms: RW, level: 1 });
     expect(sim.translate(dom, 0x104000n)).toBeNull();
@@ -23,9 +21,7 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
   });
 
   it('EEXIST against a huge (2 MiB leaf) area, from inside it', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(2n * MiB, { hugePages: true });
-    sim.map(dom, 0x400000n, mem.runs(0n, 2n * MiB), RW);
+    const { sim, dom, mem } = mappedRig(2n * MiB, [[0x400000n, 0n, 2n * MiB, RW]], { memory: { hugePages: true } });
     expectErrno(() => sim.map(dom, 0x4ff000n, mem.runs(0n, 0x1000n), RW), 'EEXIST');
   });
 
@@ -94,10 +90,10 @@ describe('map: iommufd IOMMU_IOAS_MAP semantics', () => {
 
 describe('unmap: iommufd IOMMU_IOAS_UNMAP semantics', () => {
   it('ENOENT for a byte-granular cut (iommufd byte semantics); the page tables keep both areas', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x10000n);
-    sim.map(dom, 0x100000n, mem.runs(0n, 0x4000n), RW);
-    sim.map(dom, 0x200000n, mem.runs(0n, 0x4000n), RW);
+    const { sim, dom } = mappedRig(0x10000n, [
+      [0x100000n, 0n, 0x4000n, RW],
+      [0x200000n, 0n, 0x4000n, RW],
+    ]);
     expectErrno(() => sim.unmap(dom, 0x100000n, 0x1000n), 'ENOENT', 'IOMMU_IOAS_UNMAP');
     expectErrno(() => sim.unmap(dom, 0x100001n, 0x4000n), 'ENOENT');
     expectErrno(() => sim.unmap(dom, 0x100000n, 0x3fffn), 'ENOENT');
@@ -107,16 +103,12 @@ describe('unmap: iommufd IOMMU_IOAS_UNMAP semantics', () => {
   });
 
   it('an unaligned range that still contains whole areas unmaps them (iommufd byte semantics)', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x10000n);
-    sim.map(dom, 0x300000n, mem.runs(0n, 0x1000n), RW);
+    const { sim, dom } = mappedRig(0x10000n, [[0x300000n, 0n, 0x1000n, RW]]);
     expect(sim.unmap(dom, 0x2fffffn, 0x1002n)).toBe(0x1000n);
   });
 
   it('after unmap the pages are gone from the page tables', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x2000n);
-    sim.map(dom, 0x5000n, mem.runs(0n, 0x2000n), RW);
+    const { sim, dom } = mappedRig(0x2000n, [[0x5000n, 0n, 0x2000n, RW]]);
     expect(sim.unmap(dom, 0x5000n, 0x2000n)).toBe(0x2000n);
     expect(sim.translate(dom, 0x5000n)).toBeNull();
     expect(sim.translate(dom, 0x6000n)).toBeNull();

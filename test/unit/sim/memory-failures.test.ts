@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedBackend } from '../../../lib/backend/simulated/index.js';
 import { BackendError } from '../../../lib/errors.js';
-import { E, EDU0, expectErrno, GiB, MiB, rig, run, RW } from './helpers.js';
+import { E, EDU0, expectErrno, GiB, MiB, mappedRig, rig, run, RW } from './helpers.js';
 
 describe('allocateMemory', () => {
   it('page-aligned, physically contiguous PA ranges; bytes IS the RAM', () => {
@@ -171,10 +171,10 @@ describe('failNth fault injection', () => {
 
 describe('atomicity and bad input', () => {
   it('failed maps and unmaps leave the domain exactly as before', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(4n * MiB, { hugePages: true });
-    sim.map(dom, 0x200000n, mem.runs(0n, 2n * MiB), RW);
-    sim.map(dom, 0x1000n, mem.runs(2n * MiB, 0x3000n), RW);
+    const { sim, dom, mem } = mappedRig(4n * MiB, [
+      [0x200000n, 0n, 2n * MiB, RW],
+      [0x1000n, 2n * MiB, 0x3000n, RW],
+    ], { memory: { hugePages: true } });
     const before = JSON.stringify(sim.inspect());
     const attempts: Array<() => unknown> = [
       () => sim.map(dom, 0x0n, mem.runs(0n, 0x2000n), RW), // overlaps the 0x1000 area

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PageTable } from '../../../lib/backend/simulated/page-table.js';
 import { SimulatedBackend } from '../../../lib/backend/simulated/index.js';
-import { GiB, MiB, rig, run, RW } from './helpers.js';
+import { GiB, MiB, mappedRig, rig, run, RW } from './helpers.js';
 
 describe('multi-level page tables, seen through inspect()', () => {
   it('a fresh domain has only its root (3 levels for 39 bits)', () => {
@@ -12,9 +12,7 @@ describe('multi-level page tables, seen through inspect()', () => {
   });
 
   it('a 4 KiB map uses a level-1 leaf and allocates one table per level', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x1000n);
-    sim.map(dom, 0x7000n, mem.runs(0n, 0x1000n), RW);
+    const { sim, dom } = mappedRig(0x1000n, [[0x7000n, 0n, 0x1000n, RW]]);
     expect(sim.inspect().domains[0].pageTable).toMatchObject({
       perLevel: { '1': { tables: 1, leaves: 1 }, '2': { tables: 1, leaves: 0 }, '3': { tables: 1, leaves: 0 } },
       leaves4K: 1,
@@ -35,9 +33,7 @@ describe('multi-level page tables, seen through inspect()', () => {
   });
 
   it('a misaligned IOVA falls back to 4 KiB leaves', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(2n * MiB, { hugePages: true });
-    sim.map(dom, 0x40001000n, mem.runs(0n, 2n * MiB), RW);
+    const { sim } = mappedRig(2n * MiB, [[0x40001000n, 0n, 2n * MiB, RW]], { memory: { hugePages: true } });
     expect(sim.inspect().domains[0].pageTable!.leaves4K).toBe(512);
     expect(sim.inspect().domains[0].pageTable!.leaves2M).toBe(0);
   });
@@ -62,11 +58,11 @@ describe('multi-level page tables, seen through inspect()', () => {
   });
 
   it('tables are freed when they become empty', () => {
-    const { sim, dom } = rig();
-    const mem = sim.allocateMemory(0x3000n);
-    sim.map(dom, 0x1000n, mem.runs(0n, 0x1000n), RW);
-    sim.map(dom, 0x40000000n, mem.runs(0n, 0x1000n), RW); // another level-2 table
-    sim.map(dom, 0x40200000n, mem.runs(0n, 0x1000n), RW); // another level-1 table
+    const { sim, dom } = mappedRig(0x3000n, [
+      [0x1000n, 0n, 0x1000n, RW],
+      [0x40000000n, 0n, 0x1000n, RW], // another level-2 table
+      [0x40200000n, 0n, 0x1000n, RW], // another level-1 table
+    ]);
     expect(sim.inspect().domains[0].pageTable!.perLevel).toEqual({
       '1': { tables: 3, leaves: 3 },
       '2': { tables: 2, leaves: 0 },

@@ -4,8 +4,7 @@
  * Host only; what the guest kernel makes of each model is checked in test/vm/guest/iommu-model-native.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { usageError, vmMachine } from '../../support/vm-host.js';
-import { parseRunArgs } from '../../../lib/vm/cli.js';
+import { expectChoiceOption, usageError, vmMachine } from '../../support/vm-host.js';
 import { DEBIAN_GUEST_MODULES } from '../../../lib/vm/debian-kernel.js';
 import { IOMMU_MODEL_RECORDS, IOMMU_MODELS, allModelModules, iommuModel } from '../../../lib/vm/iommu-models.js';
 import { kernelCommandLine, qemuArgs } from '../../../lib/vm/qemu-args.js';
@@ -16,16 +15,9 @@ const machine = vmMachine();
 
 describe('vm --iommu', () => {
   it('parses vtd, virtio, amd and smmuv3 (the arm64 guest, test/unit/vm/arm64.test.ts); anything else names the option and the choices', () => {
-    expect(parseRunArgs(['--', 'true']).iommu).toBeUndefined();
-    expect(parseRunArgs(['--iommu', 'virtio', '--', 'true']).iommu).toBe('virtio');
-    expect(parseRunArgs(['--iommu=amd', '--', 'true']).iommu).toBe('amd');
-    expect(parseRunArgs(['--iommu', 'vtd', '--', 'true']).iommu).toBe('vtd');
-    expect(parseRunArgs(['--iommu', 'smmuv3', '--', 'true']).iommu).toBe('smmuv3');
-    for (const bad of [['--iommu', 'intel'], ['--iommu', ''], ['--iommu']]) {
-      expect(usageError(() => parseRunArgs([...bad, '--', 'true'])).message).toMatch(/--iommu/);
-    }
-    expect(usageError(() => iommuModel('nope')).message).toBe('--iommu must be vtd, virtio, amd, smmuv3 (got nope)');
     expect(IOMMU_MODELS).toEqual(['vtd', 'virtio', 'amd', 'smmuv3']);
+    expectChoiceOption('--iommu', (a) => a.iommu, IOMMU_MODELS, 'intel');
+    expect(usageError(() => iommuModel('nope')).message).toBe('--iommu must be vtd, virtio, amd, smmuv3 (got nope)');
   });
 
   it('vtd (the default) is the former command line exactly: intel-iommu with interrupt remapping, intel_iommu=on', () => {
