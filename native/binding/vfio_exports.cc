@@ -163,6 +163,8 @@ void DmaMapOp(Napi::Env env, HandleState& c, uint64_t iova, MemoryWrap* m, uint6
   c.AddArea(0, iova, length, m->region);
 }
 
+// The type1 twin of iommufd_exports.cc's IoasUnmapOp: alike in shape, each after its own ioctl's
+// rules (here VFIO_DMA_UNMAP_FLAG_ALL empties the whole space).
 uint64_t DmaUnmapOp(Napi::Env env, HandleState& c, uint64_t iova, uint64_t length, uint32_t flags) {
   uint64_t unmapped = 0;
   Check(env, vfio::iommu_unmap_dma(c.fd, flags, iova, length, &unmapped), "VFIO_IOMMU_UNMAP_DMA");

@@ -72,7 +72,10 @@ function runsOf(runs: PhysicalRun[]): { pfn: number; runs: PhysicalRun[] | null 
   return runs.length === 1 ? { pfn: Number(runs[0].pa >> 12n), runs: null } : { pfn: -1, runs };
 }
 
-/** IOMMU_RESERVE_LOGICAL_ADDRESS_RANGE: returns the token. */
+/**
+ * IOMMU_RESERVE_LOGICAL_ADDRESS_RANGE: returns the token. (Its Explicit/Min/Max parameter list is
+ * MapLogicalRangeEx's: both mirror the WDK prototypes, so the two headers stay alike in shape.)
+ */
 export function reserveLogicalAddressRange(
   ctx: PlatformContext,
   Domain: IommuDmaDomain,
