@@ -1,5 +1,6 @@
 /**
- * A VT-d-like multi-level I/O page table, also used as the domain's area index.
+ * A VT-d-like multi-level I/O page table, also used as the domain's area index. (Slightly over
+ * 500 lines for that one structure: its walks, its range searches and the emptied-table chain.)
  *
  * Shape: tables of 512 entries; level 1 entries map 4 KiB, level 2 entries 2 MiB, level 3 entries
  * 1 GiB, level 4 entries 512 GiB (3 levels for a 39-bit aperture, 4 for 48, 5 for 57). A slot of
