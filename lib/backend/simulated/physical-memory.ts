@@ -12,6 +12,9 @@
  * (`mappedPages`); `free()` refuses with EBUSY while that count is non-zero (the kernel keeps
  * mapped memory pinned). Together: a freed page is never mapped, so it can be handed to the next
  * allocation without a stale IOVA reaching it.
+ *
+ * About 500 lines for that one idea: the RAM ranges, the page store and the allocations that
+ * hand it out are one record (who owns which physical page), so they stay together.
  */
 import type { AllocateOptions, BackendMemory, PhysicalRun } from '../contract.js';
 import { ERR, fail, hex, PAGE_SIZE, TWO_POW_52 } from './util.js';
