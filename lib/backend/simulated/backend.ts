@@ -18,7 +18,7 @@
  */
 import type { AllocateOptions, Arm64DomainConfig, BackendCapabilities, BackendFault, BackendMemory, DeviceEvent } from '../contract.js';
 import type { DeviceRegions, DomainGeometry, IommuBackend, IovaRange, MapSource, MemoryInfo, PciDeviceInfo, PhysicalRun } from '../contract.js';
-import { isSpan, spanRuns } from '../memory-span.js';
+import { isSpan, sourceBytes, spanRuns } from '../memory-span.js';
 import { alignedPage } from '../../util/u64.js';
 import { BackendError } from '../../errors.js';
 import { groupsOf, withGroupViability } from '../groups.js';
@@ -36,7 +36,7 @@ import { FailureInjector, OP_INDEX, SIM_SYSCALLS, type SimOpName } from './injec
 import { type InspectOptions, type MachineFacts, type SimInspection, inspectSimulator } from './inspect.js';
 import { capabilitiesOf, parseOptions, type SimDeviceSpec, type SimulatedBackendOptions } from './machine.js';
 import { Listeners } from './listeners.js';
-import { PhysicalMemory, SimMemory } from './physical-memory.js';
+import { PhysicalMemory } from './physical-memory.js';
 import { DeviceHandle, SimRegions } from './regions.js';
 import { checkArm64Config } from './stage1.js';
 import { checkHandle, checkU64, describe, ERR, fail, hex } from './util.js';
@@ -163,6 +163,10 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
   }
 
   #domain(h: unknown, syscall: string): SimDomain {
+    // the last domain found answers at once (the map/unmap loops' case): it is dropped when freed
+    // or at close, and handle numbers are never reused
+    const last = this.#lastDomain;
+    if (last !== null && last.handle === h) return last;
     checkHandle(h, 'domain');
     const o = this.#objects.get(h);
     if (o instanceof SimDomain) {
@@ -372,42 +376,24 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     try {
       if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
       if (this.#limits !== null) this.#checkLimits(this.#limits, domain, iova, source);
-      // Fast path: one run, or a span of a live allocation (its own physical pages: the same
-      // pages as its runs, with no run object), every address and length page-aligned and below
-      // 8 TiB, a known domain: int32 page numbers from here on (see alignedPage). Anything else,
-      // and anything beyond the page table's reach, takes the general path, which decides the
-      // same way.
-      if (typeof iova === 'bigint' && source !== null && typeof source === 'object' && (perms === 1 || perms === 2 || perms === 3)) {
-        let pfn = -1;
-        let len: unknown;
-        let endPfn = 0xffffffff; // a span's pages must end inside its allocation
-        if (Array.isArray(source)) {
-          const r = source.length === 1 ? (source[0] as PhysicalRun) : null;
-          if (r !== null && typeof r === 'object' && typeof r.pa === 'bigint') {
-            pfn = alignedPage(r.pa);
-            len = r.length;
-          }
-        } else {
-          const m = (source as { memory?: unknown }).memory;
-          const off = (source as { offset?: unknown }).offset;
-          if (m instanceof SimMemory && !m.freed && typeof off === 'bigint') {
-            const first = alignedPage(off);
-            const base = m.firstPfn;
-            if (first >= 0 && base + m.pages <= 0x7fffffff) {
-              pfn = base + first;
-              endPfn = base + m.pages;
-              len = (source as { length?: unknown }).length;
+      // Fast path: one run, every address and length page-aligned and below 8 TiB, a known
+      // domain: int32 page numbers from here on (see alignedPage). Anything else (a span, too: the
+      // platform's fast paths use the page-number lane), and anything beyond the page table's
+      // reach, takes the general path, which decides the same way.
+      if (typeof iova === 'bigint' && Array.isArray(source) && source.length === 1 && (perms === 1 || perms === 2 || perms === 3)) {
+        const r = source[0] as PhysicalRun;
+        if (r !== null && typeof r === 'object') {
+          const pa = r.pa;
+          const len = r.length;
+          if (typeof pa === 'bigint' && typeof len === 'bigint') {
+            const page = alignedPage(iova);
+            const pfn = alignedPage(pa);
+            const pages = alignedPage(len);
+            if (page >= 0 && pfn >= 0 && pages > 0) {
+              const d = this.#domain(domain, MAP);
+              if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(iova, len, source, perms);
+              return;
             }
-          }
-        }
-        if (pfn >= 0 && typeof len === 'bigint') {
-          const page = alignedPage(iova);
-          const pages = alignedPage(len);
-          if (page >= 0 && pages > 0 && pfn + pages <= endPfn) {
-            const last = this.#lastDomain;
-            const d = last !== null && last.handle === domain ? last : this.#domain(domain, MAP);
-            if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(iova, len, Array.isArray(source) ? source : [{ pa: BigInt(pfn) << 12n, length: len }], perms);
-            return;
           }
         }
       }
@@ -423,10 +409,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     const d = this.#domain(domain, MAP);
     if (l.entries !== null && d.areaCount >= l.entries) fail(ERR.ENOSPC, MAP, entryLimitMessage(l.entries));
     if (l.memlock === null || source === null || typeof source !== 'object') return;
-    let request = 0n;
-    if (Array.isArray(source)) {
-      for (const r of source) if (typeof r?.length === 'bigint') request += r.length;
-    } else if (typeof (source as { length?: unknown }).length === 'bigint') request = (source as { length: bigint }).length;
+    const request = sourceBytes(source);
     let pinned = 0n;
     for (const o of this.#objects.values()) if (o instanceof SimDomain) for (const a of o.areas()) pinned += a.length;
     if (pinned + request > l.memlock) {
@@ -450,8 +433,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     try {
       if (this.#closed) fail(ERR.EBADF, UNMAP, 'backend is closed');
       if (typeof iova !== 'bigint' || typeof length !== 'bigint') unmapTypeError(iova, length);
-      const last = this.#lastDomain;
-      const d = last !== null && last.handle === domain ? last : this.#domain(domain, UNMAP);
+      const d = this.#domain(domain, UNMAP);
       // Fast path: page-aligned, below 8 TiB, exactly one table area (int32 page numbers).
       const page = alignedPage(iova);
       const pages = alignedPage(length);
@@ -474,8 +456,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
       if (this.#closed) fail(ERR.EBADF, MAP, 'backend is closed');
       checkPageRun(page, pages, pfn, perms);
       if (this.#limits !== null) this.#checkLimits(this.#limits, domain, pageAddress(page), [{ pa: pageAddress(pfn), length: pageAddress(pages) }]);
-      const last = this.#lastDomain;
-      const d = last !== null && last.handle === domain ? last : this.#domain(domain, MAP);
+      const d = this.#domain(domain, MAP);
       if (!d.mapPages(page, pages, pfn, perms)) d.mapSlow(pageAddress(page), pageAddress(pages), [{ pa: pageAddress(pfn), length: pageAddress(pages) }], perms);
     } catch (e) {
       this.#fail.countError(e);
@@ -489,8 +470,7 @@ export class SimulatedBackend implements IommuBackend, SimulatorTestControls {
     try {
       if (this.#closed) fail(ERR.EBADF, UNMAP, 'backend is closed');
       checkPageRange(page, pages);
-      const last = this.#lastDomain;
-      const d = last !== null && last.handle === domain ? last : this.#domain(domain, UNMAP);
+      const d = this.#domain(domain, UNMAP);
       if (d.unmapPages(page, pages) < 0) unmapGeneral(d, pageAddress(page), pageAddress(pages));
     } catch (e) {
       this.#fail.countError(e);
