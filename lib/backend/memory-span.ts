@@ -33,3 +33,15 @@ export function spanRuns(span: unknown, syscall: string): readonly PhysicalRun[]
   checkSpan(span, syscall);
   return span.memory.runs(span.offset, span.length);
 }
+
+/**
+ * The bytes a map source asks for (its runs' lengths, or the span's), for the memlock and limit
+ * messages; parts that are not bigints count 0 (the map's own checks report them).
+ */
+export function sourceBytes(source: unknown): bigint {
+  let n = 0n;
+  if (Array.isArray(source)) {
+    for (const r of source) if (typeof (r as PhysicalRun | null)?.length === 'bigint') n += (r as PhysicalRun).length;
+  } else if (typeof (source as { length?: unknown } | null)?.length === 'bigint') n = (source as { length: bigint }).length;
+  return n;
+}

@@ -23,6 +23,7 @@ import type {
   PciDeviceInfo,
 } from '../contract.js';
 import type { NativeAddon } from './addon-types.js';
+import { sourceBytes } from '../memory-span.js';
 import { KmsgFaults } from './faults.js';
 import { HotCalls } from './hot.js';
 import { dropAreas, forgot, identityMapAlloc, identityRemove, mapArea, mapCount, mapGeneral, replay, unmapAreas, unmapGeneral } from './mapping.js';
@@ -317,10 +318,7 @@ export class NativeBackend<KD, KV> implements IommuBackend {
     try {
       this.#map(domain, iova, source, perms);
     } catch (e) {
-      let request = 0n;
-      if (Array.isArray(source)) {
-        for (const r of source) if (typeof r?.length === 'bigint') request += r.length;
-      } else if (typeof (source as { length?: unknown } | null)?.length === 'bigint') request = (source as { length: bigint }).length;
+      const request = sourceBytes(source);
       throw this.#limit(e, `a map of ${hex(request)} bytes at IOVA ${typeof iova === 'bigint' ? hex(iova) : '?'}`, request);
     }
   }
